@@ -1,0 +1,189 @@
+"""Fixtures over the real services: a database and a RabbitMQ vhost per test, moto_server for S3.
+
+A service that is down is an error here, never a skip: CI must not pass without them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.harness import (
+    OAUTH_CLIENT,
+    OAUTH_SECRET,
+    OI_CODE,
+    STATIC_TOKEN,
+    Broker,
+    InProcessWorker,
+    load_test_partners,
+    make_settings,
+)
+from tests.services import VhostPool, free_port, wait_for_port
+from worker.migrations import migrate
+from worker.settings import Settings
+from worker.simulator import Simulator, SimulatorConfig
+from worker.simulator import start as start_simulator
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+SESSION = f"wt{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def template_db() -> Iterator[str]:
+    """A migrated database, cloned for each test with CREATE DATABASE ... TEMPLATE."""
+    name = f"{SESSION}_template"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(PG_ADMIN)
+        try:
+            await _drop_stale(conn)
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        conn = await asyncpg.connect(_dsn(name))
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    yield name
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _drop_stale(conn: asyncpg.Connection) -> None:
+    """Databases left by test sessions that were killed before their teardown."""
+    rows = await conn.fetch("SELECT datname FROM pg_database WHERE datname ~ '^wt[0-9]+_'")
+    for row in rows:
+        pid = int(row["datname"][2:].split("_")[0])
+        if not _alive(pid):
+            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _dsn(name: str) -> str:
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+@pytest.fixture
+async def database_url(template_db: str) -> AsyncIterator[str]:
+    name = f"{SESSION}_{uuid.uuid4().hex[:10]}"
+    await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    yield _dsn(name)
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    assert pool is not None
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+def vhost_pool() -> Iterator[VhostPool]:
+    pool = VhostPool(prefix=f"{SESSION}-")
+    pool.delete_stale(_alive)
+    yield pool
+    pool.delete_all()
+
+
+@pytest.fixture
+def amqp_url(vhost_pool: VhostPool) -> str:
+    return f"amqp://guest:guest@127.0.0.1:5672/{vhost_pool.take()}"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    port = free_port()
+    server = Path(sys.executable).with_name("moto_server")
+    process = subprocess.Popen(
+        [str(server), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, timeout=30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_bucket(moto_endpoint: str) -> str:
+    import boto3
+
+    name = f"photos-{uuid.uuid4().hex[:12]}"
+    boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[Simulator]:
+    sim = await start_simulator(
+        SimulatorConfig(
+            client_id=OI_CODE,
+            tokens=frozenset({STATIC_TOKEN}),
+            oauth_clients={OAUTH_CLIENT: OAUTH_SECRET},
+        )
+    )
+    yield sim
+    await sim.close()
+
+
+@pytest.fixture
+async def broker(amqp_url: str) -> AsyncIterator[Broker]:
+    opened = await Broker(amqp_url).open()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def settings(database_url: str, amqp_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, amqp_url, tmp_path)
+
+
+@pytest.fixture
+async def worker(
+    settings: Settings, simulator: Simulator, broker: Broker
+) -> AsyncIterator[InProcessWorker]:
+    """A started worker with the default test partners (OCAA static token, OCOA OAuth2)."""
+    running = await InProcessWorker(
+        settings, load_test_partners(settings, simulator.base_url), broker
+    ).start()
+    yield running
+    await running.stop()

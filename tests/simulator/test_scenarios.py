@@ -1,0 +1,156 @@
+"""Parsing of the scenarios encoded in references, and the answers they imply."""
+
+import pytest
+
+from worker.simulator.scenarios import (
+    MAX_SIZE,
+    SCENARIO_KEYS,
+    PhotoOutcome,
+    Scenario,
+    ScenarioError,
+    parse_scenario,
+    parse_size,
+)
+
+
+def test_plain_reference_gives_defaults() -> None:
+    assert parse_scenario("INT-0001") == Scenario(label="INT-0001")
+    scenario = parse_scenario("INT-0001")
+    assert scenario.photos == 3
+    assert scenario.after == 0
+    assert scenario.final == 200
+    assert scenario.code == 500
+    assert scenario.image_format == "mixed"
+
+
+def test_every_key_is_read() -> None:
+    reference = (
+        "X:photos=6:after=3:final=204:status=403:errors=2:code=503:retry_after=1:notfound=1"
+        ":unauth=2:delay=250:delayed=1:size=200k:format=png:slow=10:photoerrors=1:truncate=2"
+        ":badmagic=1:badrecord=2:mismatch=3:photo404=4,5"
+    )
+    assert parse_scenario(reference) == Scenario(
+        label="X",
+        photos=6,
+        after=3,
+        final=204,
+        status=403,
+        errors=2,
+        code=503,
+        retry_after=1,
+        notfound=1,
+        unauth=2,
+        delay=250,
+        delayed=1,
+        size=200 * 1024,
+        image_format="png",
+        slow=10,
+        photoerrors=1,
+        truncate=2,
+        badmagic=frozenset({1}),
+        badrecord=frozenset({2}),
+        mismatch=frozenset({3}),
+        photo404=frozenset({4, 5}),
+    )
+    assert len(SCENARIO_KEYS) == 20
+
+
+def test_after_never_means_forever() -> None:
+    assert parse_scenario("X:after=never").after is None
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("5000", 5000),
+        ("200k", 204800),
+        ("200K", 204800),
+        ("30m", 30 * 1024 * 1024),
+        ("1.5m", 1572864),
+    ],
+)
+def test_sizes_accept_units(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize(
+    ("reference", "reason"),
+    [
+        ("X:colour=red", "unknown scenario key 'colour'"),
+        ("X:photos=3:photos=4", "given twice"),
+        ("X:photos", "not key=value"),
+        ("X:photos=", "not key=value"),
+        ("X::photos=1", "not key=value"),
+        ("X:photos=-1", "not a non-negative integer"),
+        ("X:photos=two", "not a non-negative integer"),
+        ("X:photos=²", "not a non-negative integer"),
+        ("X:after=sometimes", "after:"),
+        ("X:final=201", "final: 201 is not allowed"),
+        ("X:status=302", "status: 302 is not allowed"),
+        ("X:code=200", "code: 200 is not allowed"),
+        ("X:format=gif", "format:"),
+        ("X:size=1", "size: size 1 is outside"),
+        (f"X:size={MAX_SIZE + 1}", "outside"),
+        ("X:size=12q", "not a size"),
+        ("X:badmagic=0", "start at 1"),
+        ("X:badrecord=4", "badrecord: index beyond photos=3"),
+        ("X:photos=2:photo404=1,3", "photo404: index beyond"),
+        ("X:photos=100000", "at most"),
+    ],
+)
+def test_typos_are_refused_with_a_reason(reference: str, reason: str) -> None:
+    with pytest.raises(ScenarioError, match=reason):
+        parse_scenario(reference)
+
+
+def test_label_may_hold_anything_but_a_colon() -> None:
+    assert parse_scenario("a/b c=d%").label == "a/b c=d%"
+    assert parse_scenario("").label == ""
+
+
+def statuses(reference: str, calls: int) -> list[int]:
+    scenario = parse_scenario(reference)
+    return [scenario.metadata_status(call) for call in range(1, calls + 1)]
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("X", [200, 200]),
+        ("X:after=2", [202, 202, 200, 200]),
+        ("X:after=1:final=204", [202, 204, 204]),
+        ("X:after=never", [202, 202, 202, 202]),
+        ("X:status=404", [404, 404, 404]),
+        ("X:status=404:after=1", [404, 404]),
+        ("X:errors=2", [500, 500, 200]),
+        ("X:errors=1:code=429:after=1", [429, 202, 200]),
+        ("X:notfound=2", [404, 404, 200]),
+        ("X:unauth=1", [401, 200]),
+        ("X:unauth=1:notfound=1:errors=1:code=503:after=1", [401, 404, 503, 202, 200, 200]),
+    ],
+)
+def test_metadata_answers_follow_the_phases(reference: str, expected: list[int]) -> None:
+    assert statuses(reference, len(expected)) == expected
+
+
+def test_photo_outcomes_fail_then_truncate_then_complete() -> None:
+    scenario = parse_scenario("X:photoerrors=2:truncate=1")
+    assert [scenario.photo_outcome(call) for call in range(1, 5)] == [
+        PhotoOutcome.ERROR,
+        PhotoOutcome.ERROR,
+        PhotoOutcome.TRUNCATED,
+        PhotoOutcome.COMPLETE,
+    ]
+
+
+def test_delay_applies_to_all_calls_or_the_first_ones() -> None:
+    assert not parse_scenario("X").is_delayed(1)
+    assert parse_scenario("X:delay=10").is_delayed(99)
+    delayed_once = parse_scenario("X:delay=10:delayed=1")
+    assert delayed_once.is_delayed(1)
+    assert not delayed_once.is_delayed(2)
+
+
+def test_mixed_format_alternates_jpeg_and_png() -> None:
+    assert [parse_scenario("X").format_of(i) for i in (1, 2, 3)] == ["jpeg", "png", "jpeg"]
+    assert parse_scenario("X:format=png").format_of(1) == "png"

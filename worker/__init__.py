@@ -1,0 +1,1 @@
+"""Ingestion worker for STOC intervention photos (Interop'fibre API CRI asynchrone)."""

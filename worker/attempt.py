@@ -1,0 +1,232 @@
+"""One attempt at a request: ask for the metadata, fetch the photos, decide what happens next."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+import asyncpg
+import structlog
+
+from worker import catalog, repository
+from worker.auth import TokenRefused, TokenUnavailable
+from worker.backoff import backoff_delay, next_attempt, parse_retry_after
+from worker.messages import choose_query
+from worker.metrics import Metrics
+from worker.partner_api import Answer, PartnerClient, PartnerUnreachable
+from worker.photo_fetch import PhotoFetcher, PhotoNotFound, PhotoUnavailable
+from worker.photo_records import MalformedAnswer, parse_photo_list
+from worker.photo_stream import PhotoRefused
+from worker.repository import AttemptRecord, Claim
+from worker.settings import Settings
+from worker.storage import PhotoStore, StorageError
+from worker.verdicts import Final, Outcome, Refusal, Retry, judge_metadata
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class AttemptContext:
+    """What every attempt of this process shares."""
+
+    pool: asyncpg.Pool
+    store: PhotoStore
+    settings: Settings
+    metrics: Metrics
+    on_finished: Callable[[], None]
+    rng: random.Random = field(default_factory=random.Random)
+
+
+@dataclass
+class _Progress:
+    """What this attempt learned, for the attempt row and the request's columns."""
+
+    started_at: datetime
+    operation: str | None = None
+    reference: str | None = None
+    answer: Answer | None = None
+    ready_at: datetime | None = None
+
+
+async def run_attempt(ctx: AttemptContext, client: PartnerClient, claim: Claim) -> str:
+    """Runs the attempt and records its outcome; returns the outcome for the summary line."""
+    progress = _Progress(started_at=datetime.now(UTC))
+    outcome = await _attempt(ctx, client, claim, progress)
+    return await _settle(ctx, client, claim, progress, outcome)
+
+
+async def _attempt(
+    ctx: AttemptContext, client: PartnerClient, claim: Claim, progress: _Progress
+) -> Outcome:
+    query, reference = choose_query(client.partner.config.query, claim.references)
+    progress.operation, progress.reference = query, reference
+    structlog.contextvars.bind_contextvars(query=query, reference=reference)
+    try:
+        answer = await client.fetch_metadata(query, reference)
+    except (PartnerUnreachable, TokenUnavailable) as exc:
+        return Retry("transient", str(exc))
+    except TokenRefused as exc:
+        return Final("failed", str(exc))
+    progress.answer = answer
+    structlog.contextvars.bind_contextvars(x_request_id=str(answer.request_id))
+    verdict = judge_metadata(answer)
+    if verdict != "photos":
+        return verdict
+    progress.ready_at = datetime.now(UTC)
+    return await _collect(ctx, client, claim, answer.body)
+
+
+async def _collect(
+    ctx: AttemptContext, client: PartnerClient, claim: Claim, body: bytes
+) -> Outcome:
+    try:
+        listing = parse_photo_list(body)
+    except MalformedAnswer as exc:
+        return Final("failed", str(exc))
+    refusals = [Refusal(r.photo_id, "invalid_record", r.detail) for r in listing.refusals]
+    ids = [record.id for record in listing.records]
+    stored = await catalog.stored_photo_ids(ctx.pool, claim.code_oc, ids)
+    await catalog.link_photos(ctx.pool, claim.message_id, claim.code_oc, list(stored))
+    fetcher = PhotoFetcher(ctx.pool, ctx.store, client, ctx.settings.photo_max_bytes, ctx.metrics)
+    waiting: list[Retry] = []
+    for record in (r for r in listing.records if r.id not in stored):
+        try:
+            await fetcher.fetch(claim, record)
+        except PhotoRefused as exc:
+            refusals.append(Refusal(str(record.id), exc.reason, exc.detail))
+        except PhotoNotFound as exc:
+            waiting.append(Retry("not_found", str(exc)))
+        except (PhotoUnavailable, PartnerUnreachable, StorageError, TokenUnavailable) as exc:
+            waiting.append(Retry("transient", str(exc)))
+    return _photos_outcome(claim, refusals, waiting, len(listing.records))
+
+
+def _photos_outcome(
+    claim: Claim, refusals: list[Refusal], waiting: list[Retry], listed: int
+) -> Outcome:
+    if waiting:
+        # Some photos may still come: decide about the refused ones when nothing is left to wait.
+        first = waiting[0]
+        more = f" (and {len(waiting) - 1} more)" if len(waiting) > 1 else ""
+        return Retry(first.reason, first.error + more)
+    if refusals:
+        return Final("failed", describe_refusals(refusals, listed), refusals=tuple(refusals))
+    return Final("completed", None)
+
+
+def describe_refusals(refusals: list[Refusal], listed: int) -> str:
+    head = f"{len(refusals)} of {listed + sum(r.reason == 'invalid_record' for r in refusals)}"
+    details = "; ".join(
+        f"{r.photo_id or 'record without id'}: {r.reason}: {r.detail}" for r in refusals
+    )
+    return f"{head} photos refused: {details}"[:2000]
+
+
+async def _settle(
+    ctx: AttemptContext, client: PartnerClient, claim: Claim, progress: _Progress, outcome: Outcome
+) -> str:
+    if isinstance(outcome, Retry):
+        return await _retry_or_give_up(ctx, client, claim, progress, outcome)
+    return await _finish(ctx, claim, progress, outcome)
+
+
+async def _retry_or_give_up(
+    ctx: AttemptContext, client: PartnerClient, claim: Claim, progress: _Progress, retry: Retry
+) -> str:
+    settings = ctx.settings
+    not_found = claim.not_found_count + (retry.reason == "not_found")
+    if retry.reason == "not_found" and not_found > settings.not_found_retries:
+        error = f"{retry.error} ({not_found} times, giving up)"
+        return await _finish(ctx, claim, progress, Final("failed", error))
+    now = datetime.now(UTC)
+    retry_after = parse_retry_after(progress.answer.retry_after if progress.answer else None, now)
+    delay = backoff_delay(
+        claim.attempt,
+        settings.retry_initial_seconds,
+        settings.retry_max_seconds,
+        ctx.rng,
+        retry_after,
+    )
+    max_wait = client.partner.config.max_wait
+    next_at = next_attempt(now, delay, claim.received_at + max_wait)
+    if next_at is None:
+        status: Literal["expired", "failed"] = (
+            "expired" if retry.reason == "not_ready" else "failed"
+        )
+        return await _finish(
+            ctx, claim, progress, Final(status, f"{retry.error}; max_wait {max_wait} reached")
+        )
+    record = _record(progress, f"retry:{retry.reason}", retry.error)
+    held = await repository.reschedule(
+        ctx.pool,
+        claim,
+        record,
+        next_at=next_at,
+        not_found_count=not_found,
+        ready_at=progress.ready_at,
+        worker=settings.instance,
+    )
+    if not held:
+        return _lease_lost(ctx)
+    ctx.metrics.retries_scheduled.labels(claim.code_oc, retry.reason).inc()
+    log.info(
+        "attempt rescheduled",
+        outcome=retry.reason,
+        error=retry.error,
+        http_status=record.http_status,
+        attempt=claim.attempt,
+        next_attempt_at=next_at.isoformat(),
+    )
+    return f"retry:{retry.reason}"
+
+
+async def _finish(ctx: AttemptContext, claim: Claim, progress: _Progress, final: Final) -> str:
+    record = _record(progress, final.status, final.error)
+    event = await repository.finish(
+        ctx.pool,
+        claim,
+        record,
+        status=final.status,
+        refusals=final.refusals,
+        ready_at=progress.ready_at,
+        worker=ctx.settings.instance,
+    )
+    if event is None:
+        return _lease_lost(ctx)
+    ctx.metrics.requests_finished.labels(claim.code_oc, final.status).inc()
+    for refusal in final.refusals:
+        ctx.metrics.photos_refused.labels(claim.code_oc, refusal.reason).inc()
+    ctx.on_finished()
+    log.info(
+        "request finished",
+        status=final.status,
+        photos=len(event["photos"]),
+        refused=len(final.refusals),
+        attempt=claim.attempt,
+        http_status=record.http_status,
+        error=final.error,
+    )
+    return final.status
+
+
+def _lease_lost(ctx: AttemptContext) -> str:
+    # Another worker holds the request now; what this one stored is harmless to keep.
+    ctx.metrics.lease_lost.inc()
+    log.warning("lease lost; the request is left to the worker that holds it now")
+    return "lease_lost"
+
+
+def _record(progress: _Progress, outcome: str, error: str | None) -> AttemptRecord:
+    answer = progress.answer
+    return AttemptRecord(
+        started_at=progress.started_at,
+        operation=progress.operation,
+        reference=progress.reference,
+        http_status=answer.status if answer else None,
+        request_id=answer.request_id if answer else None,
+        outcome=outcome,
+        error=error,
+    )

@@ -1,0 +1,155 @@
+"""The `worker` command: migrate, run, simulator, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+from worker.logs import configure_logging
+from worker.migrations import MigrationError, migrate
+from worker.partners import Partner, load_partners
+from worker.settings import ConfigError, Settings, load_settings
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        code = args.handler(args)
+    except ConfigError as exc:
+        print(f"worker: configuration error: {exc}", file=sys.stderr)
+        code = 2
+    except MigrationError as exc:
+        print(f"worker: migration error: {exc}", file=sys.stderr)
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # obstore's Tokio threads can abort the interpreter while it finalises
+    # (PyO3/pyo3-async-runtimes#40); everything is closed and flushed by now, so skip finalising.
+    os._exit(code)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="worker", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    add = _adder(commands)
+    add("migrate", _migrate, "apply the SQL migrations (safe to run twice, or from two processes)")
+    add("run", _run, "consume CR_STOC messages and fetch photos until SIGTERM or SIGINT")
+    simulator = add("simulator", _simulator, "serve the simulated OC API (API CRI asynchrone)")
+    simulator.add_argument("--host", default="127.0.0.1")
+    simulator.add_argument("--port", type=int, default=8080)
+    simulator.add_argument("--client-id", help="require this X-Client-Id")
+    simulator.add_argument("--token", action="append", default=[], help="accept this bearer token")
+    simulator.add_argument(
+        "--oauth-client",
+        action="append",
+        default=[],
+        metavar="ID:SECRET",
+        help="accept these client credentials at /oauth/token",
+    )
+    simulator.add_argument("--token-ttl", type=float, default=3600.0)
+    demo = add("demo", _demo, "run migrations, the simulator and the worker on sample messages")
+    demo.add_argument(
+        "--timeout", type=float, default=120.0, help="give up after this many seconds"
+    )
+    return parser
+
+
+def _adder(commands: Any) -> Callable[[str, Handler, str], argparse.ArgumentParser]:
+    def add(name: str, handler: Handler, text: str) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = commands.add_parser(name, help=text, description=text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    return add
+
+
+def secrets_of(settings: Settings, partners: Mapping[str, Partner]) -> list[str]:
+    """Every secret the process knows, so that logs can never print one."""
+    values = [settings.amqp_url, settings.database_url, settings.aws_secret_access_key]
+    for partner in partners.values():
+        values += [partner.token, partner.client_secret]
+    found = [v.get_secret_value() for v in values if v is not None]
+    return found + [_password(url) for url in found if "://" in url]
+
+
+def _password(url: str) -> str:
+    from urllib.parse import urlparse
+
+    return urlparse(url).password or ""
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format, secrets_of(settings, {}))
+    return asyncio.run(_apply_migrations(settings))
+
+
+async def _apply_migrations(settings: Settings) -> int:
+    import asyncpg
+    import structlog
+
+    conn = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        applied = await migrate(conn)
+    finally:
+        await conn.close()
+    structlog.get_logger().info("migrations applied", applied=applied or "none, up to date")
+    return 0
+
+
+def _run(_: argparse.Namespace) -> int:
+    from worker.service import run_worker
+
+    settings = load_settings()
+    settings.require_oi_code()
+    partners = load_partners(settings.partners_file, os.environ)
+    configure_logging(settings.log_level, settings.log_format, secrets_of(settings, partners))
+    return run_until_signalled(lambda stop: run_worker(settings, partners, stop))
+
+
+def run_until_signalled(work: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> int:
+    """SIGTERM or SIGINT sets the stop flag; a second one exits at once."""
+
+    async def supervise() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if stop.is_set():
+                os._exit(130)
+            stop.set()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, on_signal)
+        await work(stop)
+        return 0
+
+    return asyncio.run(supervise())
+
+
+def _simulator(args: argparse.Namespace) -> int:
+    from worker.simulator import SimulatorConfig, serve_forever
+
+    clients = dict(pair.split(":", 1) for pair in args.oauth_client)
+    config = SimulatorConfig(
+        client_id=args.client_id,
+        tokens=frozenset(args.token),
+        oauth_clients=clients,
+        token_ttl=args.token_ttl,
+    )
+    return run_until_signalled(lambda stop: serve_forever(config, args.host, args.port, stop))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from worker.demo import run_demo
+
+    return asyncio.run(run_demo(args.timeout))

@@ -1,0 +1,250 @@
+"""`worker demo`: the whole pipeline on sample messages, against the simulated OC API.
+
+Default settings (the local PostgreSQL, RabbitMQ and `./data/photos`); only the OI code (unless
+one is set) and the partners file are the demo's own, since they must point at the simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import asyncpg
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+
+from worker.demo_report import print_report
+from worker.logs import configure_logging
+from worker.migrations import migrate
+from worker.partners import load_partners
+from worker.resources import connect_broker
+from worker.service import run_worker
+from worker.settings import Settings, load_settings
+from worker.simulator import SimulatorConfig, start
+from worker.topology import DEAD_QUEUE, EXCHANGE, INPUT_ROUTING_KEY, declare
+
+_TOKEN = "demo-static-token"
+_CLIENT, _SECRET = "demo-client", "demo-client-secret"
+_DATA = Path("data")
+
+
+@dataclass(frozen=True)
+class Sample:
+    title: str
+    body: dict[str, Any]
+    expected: str
+
+
+@dataclass
+class DemoRun:
+    samples: list[Sample]
+    events: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def message_ids(self) -> list[uuid.UUID]:
+        return [uuid.UUID(s.body["messageId"]) for s in self.samples if "messageId" in s.body]
+
+
+def _message(oc: str, reference: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "messageId": str(uuid.uuid4()),
+        "flux": "CR_STOC",
+        "codeOC": oc,
+        "referenceCommandeSousTraitantOI": reference,
+        "resultat": "OK",
+        "actions": ["POSE_PTO", "CABLAGE_PBO"],
+        **extra,
+    }
+
+
+def samples() -> list[Sample]:
+    ready = _message("DMOA", "DEMO-READY")
+    by_order = _message("DMOB", "unused", referenceCommandePriseInterneOC="DEMO-TOKEN:unauth=1")
+    invalid = {k: v for k, v in _message("DMOA", "X").items() if k != "codeOC"}
+    return [
+        Sample("photos ready at once", ready, "completed"),
+        Sample(
+            "202 twice, then 200",
+            _message("DMOA", "DEMO-LATER:after=2:retry_after=1:photos=6"),
+            "completed",
+        ),
+        Sample("204: never available", _message("DMOA", "DEMO-NEVER:final=204"), "unavailable"),
+        Sample(
+            "503 twice, then 200",
+            _message("DMOA", "DEMO-FLAKY:errors=2:code=503:retry_after=1"),
+            "completed",
+        ),
+        Sample("403: request refused", _message("DMOA", "DEMO-DENIED:status=403"), "failed"),
+        Sample(
+            "photo 2 is not a real PNG/JPEG", _message("DMOA", "DEMO-BADPHOTO:badmagic=2"), "failed"
+        ),
+        Sample("OAuth2 token revoked (401)", by_order, "completed"),
+        Sample(
+            "202 past max_wait (6 s)",
+            _message("DMOC", "DEMO-WAIT:after=never:retry_after=1"),
+            "expired",
+        ),
+        Sample("same messageId again", dict(ready), "ignored"),
+        Sample("invalid: no codeOC", invalid, "dead-lettered"),
+        Sample("unknown OC ZZZZ", _message("ZZZZ", "DEMO-READY"), "dead-lettered"),
+    ]
+
+
+def partners_toml(base_url: str) -> str:
+    return (
+        f'[oc.DMOA]\nbase_url = "{base_url}"\ntoken = "{_TOKEN}"\n\n'
+        f'[oc.DMOB]\nbase_url = "{base_url}"\nquery = "order"\n\n'
+        f'[oc.DMOB.oauth2]\ntoken_url = "{base_url}/oauth/token"\nclient_id = "{_CLIENT}"\n'
+        'client_secret_env = "DEMO_CLIENT_SECRET"\n\n'
+        f'[oc.DMOC]\nbase_url = "{base_url}"\ntoken = "{_TOKEN}"\nmax_wait = "6s"\n'
+    )
+
+
+async def run_demo(timeout: float) -> int:
+    settings = load_settings()
+    if settings.oi_code is None:
+        settings = settings.model_copy(update={"oi_code": "DEMO"})
+    _DATA.mkdir(exist_ok=True)
+    log_file = _DATA / "demo-worker.log"
+    with log_file.open("a", encoding="utf-8") as stream:
+        configure_logging("info", "json", stream=stream)
+        started = time.monotonic()
+        run, rows = await _demo(settings, timeout)
+    print_report(run, rows, settings.storage_url, log_file, time.monotonic() - started)
+    return 0 if all(row["status"] != "pending" for row in rows.values()) else 1
+
+
+async def _demo(
+    settings: Settings, timeout: float
+) -> tuple[DemoRun, dict[uuid.UUID, asyncpg.Record]]:
+    conn = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        await migrate(conn)
+        simulator = await start(
+            SimulatorConfig(
+                client_id=settings.oi_code,
+                tokens=frozenset({_TOKEN}),
+                oauth_clients={_CLIENT: _SECRET},
+            )
+        )
+        try:
+            run = await _exercise(settings, simulator.base_url, conn, timeout)
+        finally:
+            await simulator.close()
+        rows = await conn.fetch(_REPORT_SQL, run.message_ids)
+    finally:
+        await conn.close()
+    return run, {row["message_id"]: row for row in rows}
+
+
+async def _exercise(
+    settings: Settings, base_url: str, conn: asyncpg.Connection, timeout: float
+) -> DemoRun:
+    partners_file = _DATA / "demo-partners.toml"
+    partners_file.write_text(partners_toml(base_url), encoding="utf-8")
+    partners = load_partners(partners_file, {"DEMO_CLIENT_SECRET": _SECRET})
+    run = DemoRun(samples())
+    broker = await connect_broker(settings)
+    try:
+        channel = await broker.channel()
+        events = await _listen_for_events(channel, run)
+        stop = asyncio.Event()
+        worker = asyncio.create_task(run_worker(settings, partners, stop))
+        await _publish(channel, run)
+        await _wait_until_settled(conn, run, timeout)
+        await _wait_for(lambda: len(run.events) >= _finals(run), 5.0)
+        stop.set()
+        await worker
+        await events.delete(if_unused=False, if_empty=False)
+        run.dead_letters = await _take_dead_letters(channel, run)
+    finally:
+        await broker.close()
+    return run
+
+
+async def _listen_for_events(channel: AbstractChannel, run: DemoRun) -> aio_pika.abc.AbstractQueue:
+    """An exclusive queue of our own on `photos.*`, to show the events the worker publishes."""
+    topology = await declare(channel)
+    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+    await queue.bind(topology.exchange, "photos.*")
+
+    async def keep(message: AbstractIncomingMessage) -> None:
+        run.events.append(json.loads(message.body))
+        await message.ack()
+
+    await queue.consume(keep)
+    return queue
+
+
+async def _publish(channel: AbstractChannel, run: DemoRun) -> None:
+    exchange = await channel.get_exchange(EXCHANGE)
+    for sample in run.samples:
+        message = aio_pika.Message(
+            json.dumps(sample.body).encode(),
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=sample.body.get("messageId"),
+        )
+        await exchange.publish(message, INPUT_ROUTING_KEY)
+
+
+async def _wait_until_settled(conn: asyncpg.Connection, run: DemoRun, timeout: float) -> None:
+    async def settled() -> bool:
+        pending = await conn.fetchval(
+            "SELECT count(*) FROM photo_requests WHERE message_id = ANY($1::uuid[])"
+            " AND status <> 'pending'",
+            run.message_ids,
+        )
+        return bool(pending >= _finals(run))
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not await settled():
+        await asyncio.sleep(0.25)
+
+
+def _finals(run: DemoRun) -> int:
+    return sum(s.expected in {"completed", "unavailable", "failed", "expired"} for s in run.samples)
+
+
+async def _wait_for(condition: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not condition():
+        await asyncio.sleep(0.05)
+
+
+async def _take_dead_letters(channel: AbstractChannel, run: DemoRun) -> dict[str, str]:
+    """Remove this run's messages from the dead-letter queue, keeping their reasons to show."""
+    queue = await channel.get_queue(DEAD_QUEUE)
+    ours = {s.body.get("messageId") for s in run.samples}
+    found, others = {}, []
+    while (message := await queue.get(no_ack=False, fail=False)) is not None:
+        headers = message.headers or {}
+        if message.message_id in ours:
+            reason, detail = (
+                headers.get(k) for k in ("x-dead-letter-reason", "x-dead-letter-detail")
+            )
+            found[str(message.message_id)] = f"{reason!s}: {detail!s}"
+            await message.ack()
+        else:
+            others.append(message)
+    for message in others:
+        await message.nack(requeue=True)
+    return found
+
+
+_REPORT_SQL = """
+SELECT r.message_id, r.code_oc, r.status, r.attempts, r.last_error,
+    coalesce(array_agg(p.storage_key ORDER BY p.storage_key)
+             FILTER (WHERE p.storage_key IS NOT NULL), '{}') AS keys
+FROM photo_requests r
+LEFT JOIN photo_request_photos l USING (message_id)
+LEFT JOIN photos p ON p.code_oc = l.code_oc AND p.photo_id = l.photo_id
+WHERE r.message_id = ANY($1::uuid[])
+GROUP BY r.message_id
+"""

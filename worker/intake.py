@@ -1,0 +1,176 @@
+"""The consumer of `photos.cr_stoc`: validate, record the request, settle the delivery.
+
+A delivery is held only while its row is inserted, never while the partner is asked: waiting
+for photos lives in PostgreSQL, so no delivery gets near RabbitMQ's `consumer_timeout`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aio_pika
+import asyncpg
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+
+from worker import repository
+from worker.errors import AMQP_ERRORS, DB_ERRORS
+from worker.messages import CrStoc, InvalidMessage, parse_message
+from worker.metrics import Metrics
+from worker.topology import DEAD_QUEUE
+
+log = structlog.get_logger()
+# Holding a delivery this long before giving it back keeps a database outage from becoming a
+# redelivery storm; the prefetch limit then slows the broker down too.
+_REQUEUE_DELAY = 2.0
+
+
+@dataclass(frozen=True)
+class Accepted:
+    new: bool
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Requeue:
+    error: str
+
+
+Verdict = Accepted | DeadLetter | Requeue
+
+
+class Intake:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        publisher: AbstractChannel,
+        known_ocs: frozenset[str],
+        metrics: Metrics,
+        on_accepted: Callable[[], None],
+        instance: str,
+    ) -> None:
+        self._pool = pool
+        self._publisher = publisher
+        self._known_ocs = known_ocs
+        self._metrics = metrics
+        self._on_accepted = on_accepted
+        self._instance = instance
+        self._in_flight: set[asyncio.Task[object]] = set()
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        self._metrics.messages_received.inc()
+        task = asyncio.current_task()
+        assert task is not None  # aiormq runs every delivery in a task of its own
+        self._in_flight.add(task)
+        try:
+            verdict = await self._judge(message)
+            await self._settle(message, verdict)
+        finally:
+            self._in_flight.discard(task)
+
+    async def drain(self, timeout: float) -> None:
+        """Wait for deliveries being handled; what is left unsettled the broker redelivers."""
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=timeout)
+
+    async def _judge(self, message: AbstractIncomingMessage) -> Verdict:
+        try:
+            request = parse_message(message.body)
+        except InvalidMessage as exc:
+            return DeadLetter(exc.reason, exc.detail)
+        structlog.contextvars.bind_contextvars(**_context(request))
+        if request.code_oc not in self._known_ocs:
+            return DeadLetter("unknown_oc", f"codeOC {request.code_oc} is not in the partners file")
+        try:
+            new = await repository.insert_request(self._pool, request)
+        except DB_ERRORS as exc:
+            self._metrics.errors.labels("database").inc()
+            return Requeue(f"recording the request failed: {exc!r}")
+        if new:
+            self._on_accepted()
+        return Accepted(new)
+
+    async def _settle(self, message: AbstractIncomingMessage, verdict: Verdict) -> None:
+        """The one place where deliveries are acked, dead-lettered or given back."""
+        match verdict:
+            case Accepted(new=new):
+                outcome = await _ack(message, "accepted" if new else "duplicate")
+            case DeadLetter(reason=reason, detail=detail):
+                outcome = await self._dead_letter(message, reason, detail)
+            case Requeue(error=error):
+                log.error("message given back to the queue", error=error)
+                await asyncio.sleep(_REQUEUE_DELAY)
+                outcome = await _requeue(message)
+        self._metrics.messages_settled.labels(outcome).inc()
+        log.info("message settled", outcome=outcome, **_verdict_fields(verdict))
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, reason: str, detail: str) -> str:
+        """Copy to the dead queue with the reason in headers, confirmed, then ack the original."""
+        headers = dict(message.headers or {})
+        headers.update(
+            {
+                "x-dead-letter-reason": reason,
+                "x-dead-letter-detail": detail[:1000],
+                "x-original-exchange": message.exchange or "",
+                "x-original-routing-key": message.routing_key or "",
+                "x-dead-lettered-by": self._instance,
+            }
+        )
+        copy = aio_pika.Message(
+            message.body,
+            headers=headers,
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message.message_id,
+            timestamp=message.timestamp,
+        )
+        try:
+            await self._publisher.default_exchange.publish(copy, DEAD_QUEUE, timeout=15)
+        except AMQP_ERRORS as exc:
+            self._metrics.errors.labels("broker").inc()
+            log.error("dead-lettering failed; the message goes back to the queue", error=repr(exc))
+            return await _requeue(message)
+        self._metrics.messages_dead_lettered.labels(reason).inc()
+        return await _ack(message, "dead_lettered")
+
+
+async def _ack(message: AbstractIncomingMessage, outcome: str) -> str:
+    try:
+        await message.ack()
+    except AMQP_ERRORS as exc:
+        return _lost(exc)
+    return outcome
+
+
+async def _requeue(message: AbstractIncomingMessage) -> str:
+    try:
+        await message.nack(requeue=True)
+    except AMQP_ERRORS as exc:
+        return _lost(exc)
+    return "requeued"
+
+
+def _lost(exc: BaseException) -> str:
+    # The channel closed under this delivery; the broker redelivers it and intake is idempotent.
+    log.warning("delivery lost with its channel; the broker will redeliver it", error=repr(exc))
+    return "lost_with_channel"
+
+
+def _context(request: CrStoc) -> dict[str, str]:
+    refs = {f"ref_{query}": value for query, value in request.references().items() if value}
+    return {"message_id": str(request.message_id), "code_oc": request.code_oc, **refs}
+
+
+def _verdict_fields(verdict: Verdict) -> dict[str, str]:
+    if isinstance(verdict, DeadLetter):
+        return {"reason": verdict.reason, "detail": verdict.detail}
+    if isinstance(verdict, Requeue):
+        return {"error": verdict.error}
+    return {}

@@ -1,0 +1,90 @@
+"""Prometheus metrics of one worker process, in a registry of its own (no module globals).
+
+Labels are bounded: OC codes come from the partners file, statuses and reasons from fixed sets.
+A reference or an id is never a label.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.messages_received = Counter(
+            "worker_messages_received", "CR_STOC deliveries received", registry=r
+        )
+        self.messages_settled = Counter(
+            "worker_messages_settled",
+            "Deliveries settled, by outcome (accepted, duplicate, dead_lettered, requeued)",
+            ["outcome"],
+            registry=r,
+        )
+        self.messages_dead_lettered = Counter(
+            "worker_messages_dead_lettered",
+            "Deliveries sent to photos.cr_stoc.dead, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.partner_calls = Counter(
+            "worker_partner_calls",
+            "HTTP calls to OC APIs, by OC, operation and status (or error kind)",
+            ["oc", "operation", "status"],
+            registry=r,
+        )
+        self.partner_latency = Histogram(
+            "worker_partner_call_seconds",
+            "Time to the response headers of OC API calls",
+            ["oc", "operation"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.photos_stored = Counter(
+            "worker_photos_stored", "Photos written to storage", ["oc"], registry=r
+        )
+        self.photo_bytes = Counter(
+            "worker_photo_bytes_stored", "Bytes of photos written to storage", ["oc"], registry=r
+        )
+        self.photos_refused = Counter(
+            "worker_photos_refused", "Photos refused, by reason", ["oc", "reason"], registry=r
+        )
+        self.requests_finished = Counter(
+            "worker_requests_finished",
+            "Requests that reached a final status",
+            ["oc", "status"],
+            registry=r,
+        )
+        self.retries_scheduled = Counter(
+            "worker_retries_scheduled",
+            "Attempts that ended with a new attempt scheduled, by reason",
+            ["oc", "reason"],
+            registry=r,
+        )
+        self.requests_pending = Gauge(
+            "worker_requests_pending", "Pending requests in the database", ["oc"], registry=r
+        )
+        self.oldest_pending_age = Gauge(
+            "worker_oldest_pending_age_seconds",
+            "Age of the oldest pending request",
+            ["oc"],
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "worker_attempts_in_flight", "Attempts running in this process", ["oc"], registry=r
+        )
+        self.errors = Counter(
+            "worker_errors",
+            "Infrastructure errors, by component (database, storage, broker, token)",
+            ["component"],
+            registry=r,
+        )
+        self.events_published = Counter(
+            "worker_events_published", "Result events confirmed by the broker", registry=r
+        )
+        self.lease_lost = Counter(
+            "worker_leases_lost", "Attempts abandoned because their lease expired", registry=r
+        )

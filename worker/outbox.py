@@ -1,0 +1,84 @@
+"""Publishes the result events written to the outbox, with publisher confirms.
+
+The event row is committed with the final status, so an event can be published twice (a crash
+between the confirm and the `sent_at` update) but never lost. Consumers key on `messageId`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import aio_pika
+import asyncpg
+import structlog
+from aio_pika.abc import AbstractExchange
+
+from worker.errors import AMQP_ERRORS, DB_ERRORS
+from worker.metrics import Metrics
+
+log = structlog.get_logger()
+_BATCH = 200
+_PUBLISH_TIMEOUT = 15.0
+_ERRORS = DB_ERRORS + AMQP_ERRORS
+
+
+class OutboxRelay:
+    def __init__(
+        self, pool: asyncpg.Pool, exchange: AbstractExchange, metrics: Metrics, poll_seconds: float
+    ) -> None:
+        self._pool = pool
+        self._exchange = exchange
+        self._metrics = metrics
+        self._poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self._wake.clear()
+            sent = await self.flush()
+            if sent < _BATCH:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+
+    async def flush(self) -> int:
+        """Publish one batch of unsent events; returns how many were confirmed."""
+        try:
+            return await self._publish_batch()
+        except _ERRORS as exc:
+            self._metrics.errors.labels("broker").inc()
+            log.error("publishing result events failed; will retry", error=repr(exc))
+            return 0
+
+    async def _publish_batch(self) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            # SKIP LOCKED: replicas publish disjoint batches instead of queueing on the same rows.
+            rows = await conn.fetch(
+                "SELECT id, message_id, routing_key, body::text AS body FROM outbox"
+                " WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                _BATCH,
+            )
+            if not rows:
+                return 0
+            await asyncio.gather(*(self._publish(row) for row in rows))
+            await conn.execute(
+                "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
+                [row["id"] for row in rows],
+            )
+        self._metrics.events_published.inc(len(rows))
+        return len(rows)
+
+    async def _publish(self, row: asyncpg.Record) -> None:
+        message = aio_pika.Message(
+            row["body"].encode(),
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=str(row["message_id"]),
+        )
+        await self._exchange.publish(message, row["routing_key"], timeout=_PUBLISH_TIMEOUT)
+        log.debug(
+            "event published", routing_key=row["routing_key"], message_id=str(row["message_id"])
+        )

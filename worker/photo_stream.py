@@ -1,0 +1,112 @@
+"""What a photo body is, learned while it streams through: sha256, size, type and dimensions."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+MAGIC = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG\r\n\x1a\n"}
+PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
+# Headers (EXIF and other segments before the JPEG frame header included) fit in this.
+HEAD_BYTES = 512 * 1024
+
+
+class PhotoRefused(Exception):
+    """The body cannot be stored as this photo: `reason` is a short code, `detail` a sentence."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class PhotoFacts:
+    sha256: str
+    size: int
+    width: int | None
+    height: int | None
+
+
+class PhotoInspector:
+    """Fed every chunk before it is stored; raises PhotoRefused as soon as the body is wrong."""
+
+    def __init__(self, mime_type: str, max_bytes: int) -> None:
+        self._mime_type = mime_type
+        self._max_bytes = max_bytes
+        self._hash = hashlib.sha256()
+        self._head = bytearray()
+        self._size = 0
+        self.facts: PhotoFacts | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > self._max_bytes:
+            raise PhotoRefused("too_large", f"body exceeds the cap of {self._max_bytes} bytes")
+        if len(self._head) < HEAD_BYTES:
+            self._head += chunk[: HEAD_BYTES - len(self._head)]
+            self._check_magic(final=False)
+        self._hash.update(chunk)
+
+    def finish(self) -> PhotoFacts:
+        self._check_magic(final=True)
+        dimensions = read_dimensions(bytes(self._head), self._mime_type)
+        width, height = dimensions or (None, None)
+        self.facts = PhotoFacts(self._hash.hexdigest(), self._size, width, height)
+        return self.facts
+
+    def _check_magic(self, *, final: bool) -> None:
+        magic = MAGIC[self._mime_type]
+        if len(self._head) < len(magic) and not final:
+            return
+        if not self._head.startswith(magic):
+            found = bytes(self._head[: len(magic)]).hex(" ") or "an empty body"
+            raise PhotoRefused("bad_magic", f"declared {self._mime_type} but starts with {found}")
+
+
+async def inspected(
+    chunks: AsyncIterator[bytes], inspector: PhotoInspector
+) -> AsyncIterator[bytes]:
+    """Pass chunks on to the store only after the inspector has seen them.
+
+    The final check runs before the iterator ends, so a refused body is never committed.
+    """
+    async for chunk in chunks:
+        inspector.feed(chunk)
+        yield chunk
+    inspector.finish()
+
+
+def read_dimensions(head: bytes, mime_type: str) -> tuple[int, int] | None:
+    """Width and height from the header alone; the image is never decoded."""
+    with warnings.catch_warnings():
+        # A huge pixel count is only a number to us: nothing is decoded, so no bomb can go off.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(head), formats=[PIL_FORMATS[mime_type]]) as image:
+                width, height = image.size
+                return int(width), int(height)
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError):
+            return None
+
+
+def describe_anomalies(
+    facts: PhotoFacts, width: int | None, height: int | None, size: int | None
+) -> list[str]:
+    """Where the stored image disagrees with what its record declared."""
+    anomalies = []
+    for name, declared, actual in (
+        ("size", size, facts.size),
+        ("width", width, facts.width),
+        ("height", height, facts.height),
+    ):
+        if declared is not None and actual is not None and declared != actual:
+            anomalies.append(f"{name}: declared {declared}, actual {actual}")
+    if facts.width is None:
+        anomalies.append("dimensions: not readable from the image header")
+    return anomalies

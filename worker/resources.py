@@ -1,0 +1,68 @@
+"""The clients of a worker process, opened in one place and closed in reverse order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import aio_pika
+import asyncpg
+from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
+
+from worker.metrics import Metrics
+from worker.partner_api import PartnerClient, open_session
+from worker.partners import Partner
+from worker.settings import Settings
+from worker.storage import PhotoStore, open_store
+
+
+@dataclass(frozen=True)
+class Resources:
+    pool: asyncpg.Pool
+    connection: AbstractRobustConnection
+    consumer_channel: AbstractRobustChannel
+    publisher_channel: AbstractRobustChannel
+    store: PhotoStore
+    clients: dict[str, PartnerClient]
+
+
+async def open_pool(settings: Settings, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        settings.database_url.get_secret_value(),
+        min_size=1,
+        max_size=max_size,
+        command_timeout=60,
+        server_settings={"application_name": f"photo-worker {settings.instance}"[:63]},
+    )
+    assert pool is not None  # create_pool returns None only when awaited twice
+    return pool
+
+
+async def connect_broker(settings: Settings) -> AbstractRobustConnection:
+    return await aio_pika.connect_robust(
+        settings.amqp_url.get_secret_value(),
+        client_properties={"connection_name": f"photo-worker {settings.instance}"},
+    )
+
+
+@asynccontextmanager
+async def open_resources(
+    settings: Settings, partners: Mapping[str, Partner], metrics: Metrics
+) -> AsyncIterator[Resources]:
+    async with AsyncExitStack() as stack:
+        store = open_store(settings)
+        pool = await open_pool(settings, max_size=max(4, min(20, settings.concurrency + 2)))
+        stack.push_async_callback(pool.close)
+        connection = await connect_broker(settings)
+        stack.push_async_callback(connection.close)
+        consumer_channel = await connection.channel(publisher_confirms=False)
+        await consumer_channel.set_qos(prefetch_count=settings.prefetch)
+        publisher_channel = await connection.channel(publisher_confirms=True)
+        oi_code = settings.require_oi_code()
+        clients = {}
+        for code, partner in partners.items():
+            session = open_session(partner)
+            stack.push_async_callback(session.close)
+            clients[code] = PartnerClient(partner, oi_code, session, metrics)
+        yield Resources(pool, connection, consumer_channel, publisher_channel, store, clients)

@@ -1,0 +1,156 @@
+"""Claims due requests from PostgreSQL and runs their attempts, within per-OC and global limits.
+
+Waiting requests cost nothing here: they are rows with a `next_attempt_at`, not tasks or timers.
+The loop sleeps until the earliest due time (at most `poll_seconds`) or until woken by intake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import UTC, datetime
+
+import structlog
+
+from worker import repository
+from worker.attempt import AttemptContext, run_attempt
+from worker.errors import DB_ERRORS
+from worker.partner_api import PartnerClient
+from worker.repository import Claim
+
+log = structlog.get_logger()
+_MIN_SLEEP = 0.02
+
+
+class Scheduler:
+    def __init__(self, ctx: AttemptContext, clients: dict[str, PartnerClient]) -> None:
+        self._ctx = ctx
+        self._clients = clients
+        self._free = {code: c.partner.config.concurrency for code, c in clients.items()}
+        self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Claim and start attempts until `stop` is set; running attempts are left to drain()."""
+        settings = self._ctx.settings
+        while not stop.is_set():
+            try:
+                claimed = await self._claim()
+            except DB_ERRORS as exc:
+                self._ctx.metrics.errors.labels("database").inc()
+                log.error("claiming due requests failed", error=repr(exc))
+                await _wait(stop, settings.poll_seconds)
+                continue
+            if not claimed:
+                await self._sleep(stop)
+
+    def _has_room(self) -> bool:
+        return len(self._tasks) < self._ctx.settings.concurrency and any(self._free.values())
+
+    async def _claim(self) -> int:
+        if not self._has_room():
+            return 0
+        settings = self._ctx.settings
+        limit = settings.concurrency - len(self._tasks)
+        free = {code: n for code, n in self._free.items() if n > 0}
+        claims = await repository.claim_due(
+            self._ctx.pool, free, limit, settings.lease_seconds, settings.instance
+        )
+        for claim in claims:
+            self._start(claim)
+        return len(claims)
+
+    def _start(self, claim: Claim) -> None:
+        self._free[claim.code_oc] -= 1
+        self._ctx.metrics.in_flight.labels(claim.code_oc).inc()
+        task = asyncio.create_task(self._attempt(claim), name=f"attempt-{claim.message_id}")
+        self._tasks[claim.lease_id] = task
+        task.add_done_callback(lambda _: self._done(claim))
+
+    def _done(self, claim: Claim) -> None:
+        self._free[claim.code_oc] += 1
+        self._ctx.metrics.in_flight.labels(claim.code_oc).dec()
+        self._tasks.pop(claim.lease_id, None)
+        self._wake.set()
+
+    async def _attempt(self, claim: Claim) -> None:
+        structlog.contextvars.bind_contextvars(
+            message_id=str(claim.message_id), code_oc=claim.code_oc, attempt=claim.attempt
+        )
+        try:
+            await run_attempt(self._ctx, self._clients[claim.code_oc], claim)
+        except DB_ERRORS as exc:
+            # The lease runs out and the request falls due again: nothing is lost.
+            self._ctx.metrics.errors.labels("database").inc()
+            log.error("attempt interrupted by a database error", error=repr(exc))
+        except Exception:
+            self._ctx.metrics.errors.labels("internal").inc()
+            log.exception("attempt failed unexpectedly; it will be retried when its lease ends")
+
+    async def _sleep(self, stop: asyncio.Event) -> None:
+        timeout = self._ctx.settings.poll_seconds
+        if self._has_room():
+            with contextlib.suppress(*DB_ERRORS):
+                due = await repository.next_due(self._ctx.pool, list(self._clients))
+                if due is not None:
+                    until_due = (due - datetime.now(UTC)).total_seconds()
+                    timeout = min(timeout, max(until_due, _MIN_SLEEP))
+        self._wake.clear()
+        await _wait_any(stop, self._wake, timeout)
+
+    async def renew_leases(self, stop: asyncio.Event) -> None:
+        """Keep the leases of running attempts alive; cancel an attempt whose lease was lost."""
+        interval = self._ctx.settings.lease_seconds / 3
+        while not await _wait(stop, interval):
+            held = dict(self._tasks)
+            if not held:
+                continue
+            try:
+                kept = await repository.renew_leases(
+                    self._ctx.pool, list(held), self._ctx.settings.lease_seconds
+                )
+            except DB_ERRORS as exc:
+                self._ctx.metrics.errors.labels("database").inc()
+                log.error("renewing leases failed", error=repr(exc))
+                continue
+            for lease_id in held.keys() - kept:
+                self._ctx.metrics.lease_lost.inc()
+                held[lease_id].cancel()
+
+    async def drain(self, grace: float) -> None:
+        """Let running attempts finish within `grace`; give the others back, due now."""
+        if self._tasks:
+            log.info("waiting for running attempts", count=len(self._tasks), grace=grace)
+            await asyncio.wait(list(self._tasks.values()), timeout=grace)
+        unfinished = dict(self._tasks)
+        for task in unfinished.values():
+            task.cancel()
+        await asyncio.gather(*unfinished.values(), return_exceptions=True)
+        if unfinished:
+            with contextlib.suppress(*DB_ERRORS):
+                await repository.release_leases(self._ctx.pool, list(unfinished))
+            log.warning("attempts given back unfinished", count=len(unfinished))
+
+
+async def _wait(stop: asyncio.Event, timeout: float) -> bool:
+    """Sleep up to `timeout`; True if `stop` was set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout)
+    return stop.is_set()
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

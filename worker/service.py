@@ -1,0 +1,85 @@
+"""`worker run`: wires intake, scheduler and outbox relay together, and shuts them down in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+
+import structlog
+
+from worker.attempt import AttemptContext
+from worker.intake import Intake
+from worker.metrics import Metrics
+from worker.outbox import OutboxRelay
+from worker.partners import Partner
+from worker.resources import Resources, open_resources
+from worker.scheduler import Scheduler
+from worker.settings import Settings
+from worker.topology import EXCHANGE, declare
+
+log = structlog.get_logger()
+
+
+async def run_worker(
+    settings: Settings,
+    partners: Mapping[str, Partner],
+    stop: asyncio.Event,
+    metrics: Metrics | None = None,
+) -> None:
+    """Consume and work until `stop` is set, then stop consuming, drain, flush and close."""
+    metrics = metrics or Metrics()
+    async with open_resources(settings, partners, metrics) as resources:
+        await _serve(settings, partners, resources, metrics, stop)
+    log.info("worker stopped")
+
+
+async def _serve(
+    settings: Settings,
+    partners: Mapping[str, Partner],
+    resources: Resources,
+    metrics: Metrics,
+    stop: asyncio.Event,
+) -> None:
+    topology = await declare(resources.consumer_channel)
+    exchange = await resources.publisher_channel.get_exchange(EXCHANGE)
+    relay = OutboxRelay(resources.pool, exchange, metrics, settings.poll_seconds)
+    ctx = AttemptContext(resources.pool, resources.store, settings, metrics, relay.wake)
+    scheduler = Scheduler(ctx, resources.clients)
+    intake = Intake(
+        resources.pool,
+        resources.publisher_channel,
+        frozenset(partners),
+        metrics,
+        scheduler.wake,
+        settings.instance,
+    )
+    claiming, background = asyncio.Event(), asyncio.Event()
+    tasks = [
+        asyncio.create_task(scheduler.run(claiming), name="scheduler"),
+        asyncio.create_task(scheduler.renew_leases(background), name="leases"),
+        asyncio.create_task(relay.run(background), name="outbox"),
+    ]
+    consumer_tag = await topology.queue.consume(intake.on_message)
+    log.info(
+        "worker started",
+        instance=settings.instance,
+        ocs=sorted(partners),
+        concurrency=settings.concurrency,
+        storage=resources.store.url,
+    )
+    await stop.wait()
+    log.info("stopping: no new deliveries, no new claims", grace=settings.shutdown_grace_seconds)
+    with contextlib.suppress(Exception):
+        await topology.queue.cancel(consumer_tag)
+    claiming.set()
+    deadline = asyncio.get_running_loop().time() + settings.shutdown_grace_seconds
+    await intake.drain(_left(deadline))
+    await scheduler.drain(_left(deadline))
+    await relay.flush()
+    background.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - asyncio.get_running_loop().time())

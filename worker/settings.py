@@ -1,0 +1,81 @@
+"""The worker's settings: environment variables (or an env file), read once at start-up."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class ConfigError(Exception):
+    """A setting or the partners file is wrong; the message names the key."""
+
+
+class Settings(BaseSettings):
+    """Every environment variable the worker reads. Names are `WORKER_<FIELD>` unless aliased."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WORKER_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/postgres")
+    storage_url: str = "file://./data/photos"
+    partners_file: Path = Path("partners.toml")
+    oi_code: str | None = Field(None, pattern=r"^[A-Z0-9]{4}$")
+    retry_initial_seconds: float = Field(60.0, gt=0)
+    retry_max_seconds: float = Field(3600.0, gt=0)
+
+    concurrency: int = Field(16, ge=1, description="requests in flight in this process, all OCs")
+    prefetch: int = Field(64, ge=1, description="unacked CR_STOC deliveries held at once")
+    lease_seconds: float = Field(30.0, ge=1, description="claim lifetime; renewed while working")
+    poll_seconds: float = Field(2.0, gt=0, description="longest sleep between schedule checks")
+    photo_max_bytes: int = Field(50 * MIB, ge=1)
+    not_found_retries: int = Field(3, ge=0, description="404 answers tolerated before failed")
+    shutdown_grace_seconds: float = Field(25.0, ge=0)
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    instance: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+
+    aws_endpoint_url: str | None = Field(None, validation_alias=AliasChoices("AWS_ENDPOINT_URL"))
+    aws_access_key_id: str | None = Field(None, validation_alias=AliasChoices("AWS_ACCESS_KEY_ID"))
+    aws_secret_access_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY")
+    )
+    aws_region: str | None = Field(None, validation_alias=AliasChoices("AWS_REGION"))
+
+    def require_oi_code(self) -> str:
+        """Calling partners needs it; migrating or reading the tables does not."""
+        if self.oi_code is None:
+            raise ConfigError(
+                "invalid settings: WORKER_OI_CODE: required (the OI's 4-char InterOp code)"
+            )
+        return self.oi_code
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning pydantic's report into one message that names each bad key."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(describe_settings_errors(exc)) from None
+
+
+def describe_settings_errors(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        name = field if field.isupper() else f"WORKER_{field.upper()}"
+        lines.append(f"{name}: {error['msg']}")
+    return "invalid settings: " + "; ".join(lines)

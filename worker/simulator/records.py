@@ -1,0 +1,82 @@
+"""Photo records as the spec describes them (the items of a metadata answer)."""
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from worker.simulator.images import Picture
+from worker.simulator.scenarios import Scenario
+
+PHOTO_TYPES = (
+    "PTO",
+    "PBO_AVANT",
+    "PBO_APRES",
+    "PM_AVANT",
+    "PM_APRES",
+    "PT_PENETRATION_LGT",
+    "AERIEN_CABLE_TRAVERSE",
+    "AERIEN_CABLE_POTEAU",
+)
+# Fixed so that the same reference lists the same photo ids in every run.
+_PHOTO_NAMESPACE = uuid.UUID("5b0c1c8e-3f47-4c5e-9a51-6a7c2f3e8d10")
+_EPOCH = datetime(2024, 3, 4, 7, 30, tzinfo=UTC)
+_PARIS_WINTER = timezone(timedelta(hours=1))
+_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
+
+
+def photo_id(reference: str, index: int) -> str:
+    """Deterministic id of the index-th photo (1-based) listed for a reference."""
+    return str(uuid.uuid5(_PHOTO_NAMESPACE, f"{reference}:{index}"))
+
+
+def photo_seed(reference: str, index: int) -> int:
+    """Deterministic 32-bit number that varies the picture and the record of a photo."""
+    return uuid.UUID(photo_id(reference, index)).int & 0xFFFFFFFF
+
+
+def declared_mime_type(scenario: Scenario, index: int) -> str:
+    return "image/jpeg" if scenario.format_of(index) == "jpeg" else "image/png"
+
+
+def build_record(
+    reference: str, scenario: Scenario, index: int, picture: Picture
+) -> dict[str, Any]:
+    """The record of the index-th photo, describing the picture served (unless told to lie)."""
+    seed = photo_seed(reference, index)
+    mime_type = declared_mime_type(scenario, index)
+    photo_type = PHOTO_TYPES[(index - 1) % len(PHOTO_TYPES)]
+    record: dict[str, Any] = {
+        "id": photo_id(reference, index),
+        "name": f"{scenario.label}_{index:02d}.{_EXTENSIONS[mime_type]}",
+        "date": _taken_at(seed, index).isoformat(),
+        "title": f"{photo_type} {scenario.label}",
+        "description": f"Cliché {index}/{scenario.photos} de l'intervention {scenario.label}",
+        "type": photo_type,
+        "mimeType": mime_type,
+        "width": picture.width,
+        "height": picture.height,
+        "size": len(picture.data),
+        "geoPositionCoords": _position(seed),
+    }
+    if index in scenario.mismatch:
+        record.update(
+            width=picture.width + 16, height=picture.height + 8, size=len(picture.data) + 1000
+        )
+    if index in scenario.badrecord:
+        record["type"] = "SELFIE"
+    return record
+
+
+def _taken_at(seed: int, index: int) -> datetime:
+    # A non-UTC offset, as field devices report it, keeps clients honest about time zones.
+    taken = _EPOCH + timedelta(hours=seed % 5000, minutes=3 * index)
+    return taken.astimezone(_PARIS_WINTER)
+
+
+def _position(seed: int) -> dict[str, Any]:
+    """Somewhere in metropolitan France."""
+    return {
+        "latitude": round(43.0 + (seed % 6000) / 1000, 6),
+        "longitude": round(-1.0 + (seed // 6000 % 8000) / 1000, 6),
+        "projection": "WGS84",
+    }

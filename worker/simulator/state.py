@@ -1,0 +1,32 @@
+"""Everything one simulator instance remembers between calls."""
+
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from worker.simulator.calls import CallRecord
+from worker.simulator.catalog import Catalog
+from worker.simulator.config import SimulatorConfig
+from worker.simulator.tokens import TokenStore
+
+
+@dataclass
+class SimulatorState:
+    config: SimulatorConfig
+    tokens: TokenStore
+    catalog: Catalog = field(default_factory=Catalog)
+    calls: list[CallRecord] = field(default_factory=list)
+    metadata_calls: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, config: SimulatorConfig) -> "SimulatorState":
+        return cls(config=config, tokens=TokenStore(config))
+
+    def count_metadata_call(self, operation: str, reference: str) -> int:
+        """Count one more metadata call about (operation, reference); return its 1-based rank."""
+        key = (operation, reference)
+        self.metadata_calls[key] = self.metadata_calls.get(key, 0) + 1
+        return self.metadata_calls[key]
+
+
+STATE = web.AppKey("simulator_state", SimulatorState)

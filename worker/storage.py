@@ -1,0 +1,113 @@
+"""Where photo bytes go: local files (the default), S3, or memory, behind obstore's one API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import obstore
+from obstore.store import LocalStore, MemoryStore, ObjectStore, S3Store
+
+from worker.settings import ConfigError, Settings
+
+MIB = 1024 * 1024
+
+
+class StorageError(Exception):
+    """The store failed (not the photo): the request is retried later."""
+
+
+class PhotoStore:
+    """Writes each object whole or not at all; a second write of the same key replaces it.
+
+    Bodies up to one part are written with a single PUT; larger ones stream as a multipart
+    upload, so memory stays at a few parts per photo in flight, whatever the photo's size.
+    """
+
+    def __init__(self, store: ObjectStore, url: str, part_size: int, *, typed: bool) -> None:
+        self._store = store
+        self.url = url.rstrip("/")
+        self._part_size = part_size
+        self._typed = typed  # LocalStore cannot keep a Content-Type; the extension says it
+
+    async def put(self, key: str, chunks: AsyncIterator[bytes], content_type: str) -> None:
+        attributes = {"Content-Type": content_type} if self._typed else None
+        head, rest = await _peek(chunks, self._part_size)
+        try:
+            if rest is None:
+                await obstore.put_async(self._store, key, bytes(head), attributes=attributes)
+            else:
+                body = _chain(bytes(head), rest)
+                await obstore.put_async(
+                    self._store,
+                    key,
+                    body,
+                    attributes=attributes,
+                    chunk_size=self._part_size,
+                    max_concurrency=2,
+                )
+        except obstore.exceptions.BaseError as exc:
+            raise StorageError(f"storing {key}: {type(exc).__name__}: {exc}") from exc
+
+    async def read(self, key: str) -> bytes:
+        result = await obstore.get_async(self._store, key)
+        return bytes(await result.bytes_async())
+
+    def location(self, key: str) -> str:
+        return f"{self.url}/{key}"
+
+
+async def _peek(
+    chunks: AsyncIterator[bytes], limit: int
+) -> tuple[bytearray, AsyncIterator[bytes] | None]:
+    """Read up to `limit` bytes; the iterator comes back only if the body is longer."""
+    head = bytearray()
+    async for chunk in chunks:
+        head += chunk
+        if len(head) > limit:
+            return head, chunks
+    return head, None
+
+
+async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+def open_store(settings: Settings) -> PhotoStore:
+    """`file://path` (relative paths are taken from the working directory), `s3://bucket/prefix`,
+    or `memory://` (tests)."""
+    url = settings.storage_url
+    scheme = urlparse(url).scheme
+    if scheme == "file":
+        root = Path(url.removeprefix("file://")).resolve()
+        return PhotoStore(LocalStore(root, mkdir=True), f"file://{root}", MIB, typed=False)
+    if scheme == "s3":
+        return PhotoStore(_s3_store(settings), url, 5 * MIB, typed=True)
+    if scheme == "memory":
+        return PhotoStore(MemoryStore(), url, MIB, typed=True)
+    raise ConfigError(f"WORKER_STORAGE_URL: unsupported scheme in {url!r} (file://, s3://)")
+
+
+def _s3_store(settings: Settings) -> S3Store:
+    parsed = urlparse(settings.storage_url)
+    if not parsed.netloc:
+        raise ConfigError("WORKER_STORAGE_URL: s3:// URL needs a bucket, as s3://bucket/prefix")
+    config: dict[str, str] = {}
+    if settings.aws_endpoint_url:
+        config["endpoint"] = settings.aws_endpoint_url
+    if settings.aws_access_key_id:
+        config["access_key_id"] = settings.aws_access_key_id
+    if settings.aws_secret_access_key:
+        config["secret_access_key"] = settings.aws_secret_access_key.get_secret_value()
+    if settings.aws_region:
+        config["region"] = settings.aws_region
+    plain_http = (settings.aws_endpoint_url or "").startswith("http://")
+    return S3Store(
+        parsed.netloc,
+        prefix=parsed.path.strip("/") or None,
+        config=config,  # type: ignore[arg-type]
+        client_options={"allow_http": plain_http},
+    )
