@@ -17,6 +17,7 @@ from worker.backoff import backoff_delay, next_attempt, parse_retry_after
 from worker.messages import choose_query
 from worker.metrics import Metrics
 from worker.partner_api import Answer, PartnerClient, PartnerUnreachable
+from worker.partners import format_duration
 from worker.photo_fetch import PhotoFetcher, PhotoNotFound, PhotoUnavailable
 from worker.photo_records import MalformedAnswer, parse_photo_list
 from worker.photo_stream import PhotoRefused
@@ -157,7 +158,10 @@ async def _retry_or_give_up(
             "expired" if retry.reason == "not_ready" else "failed"
         )
         return await _finish(
-            ctx, claim, progress, Final(status, f"{retry.error}; max_wait {max_wait} reached")
+            ctx,
+            claim,
+            progress,
+            Final(status, f"{retry.error}; max_wait {format_duration(max_wait)} reached"),
         )
     record = _record(progress, f"retry:{retry.reason}", retry.error)
     held = await repository.reschedule(

@@ -6,18 +6,24 @@ import random
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
+MIN_RETRY_AFTER = 1.0
+
 
 def backoff_delay(
     retry: int, initial: float, cap: float, rng: random.Random, retry_after: float | None = None
 ) -> float:
     """Seconds to wait before retry number `retry` (1 for the first).
 
-    Half the exponential step is fixed and half random, so a burst of requests that got their 202
+    The partner's `Retry-After`, when it sends one, is the delay: it knows when its photos will
+    be ready (at least a second, so a `Retry-After: 0` cannot make us spin; up to 10 % later,
+    so that requests told the same thing do not come back in one burst). Otherwise half the
+    exponential step is fixed and half random, so a burst of requests that got their 202
     together spreads out without ever retrying much sooner than the schedule says.
     """
+    if retry_after is not None:
+        return max(retry_after, MIN_RETRY_AFTER) * rng.uniform(1.0, 1.1)
     step = min(cap, initial * 2.0 ** min(retry - 1, 60))
-    delay = step / 2 + rng.uniform(0, step / 2)
-    return max(delay, retry_after or 0.0)
+    return step / 2 + rng.uniform(0, step / 2)
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -25,7 +31,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = parsedate_to_datetime(value)
@@ -43,4 +49,6 @@ def next_attempt(now: datetime, delay: float, deadline: datetime) -> datetime | 
     """
     if now >= deadline:
         return None
-    return min(now + timedelta(seconds=delay), deadline)
+    if delay >= (deadline - now).total_seconds():
+        return deadline  # also keeps an absurd Retry-After from overflowing datetime
+    return now + timedelta(seconds=delay)

@@ -26,6 +26,7 @@ from worker.resources import connect_broker
 from worker.service import run_worker
 from worker.settings import Settings, load_settings
 from worker.simulator import SimulatorConfig, start
+from worker.storage import local_root
 from worker.topology import DEAD_QUEUE, EXCHANGE, INPUT_ROUTING_KEY, declare
 
 _TOKEN = "demo-static-token"
@@ -116,7 +117,10 @@ async def run_demo(timeout: float) -> int:
         configure_logging("info", "json", stream=stream)
         started = time.monotonic()
         run, rows = await _demo(settings, timeout)
-    print_report(run, rows, settings.storage_url, log_file, time.monotonic() - started)
+    where = settings.storage_url
+    if where.startswith("file://"):
+        where = f"file://{local_root(where)}"
+    print_report(run, rows, where, log_file, time.monotonic() - started)
     return 0 if all(row["status"] != "pending" for row in rows.values()) else 1
 
 
@@ -153,7 +157,7 @@ async def _exercise(
     broker = await connect_broker(settings)
     try:
         channel = await broker.channel()
-        events = await _listen_for_events(channel, run)
+        events, consumer = await _listen_for_events(channel, run)
         stop = asyncio.Event()
         worker = asyncio.create_task(run_worker(settings, partners, stop))
         await _publish(channel, run)
@@ -161,14 +165,16 @@ async def _exercise(
         await _wait_for(lambda: len(run.events) >= _finals(run), 5.0)
         stop.set()
         await worker
-        await events.delete(if_unused=False, if_empty=False)
+        await events.cancel(consumer)  # the queue is auto-delete: it goes with its consumer
         run.dead_letters = await _take_dead_letters(channel, run)
     finally:
         await broker.close()
     return run
 
 
-async def _listen_for_events(channel: AbstractChannel, run: DemoRun) -> aio_pika.abc.AbstractQueue:
+async def _listen_for_events(
+    channel: AbstractChannel, run: DemoRun
+) -> tuple[aio_pika.abc.AbstractQueue, str]:
     """An exclusive queue of our own on `photos.*`, to show the events the worker publishes."""
     topology = await declare(channel)
     queue = await channel.declare_queue(exclusive=True, auto_delete=True)
@@ -178,8 +184,7 @@ async def _listen_for_events(channel: AbstractChannel, run: DemoRun) -> aio_pika
         run.events.append(json.loads(message.body))
         await message.ack()
 
-    await queue.consume(keep)
-    return queue
+    return queue, await queue.consume(keep)
 
 
 async def _publish(channel: AbstractChannel, run: DemoRun) -> None:

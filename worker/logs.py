@@ -16,12 +16,15 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 _PATTERNS = (
-    # Authorization headers and bearer tokens, wherever they are quoted.
-    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1[REDACTED]"),
+    # Authorization header values, whatever the scheme (Bearer, Basic...), wherever quoted.
     (
-        re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(?!bearer)[^'\",}\s]+"),
+        re.compile(
+            r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?(?:(?:bearer|basic|digest|token)\s+)?)"
+            r"[^'\",}\s]+"
+        ),
         r"\1[REDACTED]",
     ),
+    (re.compile(r"(?i)\b((?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{6,}"), r"\1[REDACTED]"),
     # Passwords in URLs: scheme://user:password@host
     (re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@/\s]+@"), r"\1[REDACTED]@"),
     (
@@ -31,6 +34,8 @@ _PATTERNS = (
         r"\1[REDACTED]",
     ),
 )
+# Keys whose values are secret whatever they look like (headers logged as a dict, for instance).
+_SECRET_KEYS = re.compile(r"(?i)authorization|token|secret|password")
 
 
 class Redactor:
@@ -47,13 +52,18 @@ class Redactor:
         return text
 
     def __call__(self, _: WrappedLogger, __: str, event: EventDict) -> EventDict:
-        return {key: self._clean(value) for key, value in event.items()}
+        return {key: self._clean_item(key, value) for key, value in event.items()}
+
+    def _clean_item(self, key: Any, value: Any) -> Any:
+        if isinstance(key, str) and _SECRET_KEYS.search(key) and isinstance(value, str):
+            return "[REDACTED]"
+        return self._clean(value)
 
     def _clean(self, value: Any) -> Any:
         if isinstance(value, str):
             return self.redact(value)
         if isinstance(value, dict):
-            return {k: self._clean(v) for k, v in value.items()}
+            return {k: self._clean_item(k, v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self._clean(v) for v in value]
         if isinstance(value, BaseException):

@@ -6,7 +6,15 @@ from enum import StrEnum
 from typing import Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from worker.partners import QUERY_ORDER, Query
 from worker.validation import describe_errors
@@ -50,6 +58,17 @@ class CrStoc(BaseModel):
     date_intervention: AwareDatetime | None = Field(None, alias="dateIntervention")
     resultat: Literal["OK", "KO"] | None = None
     actions: list[Action] | None = None
+
+    @field_validator(
+        "reference_prestation_prise",
+        "reference_commande_prise_interne_oc",
+        "reference_commande_sous_traitant_oi",
+    )
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be blank")
+        return value
 
     @model_validator(mode="after")
     def _one_reference(self) -> CrStoc:

@@ -37,12 +37,34 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
+        return _duration(seconds=value, given=value)
     match = _DURATION.match(str(value).strip()) if isinstance(value, str) else None
     if not match or not any(match.groups()):
         raise ValueError(f"not a duration: {value!r} (expected e.g. '7d', '12h', '30m', '45s')")
     days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    return _duration(days=days, hours=hours, minutes=minutes, seconds=seconds, given=value)
+
+
+def _duration(given: object, **parts: float) -> timedelta:
+    try:
+        duration = timedelta(**parts)
+    except (OverflowError, ValueError):
+        raise ValueError(f"duration out of range: {given!r}") from None
+    if duration <= timedelta(0):
+        raise ValueError(f"duration must be positive: {given!r}")
+    return duration
+
+
+def format_duration(duration: timedelta) -> str:
+    """The partners file's notation: 7d, 1d12h, 90m..."""
+    seconds = int(duration.total_seconds())
+    parts = [
+        (seconds // 86400, "d"),
+        (seconds % 86400 // 3600, "h"),
+        (seconds % 3600 // 60, "m"),
+        (seconds % 60, "s"),
+    ]
+    return "".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -135,6 +157,8 @@ def load_partners(path: Path, environ: Mapping[str, str]) -> dict[str, Partner]:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"partners file {path}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"partners file {path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"partners file {path}: not valid TOML ({exc})") from None
     try:

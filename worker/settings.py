@@ -5,12 +5,20 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
+_lower = BeforeValidator(lambda value: value.lower() if isinstance(value, str) else value)
 
 
 class ConfigError(Exception):
@@ -44,8 +52,8 @@ class Settings(BaseSettings):
     not_found_retries: int = Field(3, ge=0, description="404 answers tolerated before failed")
     shutdown_grace_seconds: float = Field(25.0, ge=0)
     metrics_port: int | None = Field(None, ge=0, le=65535)
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Annotated[Literal["debug", "info", "warning", "error"], _lower] = "info"
+    log_format: Annotated[Literal["auto", "json", "console"], _lower] = "auto"
     instance: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
 
     aws_endpoint_url: str | None = Field(None, validation_alias=AliasChoices("AWS_ENDPOINT_URL"))
@@ -54,6 +62,12 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY")
     )
     aws_region: str | None = Field(None, validation_alias=AliasChoices("AWS_REGION"))
+
+    @model_validator(mode="after")
+    def _backoff_in_order(self) -> Settings:
+        if self.retry_initial_seconds > self.retry_max_seconds:
+            raise ValueError("WORKER_RETRY_INITIAL_SECONDS is above WORKER_RETRY_MAX_SECONDS")
+        return self
 
     def require_oi_code(self) -> str:
         """Calling partners needs it; migrating or reading the tables does not."""
@@ -74,8 +88,11 @@ def load_settings(**overrides: object) -> Settings:
 
 def describe_settings_errors(exc: ValidationError) -> str:
     lines = []
-    for error in exc.errors():
-        field = str(error["loc"][0]) if error["loc"] else "?"
+    for error in exc.errors(include_url=False):
+        if not error["loc"]:
+            lines.append(error["msg"].removeprefix("Value error, "))
+            continue
+        field = str(error["loc"][0])
         name = field if field.isupper() else f"WORKER_{field.upper()}"
         lines.append(f"{name}: {error['msg']}")
     return "invalid settings: " + "; ".join(lines)

@@ -82,13 +82,18 @@ def open_store(settings: Settings) -> PhotoStore:
     url = settings.storage_url
     scheme = urlparse(url).scheme
     if scheme == "file":
-        root = Path(url.removeprefix("file://")).resolve()
+        root = local_root(url)
         return PhotoStore(LocalStore(root, mkdir=True), f"file://{root}", MIB, typed=False)
     if scheme == "s3":
         return PhotoStore(_s3_store(settings), url, 5 * MIB, typed=True)
     if scheme == "memory":
         return PhotoStore(MemoryStore(), url, MIB, typed=True)
     raise ConfigError(f"WORKER_STORAGE_URL: unsupported scheme in {url!r} (file://, s3://)")
+
+
+def local_root(url: str) -> Path:
+    """The directory of a `file://` storage URL; a relative one is taken from the working dir."""
+    return Path(url.removeprefix("file://")).resolve()
 
 
 def _s3_store(settings: Settings) -> S3Store:

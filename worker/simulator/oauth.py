@@ -40,7 +40,11 @@ async def issue_token(request: web.Request) -> web.Response:
 
 def _is_known_client(clients: Mapping[str, str], client_id: str | None, secret: str | None) -> bool:
     known = clients.get(client_id or "")
-    return known is not None and secret is not None and secrets.compare_digest(known, secret)
+    return (
+        known is not None
+        and secret is not None
+        and secrets.compare_digest(known.encode(), secret.encode())
+    )
 
 
 def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:

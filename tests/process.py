@@ -1,0 +1,77 @@
+"""`worker run` as a real process, for tests that kill it or run several side by side."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.harness import OAUTH_SECRET
+from worker.settings import Settings
+
+_ENV_FIELDS = (
+    "amqp_url",
+    "database_url",
+    "storage_url",
+    "partners_file",
+    "oi_code",
+    "retry_initial_seconds",
+    "retry_max_seconds",
+    "poll_seconds",
+    "lease_seconds",
+    "shutdown_grace_seconds",
+    "concurrency",
+    "photo_max_bytes",
+)
+
+
+def worker_env(settings: Settings, instance: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKER_")}
+    for name in _ENV_FIELDS:
+        value = getattr(settings, name)
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"WORKER_{name.upper()}"] = str(value)
+    env.update(
+        {"WORKER_INSTANCE": instance, "WORKER_LOG_FORMAT": "json", "OCOA_SECRET": OAUTH_SECRET}
+    )
+    return env
+
+
+class WorkerProcess:
+    def __init__(self, settings: Settings, log_dir: Path, instance: str) -> None:
+        self.instance = instance
+        self.log_path = log_dir / f"{instance}.log"
+        self._env = worker_env(settings, instance)
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "worker", "run"],
+                env=self._env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    def kill(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGKILL)
+        self._process.wait(timeout=10)
+
+    def terminate(self, timeout: float = 40) -> int:
+        assert self._process is not None
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+        return self._process.wait(timeout=timeout)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")

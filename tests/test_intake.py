@@ -1,0 +1,113 @@
+"""The consumer: bad input goes to the dead-letter queue with its reason; nothing blocks."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import asyncpg
+import pytest
+
+from tests.harness import Broker, InProcessWorker, cr_stoc, wait_for_status
+from tests.services import wait_until
+
+pytestmark = pytest.mark.services
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def _dead(broker: Broker, count: int) -> list[object]:
+    found: list[object] = []
+
+    async def enough() -> bool:
+        found.extend(await broker.dead_letters())
+        return len(found) >= count
+
+    await wait_until(enough, what=f"{count} dead letters")
+    return found
+
+
+@pytest.mark.parametrize(
+    ("body", "reason", "named"),
+    [
+        (b"{not json", "not_json", "Invalid JSON"),
+        (b"\xff\xfe\x00", "not_json", "Invalid JSON"),
+        (json.dumps({**cr_stoc(), "codeOC": "ab"}).encode(), "invalid_fields", "codeOC"),
+        (json.dumps({**cr_stoc(), "flux": "CR_MES"}).encode(), "invalid_fields", "flux"),
+        (json.dumps({**cr_stoc(), "messageId": 42}).encode(), "invalid_fields", "messageId"),
+        (json.dumps(cr_stoc(intervention=None)).encode(), "invalid_fields", "reference"),
+        (json.dumps(cr_stoc(code_oc="ZZZZ")).encode(), "unknown_oc", "ZZZZ"),
+    ],
+)
+async def test_bad_message_is_dead_lettered_with_its_reason(
+    worker: InProcessWorker, broker: Broker, db: asyncpg.Pool, body: bytes, reason: str, named: str
+) -> None:
+    await broker.publish(body, message_id="poison", headers={"x-trace": "abc"})
+    later = cr_stoc(intervention="AFTER-POISON:photos=1")
+    await broker.publish(later)
+
+    [dead] = await _dead(broker, 1)
+    assert dead.body == body  # type: ignore[attr-defined]
+    headers = dead.headers  # type: ignore[attr-defined]
+    assert _text(headers["x-dead-letter-reason"]) == reason
+    assert named in _text(headers["x-dead-letter-detail"])
+    assert _text(headers["x-original-routing-key"]) == "cr_stoc.completed"
+    assert _text(headers["x-trace"]) == "abc"
+    assert dead.message_id == "poison"  # type: ignore[attr-defined]
+    # The queue is not blocked: the next message is processed.
+    row = await wait_for_status(db, later["messageId"])
+    assert row["status"] == "completed"
+    assert await db.fetchval("SELECT count(*) FROM photo_requests") == 1
+    assert await broker.queue_depth() == 0
+    assert worker.metrics.messages_dead_lettered.labels(reason)._value.get() == 1
+
+
+async def test_duplicate_message_id_changes_nothing(
+    worker: InProcessWorker, broker: Broker, db: asyncpg.Pool
+) -> None:
+    first = cr_stoc(intervention="DUP:photos=2")
+    await broker.publish(first)
+    row = await wait_for_status(db, first["messageId"])
+    await wait_until(lambda: _events(broker, first["messageId"]), what="the first event")
+
+    second = {**first, "referenceCommandeSousTraitantOI": "OTHER:photos=5"}
+    await broker.publish(second)
+    await wait_until(lambda: _settled(worker, "duplicate"), what="the duplicate to be acked")
+
+    again = await db.fetchrow(
+        "SELECT * FROM photo_requests WHERE message_id = $1", row["message_id"]
+    )
+    assert dict(again) == dict(row)
+    assert await db.fetchval("SELECT count(*) FROM photo_requests") == 1
+    assert await db.fetchval("SELECT count(*) FROM photos") == 2
+    assert await db.fetchval("SELECT count(*) FROM outbox") == 1
+    assert len(broker.events_for(first["messageId"])) == 1
+    assert await broker.queue_depth() == 0
+
+
+async def _events(broker: Broker, message_id: str) -> bool:
+    return bool(broker.events_for(message_id))
+
+
+async def _settled(worker: InProcessWorker, outcome: str) -> bool:
+    return bool(worker.metrics.messages_settled.labels(outcome)._value.get() >= 1)
+
+
+async def test_many_messages_are_each_recorded_once(
+    worker: InProcessWorker, broker: Broker, db: asyncpg.Pool
+) -> None:
+    messages = [cr_stoc(intervention=f"MANY-{i}:photos=1") for i in range(30)]
+    for message in messages:
+        await broker.publish(message)
+    for message in messages:
+        assert (await wait_for_status(db, message["messageId"]))["status"] == "completed"
+    ids = [uuid.UUID(m["messageId"]) for m in messages]
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM photo_requests WHERE message_id = ANY($1::uuid[])", ids
+        )
+        == 30
+    )
+    assert await db.fetchval("SELECT count(*) FROM photo_request_photos") == 30

@@ -1,0 +1,189 @@
+"""Crashes, replicas and broker outages: every request completes once, nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.harness import (
+    Broker,
+    InProcessWorker,
+    cr_stoc,
+    load_test_partners,
+    make_settings,
+    wait_for_status,
+)
+from tests.process import WorkerProcess
+from tests.services import rabbitmqctl, wait_until
+from worker.settings import Settings
+from worker.simulator import Simulator
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+
+@pytest.fixture
+def process_settings(
+    database_url: str, amqp_url: str, tmp_path: Path, simulator: Simulator
+) -> Settings:
+    settings = make_settings(database_url, amqp_url, tmp_path, lease_seconds=2, concurrency=8)
+    load_test_partners(settings, simulator.base_url)
+    return settings
+
+
+async def _count(db: asyncpg.Pool, sql: str, *args: object) -> int:
+    return int(await db.fetchval(sql, *args))
+
+
+async def _all_final(db: asyncpg.Pool, messages: list[dict[str, str]]) -> bool:
+    ids = [uuid.UUID(m["messageId"]) for m in messages]
+    done = await _count(
+        db,
+        "SELECT count(*) FROM photo_requests"
+        " WHERE message_id = ANY($1::uuid[]) AND status <> 'pending'",
+        ids,
+    )
+    return done == len(messages)
+
+
+async def _check_stored(
+    db: asyncpg.Pool, tmp_path: Path, photos_each: int, messages: list[dict[str, str]]
+) -> None:
+    ids = [uuid.UUID(m["messageId"]) for m in messages]
+    statuses = await db.fetch("SELECT status, count(*) FROM photo_requests GROUP BY status")
+    assert {r["status"]: r["count"] for r in statuses} == {"completed": len(messages)}
+    assert await _count(
+        db, "SELECT count(*) FROM photo_requests WHERE message_id = ANY($1::uuid[])", ids
+    ) == len(messages)
+    assert await _count(db, "SELECT count(*) FROM photo_request_photos") == photos_each * len(
+        messages
+    )
+    assert await _count(db, "SELECT count(*) FROM photos") == photos_each * len(messages)
+    assert await _count(db, "SELECT count(*) FROM outbox") == len(messages)
+    for photo in await db.fetch("SELECT storage_key, sha256 FROM photos"):
+        data = (tmp_path / "photos" / photo["storage_key"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == photo["sha256"]
+
+
+async def test_sigkill_in_the_middle_then_restart(
+    process_settings: Settings, broker: Broker, db: asyncpg.Pool, tmp_path: Path
+) -> None:
+    messages = [cr_stoc(intervention=f"KILL-{i}:photos=3:size=1m:slow=40") for i in range(8)]
+    first = WorkerProcess(process_settings, tmp_path, "first").start()
+    for message in messages[:6]:
+        await broker.publish(message)
+    # Kill it while photos are being written: some stored, others not, leases held.
+    await wait_until(
+        lambda: _count(db, "SELECT count(*) FROM photos"), timeout=30, what="a first photo"
+    )
+    assert await _count(db, "SELECT count(*) FROM photo_requests WHERE lease_id IS NOT NULL") > 0
+    first.kill()
+    unfinished = await _count(db, "SELECT count(*) FROM photo_requests WHERE status = 'pending'")
+    assert unfinished > 0
+    for message in messages[6:]:
+        await broker.publish(message)  # waits in the queue while no worker runs
+
+    second = WorkerProcess(process_settings, tmp_path, "second").start()
+    try:
+        await wait_until(
+            lambda: _all_final(db, messages), timeout=60, what="every request to finish"
+        )
+        await wait_until(lambda: _events_for_all(broker, messages), timeout=20, what="every event")
+    finally:
+        assert second.terminate() == 0, second.log()
+    await _check_stored(db, tmp_path, 3, messages)
+    taken_over = await _count(
+        db, "SELECT count(DISTINCT message_id) FROM request_attempts WHERE worker = 'second'"
+    )
+    assert taken_over == unfinished + 2
+
+
+async def _events_for_all(broker: Broker, messages: list[dict[str, str]]) -> bool:
+    return all(broker.events_for(m["messageId"]) for m in messages)
+
+
+async def test_two_workers_share_the_queue_without_doing_anything_twice(
+    process_settings: Settings, broker: Broker, db: asyncpg.Pool, tmp_path: Path
+) -> None:
+    workers = [
+        WorkerProcess(process_settings, tmp_path, name).start() for name in ("left", "right")
+    ]
+    try:
+        await wait_until(lambda: _consumers(broker, 2), timeout=30, what="two consumers")
+        messages = [cr_stoc(intervention=f"PAIR-{i}:photos=2:after=1:slow=5") for i in range(40)]
+        for message in messages:
+            await broker.publish(message)
+        await wait_until(
+            lambda: _all_final(db, messages), timeout=60, what="every request to finish"
+        )
+    finally:
+        codes = [w.terminate() for w in workers]
+    assert codes == [0, 0], [w.log()[-2000:] for w in workers]
+    await _check_stored(db, tmp_path, 2, messages)
+    # Every request was asked exactly twice (one 202, one 200): no attempt ran on both workers.
+    assert await _count(db, "SELECT count(*) FROM request_attempts") == 80
+    per_worker = await db.fetch("SELECT worker, count(*) FROM request_attempts GROUP BY worker")
+    assert {r["worker"] for r in per_worker} == {"left", "right"}
+
+
+async def _consumers(broker: Broker, count: int) -> bool:
+    return await broker.consumers() >= count
+
+
+async def _reopened(broker: Broker) -> Broker:
+    await broker.close()
+    return await wait_until(lambda: _try_open(broker.amqp_url), timeout=60, what="the broker")
+
+
+async def _try_open(amqp_url: str) -> Broker | None:
+    try:
+        return await Broker(amqp_url).open()
+    except (TimeoutError, ConnectionError, OSError, Exception):
+        return None
+
+
+async def test_consumption_resumes_after_connections_are_closed(
+    worker: InProcessWorker, broker: Broker, db: asyncpg.Pool, amqp_url: str
+) -> None:
+    vhost = amqp_url.rsplit("/", 1)[1]
+    rabbitmqctl("close_all_connections", "-p", vhost, "test: connections closed")
+    broker = await _reopened(broker)
+    try:
+        await wait_until(
+            lambda: _consumers(broker, 1), timeout=30, what="the worker to consume again"
+        )
+        message = cr_stoc(intervention="AFTER-CLOSE:photos=1")
+        await broker.publish(message)
+        row = await wait_for_status(db, message["messageId"], timeout=30)
+        assert row["status"] == "completed"
+        await wait_until(lambda: _events_for_all(broker, [message]), timeout=30, what="the event")
+    finally:
+        await broker.close()
+
+
+async def test_consumption_resumes_after_a_broker_restart(
+    worker: InProcessWorker, broker: Broker, db: asyncpg.Pool
+) -> None:
+    waiting = cr_stoc(intervention="ACROSS-RESTART:after=3")
+    await broker.publish(waiting)
+    await wait_for_status(db, waiting["messageId"], statuses=("pending",))
+    try:
+        await asyncio.to_thread(rabbitmqctl, "stop_app")
+    finally:
+        await asyncio.to_thread(rabbitmqctl, "start_app")
+    broker = await _reopened(broker)
+    try:
+        await wait_until(
+            lambda: _consumers(broker, 1), timeout=60, what="the worker to consume again"
+        )
+        message = cr_stoc(intervention="AFTER-RESTART:photos=1")
+        await broker.publish(message)
+        for m in (waiting, message):
+            assert (await wait_for_status(db, m["messageId"], timeout=30))["status"] == "completed"
+        await wait_until(lambda: _events_for_all(broker, [message]), timeout=30, what="the event")
+    finally:
+        await broker.close()
