@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -9,7 +10,7 @@ import asyncpg
 import pytest
 
 from tests.harness import Broker, InProcessWorker, cr_stoc, wait_for_status
-from tests.services import wait_until
+from tests.services import rabbitmqctl, wait_until
 
 pytestmark = pytest.mark.services
 
@@ -62,6 +63,9 @@ async def test_bad_message_is_dead_lettered_with_its_reason(
     assert await db.fetchval("SELECT count(*) FROM photo_requests") == 1
     assert await broker.queue_depth() == 0
     assert worker.metrics.messages_dead_lettered.labels(reason)._value.get() == 1
+    [recorded] = await db.fetch("SELECT * FROM dead_letters")
+    assert (recorded["message_id"], recorded["reason"]) == ("poison", reason)
+    assert named in recorded["detail"]
 
 
 async def test_duplicate_message_id_changes_nothing(
@@ -111,3 +115,39 @@ async def test_many_messages_are_each_recorded_once(
         == 30
     )
     assert await db.fetchval("SELECT count(*) FROM photo_request_photos") == 30
+
+
+async def test_a_delivery_caught_by_a_reconnection_is_redelivered_not_lost(
+    worker: InProcessWorker, broker: Broker, db: asyncpg.Pool, amqp_url: str
+) -> None:
+    message = cr_stoc(intervention="OWNERSHIP:photos=1")
+    async with db.acquire() as conn:
+        # Hold intake inside its INSERT while the broker drops its connection.
+        transaction = conn.transaction()
+        await transaction.start()
+        await conn.execute("LOCK TABLE photo_requests IN ACCESS EXCLUSIVE MODE")
+        await broker.publish(message)
+        await wait_until(lambda: _received(worker), what="the delivery")
+        rabbitmqctl("close_all_connections", "-p", amqp_url.rsplit("/", 1)[1], "test")
+        await asyncio.sleep(0.5)  # let the worker see its channel close while it waits
+        await transaction.rollback()
+
+    broker = await Broker(amqp_url).open()
+    try:
+        row = await wait_for_status(db, message["messageId"], timeout=30)
+        assert row["status"] == "completed"
+        assert await db.fetchval("SELECT count(*) FROM photo_requests") == 1
+        assert await _received(worker) >= 2  # the broker delivered it again
+        lost = worker.metrics.messages_settled.labels("lost_with_channel")._value.get()
+        assert lost == 1  # and the first handling said so
+        await wait_until(lambda: _queue_empty(broker), what="the queue to drain")
+    finally:
+        await broker.close()
+
+
+async def _received(worker: InProcessWorker) -> int:
+    return int(worker.metrics.messages_received._value.get())
+
+
+async def _queue_empty(broker: Broker) -> bool:
+    return await broker.queue_depth() == 0

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -187,3 +189,40 @@ async def test_consumption_resumes_after_a_broker_restart(
         await wait_until(lambda: _events_for_all(broker, [message]), timeout=30, what="the event")
     finally:
         await broker.close()
+
+
+async def test_sigterm_finishes_or_gives_back_within_the_grace_period(
+    database_url: str,
+    amqp_url: str,
+    tmp_path: Path,
+    simulator: Simulator,
+    broker: Broker,
+    db: asyncpg.Pool,
+) -> None:
+    settings = make_settings(database_url, amqp_url, tmp_path, shutdown_grace_seconds=2)
+    load_test_partners(settings, simulator.base_url)
+    # Each request takes ~6 s (3 photos of 1 MiB at 16 chunks x 120 ms): longer than the grace.
+    messages = [cr_stoc(intervention=f"TERM-{i}:photos=3:size=1m:slow=120") for i in range(4)]
+    worker = WorkerProcess(settings, tmp_path, "terminated").start()
+    for message in messages:
+        await broker.publish(message)
+    await wait_until(lambda: _count(db, "SELECT count(*) FROM photos"), timeout=30, what="a photo")
+
+    started = time.monotonic()
+    code = await asyncio.to_thread(worker.terminate)
+    took = time.monotonic() - started
+
+    assert code == 0, worker.log()[-3000:]
+    assert took < settings.shutdown_grace_seconds + 5
+    assert "attempts given back unfinished" in worker.log()
+    given_back = await db.fetch("SELECT * FROM photo_requests WHERE status = 'pending'")
+    assert given_back
+    assert all(r["lease_id"] is None for r in given_back)
+    assert all(r["next_attempt_at"] <= datetime.now(UTC) for r in given_back)
+
+    restarted = WorkerProcess(settings, tmp_path, "restarted").start()
+    try:
+        await wait_until(lambda: _all_final(db, messages), timeout=60, what="every request")
+    finally:
+        assert restarted.terminate() == 0
+    await _check_stored(db, tmp_path, 3, messages)

@@ -175,3 +175,13 @@ async def _attempted(db: asyncpg.Pool, message_id: str) -> asyncpg.Record | None
         "SELECT * FROM request_attempts WHERE message_id = $1 ORDER BY attempt LIMIT 1",
         uuid.UUID(message_id),
     )
+
+
+async def test_retry_after_sets_the_next_attempt(
+    worker: InProcessWorker, broker: Broker, db: asyncpg.Pool
+) -> None:
+    message = cr_stoc(intervention="HINTED:after=1:retry_after=40")
+    await broker.publish(message)
+    attempt = await wait_until(lambda: _attempted(db, message["messageId"]), what="a 202")
+    wait = (attempt["next_attempt_at"] - attempt["finished_at"]).total_seconds()
+    assert 40 <= wait <= 44  # the partner's hint, plus at most 10 % of jitter

@@ -72,6 +72,12 @@ class Intake:
         try:
             verdict = await self._judge(message)
             await self._settle(message, verdict)
+        except asyncio.CancelledError:
+            # aiormq cancels the handlers of a channel that closes: the delivery is the broker's
+            # again and comes back, and intake is idempotent.
+            log.warning("delivery abandoned: its channel closed; the broker will redeliver it")
+            self._metrics.messages_settled.labels("lost_with_channel").inc()
+            raise
         finally:
             self._in_flight.discard(task)
 
@@ -113,6 +119,7 @@ class Intake:
 
     async def _dead_letter(self, message: AbstractIncomingMessage, reason: str, detail: str) -> str:
         """Copy to the dead queue with the reason in headers, confirmed, then ack the original."""
+        await self._record(message, reason, detail)
         headers = dict(message.headers or {})
         headers.update(
             {
@@ -139,6 +146,16 @@ class Intake:
             return await _requeue(message)
         self._metrics.messages_dead_lettered.labels(reason).inc()
         return await _ack(message, "dead_lettered")
+
+    async def _record(self, message: AbstractIncomingMessage, reason: str, detail: str) -> None:
+        """Best effort: the dead-letter queue, the log and the metrics have it anyway."""
+        try:
+            await repository.record_dead_letter(
+                self._pool, message.message_id, reason, detail, message.body, self._instance
+            )
+        except DB_ERRORS as exc:
+            self._metrics.errors.labels("database").inc()
+            log.error("could not record the dead letter in the database", error=repr(exc))
 
 
 async def _ack(message: AbstractIncomingMessage, outcome: str) -> str:

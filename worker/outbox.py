@@ -37,21 +37,27 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        failures = 0
         while not stop.is_set():
             self._wake.clear()
             sent = await self.flush()
-            if sent < _BATCH:
+            failures = failures + 1 if sent is None else 0
+            if sent is None or sent < _BATCH:
+                # While the broker or the database is away, wait longer and longer (up to 30 s).
+                pause = min(self._poll_seconds * 2**failures, 30.0)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+                    await asyncio.wait_for(self._wake.wait(), pause)
 
-    async def flush(self) -> int:
-        """Publish one batch of unsent events; returns how many were confirmed."""
+    async def flush(self) -> int | None:
+        """Publish one batch of unsent events: how many were confirmed, None on failure."""
         try:
             return await self._publish_batch()
         except _ERRORS as exc:
-            self._metrics.errors.labels("broker").inc()
+            self._metrics.errors.labels(
+                "database" if isinstance(exc, DB_ERRORS) else "broker"
+            ).inc()
             log.error("publishing result events failed; will retry", error=repr(exc))
-            return 0
+            return None
 
     async def _publish_batch(self) -> int:
         async with self._pool.acquire() as conn, conn.transaction():

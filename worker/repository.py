@@ -70,6 +70,20 @@ async def insert_request(pool: Pool, message: CrStoc) -> bool:
     return row is not None
 
 
+async def record_dead_letter(
+    pool: Pool, message_id: str | None, reason: str, detail: str, body: bytes, worker: str
+) -> None:
+    await pool.execute(
+        "INSERT INTO dead_letters (message_id, reason, detail, body_excerpt, worker)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        message_id,
+        reason,
+        detail,
+        body[:2000].decode("utf-8", errors="replace").replace("\x00", ""),
+        worker,
+    )
+
+
 _CLAIM = """
 WITH slots AS (
     SELECT * FROM unnest($1::text[], $2::int[]) AS s(code_oc, free)
@@ -123,6 +137,16 @@ def _claim(row: asyncpg.Record) -> Claim:
         received_at=row["received_at"],
         lease_id=row["lease_id"],
     )
+
+
+async def pending_of_other_ocs(pool: Pool, codes: Sequence[str]) -> dict[str, int]:
+    """Pending requests that no worker with this partners file will ever claim."""
+    rows = await pool.fetch(
+        "SELECT code_oc, count(*) AS n FROM photo_requests"
+        " WHERE status = 'pending' AND code_oc <> ALL($1::text[]) GROUP BY code_oc",
+        list(codes),
+    )
+    return {row["code_oc"]: row["n"] for row in rows}
 
 
 async def next_due(pool: Pool, codes: Sequence[str]) -> datetime | None:

@@ -60,7 +60,10 @@ class Scheduler:
             return 0
         settings = self._ctx.settings
         limit = settings.concurrency - len(self._tasks)
-        free = {code: n for code, n in self._free.items() if n > 0}
+        # A new order each time, so that when the global limit binds no OC always comes last.
+        codes = [code for code, n in self._free.items() if n > 0]
+        self._ctx.rng.shuffle(codes)
+        free = {code: self._free[code] for code in codes}
         claims = await repository.claim_due(
             self._ctx.pool, free, limit, settings.lease_seconds, settings.instance
         )

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 import structlog
 
+from worker import repository
 from worker.attempt import AttemptContext
 from worker.intake import Intake
 from worker.metrics import Metrics
@@ -42,6 +43,7 @@ async def _serve(
     stop: asyncio.Event,
 ) -> None:
     topology = await declare(resources.consumer_channel)
+    await _warn_about_unknown_ocs(resources, partners)
     exchange = await resources.publisher_channel.get_exchange(EXCHANGE)
     relay = OutboxRelay(resources.pool, exchange, metrics, settings.poll_seconds)
     ctx = AttemptContext(resources.pool, resources.store, settings, metrics, relay.wake)
@@ -79,6 +81,16 @@ async def _serve(
     await relay.flush()
     background.set()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _warn_about_unknown_ocs(resources: Resources, partners: Mapping[str, Partner]) -> None:
+    orphans = await repository.pending_of_other_ocs(resources.pool, list(partners))
+    for code, count in orphans.items():
+        log.warning(
+            "pending requests of an OC missing from the partners file will wait",
+            code_oc=code,
+            pending=count,
+        )
 
 
 def _left(deadline: float) -> float:

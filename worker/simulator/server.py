@@ -1,6 +1,7 @@
 """Running the simulator on a TCP port, in a test or from the command line."""
 
 import asyncio
+import ssl
 from types import TracebackType
 from urllib.parse import quote
 
@@ -48,20 +49,26 @@ class Simulator:
         await self.close()
 
 
-async def start(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 0) -> Simulator:
-    """Start a simulator; port 0 picks a free port, which base_url tells."""
+async def start(
+    config: SimulatorConfig,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
+) -> Simulator:
+    """Start a simulator; port 0 picks a free port, which base_url tells. HTTPS with a context."""
     app = build_app(config)
     # No access log: a benchmark makes thousands of calls and reads the journal instead.
     # A short grace period: a delay= scenario may hold a call for minutes.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=_GRACE_SECONDS)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
     except BaseException:
         await runner.cleanup()
         raise
     bound_host, bound_port = runner.addresses[0][:2]
-    return Simulator(app, runner, _url(bound_host, bound_port))
+    scheme = "https" if ssl_context is not None else "http"
+    return Simulator(app, runner, _url(scheme, bound_host, bound_port))
 
 
 async def serve_forever(config: SimulatorConfig, host: str, port: int, stop: asyncio.Event) -> None:
@@ -74,5 +81,5 @@ async def serve_forever(config: SimulatorConfig, host: str, port: int, stop: asy
         await simulator.close()
 
 
-def _url(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+def _url(scheme: str, host: str, port: int) -> str:
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"

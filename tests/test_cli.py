@@ -1,0 +1,109 @@
+"""The `worker` command: clear start-up errors, help, the simulator process, the example files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.services import free_port, wait_for_port
+from worker.partners import load_partners
+
+ROOT = Path(__file__).parent.parent
+
+
+def _worker(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("WORKER_")}
+    return subprocess.run(
+        [sys.executable, "-m", "worker", *args],
+        env={**base, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_run_without_the_oi_code_stops_with_one_clear_message(tmp_path: Path) -> None:
+    done = _worker("run", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "WORKER_OI_CODE" in done.stderr
+    assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        ('[oc.ABCD]\nbase_url = "https://x.example"\ntokn = "x"\n', "oc.ABCD.tokn"),
+        ('[oc.ABCD]\nbase_url = "not a url"\n', "oc.ABCD.base_url"),
+        ('[oc.ABCD]\nbase_url = "https://x.example"\nmax_wait = "a week"\n', "oc.ABCD.max_wait"),
+        ('[oc.ABCD]\nbase_url = "https://x.example"\ntoken_env = "NOPE_TOKEN"\n', "NOPE_TOKEN"),
+        ("[oc.ABCD\n", "not valid TOML"),
+    ],
+)
+def test_a_bad_partners_file_stops_start_up_naming_the_key(
+    tmp_path: Path, content: str, named: str
+) -> None:
+    (tmp_path / "partners.toml").write_text(content)
+    done = _worker("run", env={"WORKER_OI_CODE": "OI01"}, cwd=tmp_path)
+    assert done.returncode == 2
+    assert named in done.stderr
+    assert "configuration error" in done.stderr
+    assert done.stdout == ""  # nothing started, nothing logged
+
+
+def test_a_missing_partners_file_is_named(tmp_path: Path) -> None:
+    done = _worker(
+        "run", env={"WORKER_OI_CODE": "OI01", "WORKER_PARTNERS_FILE": "nope.toml"}, cwd=tmp_path
+    )
+    assert done.returncode == 2
+    assert "nope.toml" in done.stderr
+
+
+@pytest.mark.parametrize("command", ["migrate", "run", "simulator", "demo"])
+def test_every_command_has_help(command: str) -> None:
+    done = _worker(command, "--help")
+    assert done.returncode == 0
+    assert "usage: worker" in done.stdout
+
+
+def test_simulator_process_serves_and_stops_on_sigterm() -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "worker", "simulator", "--port", str(port), "--token", "t"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            wait_for_port(port, timeout=30)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+                assert answer.status == 200
+        finally:
+            process.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            output, _ = process.communicate(timeout=10)
+        assert process.returncode == 0
+        assert time.monotonic() - started < 5
+        assert f"http://127.0.0.1:{port}" in output
+
+
+def test_the_example_partners_file_is_valid(tmp_path: Path) -> None:
+    text = (ROOT / "deploy" / "partners.example.toml").read_text()
+    for name in ("efgh-ca.pem", "oi-client.pem", "oi-client.key"):
+        (tmp_path / name).write_text("placeholder")
+        text = text.replace(f"/etc/photo-worker/{name}", str(tmp_path / name))
+    (tmp_path / "partners.toml").write_text(text)
+    partners = load_partners(
+        tmp_path / "partners.toml", {"ABCD_TOKEN": "a", "EFGH_CLIENT_SECRET": "b"}
+    )
+    assert sorted(partners) == ["ABCD", "EFGH"]
+    assert (
+        partners["EFGH"].url("order", "R/1")
+        == "https://api.oc-efgh.example/interop/cri/v2/orders/R%2F1/photos"
+    )
