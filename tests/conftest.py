@@ -12,6 +12,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -23,6 +24,7 @@ from tests.harness import (
     STATIC_TOKEN,
     Broker,
     InProcessWorker,
+    StartWorker,
     load_test_partners,
     make_settings,
 )
@@ -178,12 +180,29 @@ def settings(database_url: str, amqp_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def worker(
-    settings: Settings, simulator: Simulator, broker: Broker
-) -> AsyncIterator[InProcessWorker]:
-    """A started worker with the default test partners (OCAA static token, OCOA OAuth2)."""
-    running = await InProcessWorker(
-        settings, load_test_partners(settings, simulator.base_url), broker
-    ).start()
-    yield running
-    await running.stop()
+async def start_worker(
+    database_url: str, amqp_url: str, tmp_path: Path, simulator: Simulator, broker: Broker
+) -> AsyncIterator[StartWorker]:
+    """Start in-process workers: `await start_worker({"setting": value}, OCAA={"key": value})`.
+
+    Partners are OCAA (static token) and OCOA (OAuth2), with the given tables merged in.
+    """
+    started: list[InProcessWorker] = []
+
+    async def start(
+        overrides: dict[str, Any] | None = None, **per_oc: dict[str, Any]
+    ) -> InProcessWorker:
+        settings = make_settings(database_url, amqp_url, tmp_path, **(overrides or {}))
+        partners = load_test_partners(settings, simulator.base_url, **per_oc)
+        started.append(await InProcessWorker(settings, partners, broker).start())
+        return started[-1]
+
+    yield start
+    for running in started:
+        await running.stop()
+
+
+@pytest.fixture
+async def worker(start_worker: StartWorker) -> InProcessWorker:
+    """A started worker with the default test settings and partners."""
+    return await start_worker()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,13 @@ class Broker:
             found.append(message)
         return found
 
+    async def run(
+        self, db: asyncpg.Pool, body: dict[str, Any], timeout: float = 20
+    ) -> asyncpg.Record:
+        """Publish one CR_STOC message and wait for its request to reach a final status."""
+        await self.publish(body)
+        return await wait_for_status(db, body["messageId"], timeout=timeout)
+
     def events_for(self, message_id: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e["messageId"] == message_id]
 
@@ -172,10 +180,14 @@ class InProcessWorker:
         return await self._broker.consumers() > 0
 
     async def stop(self) -> None:
+        """Stop it (again: nothing happens)."""
         if self._task is not None:
             self._stop.set()
             await asyncio.wait_for(self._task, 30)
             self._task = None
+
+
+StartWorker = Callable[..., Awaitable[InProcessWorker]]
 
 
 async def wait_for_status(

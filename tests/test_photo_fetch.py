@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -12,9 +11,8 @@ import pytest
 from tests.harness import (
     Broker,
     InProcessWorker,
+    StartWorker,
     cr_stoc,
-    load_test_partners,
-    make_settings,
     wait_for_status,
 )
 from worker.simulator import Simulator
@@ -44,8 +42,7 @@ async def test_wrong_magic_bytes_are_refused_and_the_rest_kept(
     worker: InProcessWorker, broker: Broker, db: asyncpg.Pool, tmp_path: Path
 ) -> None:
     message = cr_stoc(intervention="MAGIC:photos=3:badmagic=2")
-    await broker.publish(message)
-    row = await wait_for_status(db, message["messageId"])
+    row = await broker.run(db, message)
 
     assert row["status"] == "failed"
     [refusal] = await _refusals(db, message["messageId"])
@@ -63,8 +60,7 @@ async def test_invalid_record_is_refused_and_valid_photos_kept(
     worker: InProcessWorker, broker: Broker, db: asyncpg.Pool
 ) -> None:
     message = cr_stoc(intervention="RECORD:photos=3:badrecord=1")
-    await broker.publish(message)
-    row = await wait_for_status(db, message["messageId"])
+    row = await broker.run(db, message)
 
     assert row["status"] == "failed"
     [refusal] = await _refusals(db, message["messageId"])
@@ -79,8 +75,7 @@ async def test_metadata_mismatch_is_recorded_as_anomalies(
     worker: InProcessWorker, broker: Broker, db: asyncpg.Pool
 ) -> None:
     message = cr_stoc(intervention="MISMATCH:photos=2:mismatch=1")
-    await broker.publish(message)
-    row = await wait_for_status(db, message["messageId"])
+    row = await broker.run(db, message)
 
     assert row["status"] == "completed"
     anomalies = {p["photo_id"]: p["anomalies"] for p in await _photos(db, message["messageId"])}
@@ -95,8 +90,7 @@ async def test_transient_photo_failures_are_retried(
     worker: InProcessWorker, broker: Broker, db: asyncpg.Pool, tmp_path: Path, scenario: str
 ) -> None:
     message = cr_stoc(intervention=f"PHOTO-FLAKY:photos=2:size=300k:{scenario}")
-    await broker.publish(message)
-    row = await wait_for_status(db, message["messageId"])
+    row = await broker.run(db, message)
 
     assert row["status"] == "completed"
     assert row["attempts"] > 1
@@ -109,8 +103,7 @@ async def test_photo_missing_for_good_fails_the_request(
     worker: InProcessWorker, broker: Broker, db: asyncpg.Pool
 ) -> None:
     message = cr_stoc(intervention="GONE:photos=2:photo404=2")
-    await broker.publish(message)
-    row = await wait_for_status(db, message["messageId"])
+    row = await broker.run(db, message)
 
     assert row["status"] == "failed"
     assert "404" in row["last_error"]
@@ -135,24 +128,12 @@ async def test_photos_already_stored_are_not_downloaded_again(
     assert await db.fetchval("SELECT count(*) FROM photos") == 3
 
 
-@pytest.fixture
-async def small_cap_worker(
-    database_url: str, amqp_url: str, tmp_path: Path, simulator: Simulator, broker: Broker
-) -> Any:
-    settings = make_settings(database_url, amqp_url, tmp_path, photo_max_bytes=100_000)
-    worker = await InProcessWorker(
-        settings, load_test_partners(settings, simulator.base_url), broker
-    ).start()
-    yield worker
-    await worker.stop()
-
-
 async def test_size_cap_refuses_large_photos(
-    small_cap_worker: InProcessWorker, broker: Broker, db: asyncpg.Pool, tmp_path: Path
+    start_worker: StartWorker, broker: Broker, db: asyncpg.Pool, tmp_path: Path
 ) -> None:
+    await start_worker({"photo_max_bytes": 100_000})
     message = cr_stoc(intervention="BIG:photos=2:size=200k")
-    await broker.publish(message)
-    row = await wait_for_status(db, message["messageId"])
+    row = await broker.run(db, message)
 
     assert row["status"] == "failed"
     refusals = await _refusals(db, message["messageId"])

@@ -121,8 +121,7 @@ async def test_204_is_unavailable(
     worker: InProcessWorker, broker: Broker, db: asyncpg.Pool
 ) -> None:
     message = cr_stoc(intervention="NEVER:final=204")
-    await broker.publish(message)
-    row = await wait_for_status(db, message["messageId"])
+    row = await broker.run(db, message)
     assert row["status"] == "unavailable"
     assert row["last_http_status"] == 204
     events = await wait_until(lambda: _events(broker, message["messageId"]), what="the event")
@@ -132,16 +131,14 @@ async def test_204_is_unavailable(
 
 async def test_5xx_then_success(worker: InProcessWorker, broker: Broker, db: asyncpg.Pool) -> None:
     message = cr_stoc(intervention="FLAKY:errors=2:code=503")
-    await broker.publish(message)
-    row = await wait_for_status(db, message["messageId"])
+    row = await broker.run(db, message)
     assert row["status"] == "completed"
     assert row["attempts"] == 3
 
 
 async def test_403_fails_at_once(worker: InProcessWorker, broker: Broker, db: asyncpg.Pool) -> None:
     message = cr_stoc(intervention="DENIED:status=403")
-    await broker.publish(message)
-    row = await wait_for_status(db, message["messageId"])
+    row = await broker.run(db, message)
     assert row["status"] == "failed"
     assert row["attempts"] == 1
     assert row["last_http_status"] == 403
@@ -150,8 +147,7 @@ async def test_403_fails_at_once(worker: InProcessWorker, broker: Broker, db: as
 
 async def test_404_then_success(worker: InProcessWorker, broker: Broker, db: asyncpg.Pool) -> None:
     message = cr_stoc(intervention="UNKNOWN-YET:notfound=2")
-    await broker.publish(message)
-    row = await wait_for_status(db, message["messageId"])
+    row = await broker.run(db, message)
     assert row["status"] == "completed"
     assert row["attempts"] == 3
 
@@ -160,8 +156,7 @@ async def test_404_too_many_times_fails(
     worker: InProcessWorker, broker: Broker, db: asyncpg.Pool
 ) -> None:
     message = cr_stoc(intervention="UNKNOWN:status=404")
-    await broker.publish(message)
-    row = await wait_for_status(db, message["messageId"])
+    row = await broker.run(db, message)
     assert row["status"] == "failed"
     assert row["attempts"] == worker.settings.not_found_retries + 1
     assert "404" in row["last_error"]
@@ -171,8 +166,7 @@ async def test_401_renews_the_oauth_token_once(
     worker: InProcessWorker, broker: Broker, db: asyncpg.Pool, simulator: Simulator
 ) -> None:
     message = cr_stoc(code_oc="OCOA", intervention="TOKEN:unauth=1")
-    await broker.publish(message)
-    row = await wait_for_status(db, message["messageId"])
+    row = await broker.run(db, message)
     assert row["status"] == "completed"
     assert row["attempts"] == 1
     token_calls = [c for c in simulator.calls if c.operation == "token"]
@@ -183,8 +177,7 @@ async def test_401_renews_the_oauth_token_once(
 
 async def test_401_twice_fails(worker: InProcessWorker, broker: Broker, db: asyncpg.Pool) -> None:
     message = cr_stoc(code_oc="OCOA", intervention="REVOKED:unauth=5")
-    await broker.publish(message)
-    row = await wait_for_status(db, message["messageId"])
+    row = await broker.run(db, message)
     assert row["status"] == "failed"
     assert row["last_http_status"] == 401
 
@@ -207,8 +200,7 @@ async def test_query_falls_back_to_an_available_reference(
     worker: InProcessWorker, broker: Broker, db: asyncpg.Pool, simulator: Simulator
 ) -> None:
     message = cr_stoc(intervention=None, referencePrestationPrise="ACCESS-1:photos=1")
-    await broker.publish(message)
-    row = await wait_for_status(db, message["messageId"])
+    row = await broker.run(db, message)
     assert row["status"] == "completed"
     paths = [c.path for c in simulator.calls if c.operation != "getPhoto"]
     assert paths == ["/access/ACCESS-1%3Aphotos%3D1/photos"]

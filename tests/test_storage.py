@@ -13,15 +13,11 @@ import pytest
 
 from tests.harness import (
     Broker,
-    InProcessWorker,
+    StartWorker,
     cr_stoc,
-    load_test_partners,
-    make_settings,
-    wait_for_status,
 )
 from worker.photo_stream import PhotoInspector, PhotoRefused, inspected
 from worker.settings import Settings
-from worker.simulator import Simulator
 from worker.storage import PhotoStore, open_store
 
 pytestmark = pytest.mark.services
@@ -29,17 +25,14 @@ pytestmark = pytest.mark.services
 JPEG = b"\xff\xd8\xff\xe0" + os.urandom(100)
 
 
-def _s3_settings(tmp_path: Path, moto_endpoint: str, bucket: str, **extra: object) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        storage_url=f"s3://{bucket}/photos",
-        aws_endpoint_url=moto_endpoint,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        aws_region="us-east-1",
-        partners_file=tmp_path / "p.toml",
-        **extra,
-    )
+def _s3_config(moto_endpoint: str, bucket: str) -> dict[str, str]:
+    return {
+        "storage_url": f"s3://{bucket}/photos",
+        "aws_endpoint_url": moto_endpoint,
+        "aws_access_key_id": "test",
+        "aws_secret_access_key": "test",
+        "aws_region": "us-east-1",
+    }
 
 
 def _s3(moto_endpoint: str) -> object:
@@ -63,7 +56,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> PhotoStore:
         return open_store(Settings(_env_file=None, storage_url=f"file://{tmp_path}/p"))  # type: ignore[call-arg]
     endpoint = request.getfixturevalue("moto_endpoint")
     bucket = request.getfixturevalue("s3_bucket")
-    return open_store(_s3_settings(tmp_path, endpoint, bucket))
+    return open_store(Settings(_env_file=None, **_s3_config(endpoint, bucket)))  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize("size", [10, 3 * 1024 * 1024, 12 * 1024 * 1024 + 7])
@@ -89,42 +82,10 @@ async def test_refused_stream_leaves_no_object(store: PhotoStore, size: int) -> 
 
 
 async def test_worker_stores_photos_in_s3(
-    database_url: str,
-    amqp_url: str,
-    tmp_path: Path,
-    simulator: Simulator,
-    broker: Broker,
-    db: asyncpg.Pool,
-    moto_endpoint: str,
-    s3_bucket: str,
+    start_worker: StartWorker, broker: Broker, db: asyncpg.Pool, moto_endpoint: str, s3_bucket: str
 ) -> None:
-    base = make_settings(database_url, amqp_url, tmp_path)
-    settings = _s3_settings(
-        tmp_path,
-        moto_endpoint,
-        s3_bucket,
-        **base.model_dump(
-            include={
-                "database_url",
-                "amqp_url",
-                "oi_code",
-                "retry_initial_seconds",
-                "retry_max_seconds",
-                "poll_seconds",
-                "lease_seconds",
-                "instance",
-            }
-        ),
-    )
-    worker = await InProcessWorker(
-        settings, load_test_partners(settings, simulator.base_url), broker
-    ).start()
-    try:
-        message = cr_stoc(intervention="S3:photos=3:size=6m")
-        await broker.publish(message)
-        row = await wait_for_status(db, message["messageId"], timeout=60)
-    finally:
-        await worker.stop()
+    await start_worker(_s3_config(moto_endpoint, s3_bucket))
+    row = await broker.run(db, cr_stoc(intervention="S3:photos=3:size=6m"), timeout=60)
 
     assert row["status"] == "completed"
     photos = await db.fetch("SELECT storage_key, sha256, mime_type, size_bytes FROM photos")

@@ -107,13 +107,22 @@ async def _apply_migrations(settings: Settings) -> int:
 
 
 def _run(_: argparse.Namespace) -> int:
-    from worker.service import run_worker
+    import structlog
+
+    from worker.resources import ServiceUnavailable
+    from worker.service import WorkerCrashed, run_worker
 
     settings = load_settings()
     settings.require_oi_code()
     partners = load_partners(settings.partners_file, os.environ)
     configure_logging(settings.log_level, settings.log_format, secrets_of(settings, partners))
-    return run_until_signalled(lambda stop: run_worker(settings, partners, stop))
+    try:
+        return run_until_signalled(lambda stop: run_worker(settings, partners, stop))
+    except WorkerCrashed:
+        return 1
+    except ServiceUnavailable as exc:
+        structlog.get_logger().critical("cannot start: a service is unavailable", error=str(exc))
+        return 1
 
 
 def run_until_signalled(work: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> int:

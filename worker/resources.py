@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 
+from worker.errors import AMQP_ERRORS, DB_ERRORS
 from worker.metrics import Metrics
 from worker.partner_api import PartnerClient, open_session
 from worker.partners import Partner
 from worker.settings import Settings
 from worker.storage import PhotoStore, open_store
+
+_CONNECT_TIMEOUT = 30.0
+
+
+class ServiceUnavailable(Exception):
+    """PostgreSQL or RabbitMQ cannot be reached at start-up."""
 
 
 @dataclass(frozen=True)
@@ -28,22 +37,36 @@ class Resources:
 
 
 async def open_pool(settings: Settings, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
-        settings.database_url.get_secret_value(),
-        min_size=1,
-        max_size=max_size,
-        command_timeout=60,
-        server_settings={"application_name": f"photo-worker {settings.instance}"[:63]},
-    )
+    url = settings.database_url.get_secret_value()
+    try:
+        pool = await asyncpg.create_pool(
+            url,
+            min_size=1,
+            max_size=max_size,
+            command_timeout=60,
+            server_settings={"application_name": f"photo-worker {settings.instance}"[:63]},
+        )
+    except DB_ERRORS as exc:
+        raise ServiceUnavailable(f"PostgreSQL at {_where(url)}: {exc!r}") from exc
     assert pool is not None  # create_pool returns None only when awaited twice
     return pool
 
 
 async def connect_broker(settings: Settings) -> AbstractRobustConnection:
-    return await aio_pika.connect_robust(
-        settings.amqp_url.get_secret_value(),
-        client_properties={"connection_name": f"photo-worker {settings.instance}"},
-    )
+    url = settings.amqp_url.get_secret_value()
+    try:
+        async with asyncio.timeout(_CONNECT_TIMEOUT):
+            return await aio_pika.connect_robust(
+                url, client_properties={"connection_name": f"photo-worker {settings.instance}"}
+            )
+    except AMQP_ERRORS as exc:
+        raise ServiceUnavailable(f"RabbitMQ at {_where(url)}: {exc!r}") from exc
+
+
+def _where(url: str) -> str:
+    """Host, port and path of a service URL, without its credentials."""
+    parsed = urlparse(url)
+    return f"{parsed.hostname}:{parsed.port or '(default port)'}{parsed.path}"
 
 
 @asynccontextmanager

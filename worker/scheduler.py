@@ -42,6 +42,8 @@ class Scheduler:
         """Claim and start attempts until `stop` is set; running attempts are left to drain()."""
         settings = self._ctx.settings
         while not stop.is_set():
+            # Cleared before claiming: a wake-up that comes during the claim is not lost.
+            self._wake.clear()
             try:
                 claimed = await self._claim()
             except DB_ERRORS as exc:
@@ -106,7 +108,6 @@ class Scheduler:
                 if due is not None:
                     until_due = (due - datetime.now(UTC)).total_seconds()
                     timeout = min(timeout, max(until_due, _MIN_SLEEP))
-        self._wake.clear()
         await _wait_any(stop, self._wake, timeout)
 
     async def renew_leases(self, stop: asyncio.Event) -> None:
