@@ -40,6 +40,8 @@ def make_settings(database_url: str, amqp_url: str, tmp_path: Path, **overrides:
         "shutdown_grace_seconds": 5,
         "concurrency": 8,
         "instance": f"test-{uuid.uuid4().hex[:6]}",
+        "metrics_port": 0,
+        "metrics_host": "127.0.0.1",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -165,19 +167,25 @@ class InProcessWorker:
         self._broker = broker
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.monitor_url = ""
 
     async def start(self) -> InProcessWorker:
+        """Start, and return once it consumes (its /readyz would say 200)."""
         self._stop = asyncio.Event()
+        self.monitor_url = ""
         self._task = asyncio.create_task(
-            run_worker(self.settings, self.partners, self._stop, self.metrics)
+            run_worker(self.settings, self.partners, self._stop, self.metrics, self._started)
         )
         await wait_until(self._consuming, what="the worker to consume")
         return self
 
+    def _started(self, port: int) -> None:
+        self.monitor_url = f"http://127.0.0.1:{port}"
+
     async def _consuming(self) -> bool:
         if self._task is not None and self._task.done():
             self._task.result()  # raises what made the worker stop
-        return await self._broker.consumers() > 0
+        return bool(self.monitor_url) and await self._broker.consumers() > 0
 
     async def stop(self) -> None:
         """Stop it (again: nothing happens)."""

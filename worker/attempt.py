@@ -100,7 +100,11 @@ async def _collect(
             refusals.append(Refusal(str(record.id), exc.reason, exc.detail))
         except PhotoNotFound as exc:
             waiting.append(Retry("not_found", str(exc)))
-        except (PhotoUnavailable, PartnerUnreachable, StorageError, TokenUnavailable) as exc:
+        except StorageError as exc:
+            ctx.metrics.errors.labels("storage").inc()
+            log.error("storing a photo failed", photo_id=str(record.id), error=str(exc))
+            waiting.append(Retry("transient", str(exc)))
+        except (PhotoUnavailable, PartnerUnreachable, TokenUnavailable) as exc:
             waiting.append(Retry("transient", str(exc)))
     return _photos_outcome(claim, refusals, waiting, len(listing.records))
 

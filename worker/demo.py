@@ -111,6 +111,8 @@ async def run_demo(timeout: float) -> int:
     settings = load_settings()
     if settings.oi_code is None:
         settings = settings.model_copy(update={"oi_code": "DEMO"})
+    # Any free port for /metrics: a worker already running here keeps its own.
+    settings = settings.model_copy(update={"metrics_port": 0})
     _DATA.mkdir(exist_ok=True)
     log_file = _DATA / "demo-worker.log"
     with log_file.open("a", encoding="utf-8") as stream:

@@ -73,6 +73,15 @@ class Metrics:
             ["oc"],
             registry=r,
         )
+        self.queue_messages = Gauge(
+            "worker_queue_messages",
+            "Messages ready in a RabbitMQ queue (photos.cr_stoc, photos.cr_stoc.dead)",
+            ["queue"],
+            registry=r,
+        )
+        self.outbox_unsent = Gauge(
+            "worker_outbox_unsent", "Result events not yet confirmed by RabbitMQ", registry=r
+        )
         self.in_flight = Gauge(
             "worker_attempts_in_flight", "Attempts running in this process", ["oc"], registry=r
         )

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 
 import structlog
 
@@ -13,6 +12,7 @@ from worker import repository
 from worker.attempt import AttemptContext
 from worker.intake import Intake
 from worker.metrics import Metrics
+from worker.monitor import Monitor
 from worker.outbox import OutboxRelay
 from worker.partners import Partner
 from worker.resources import Resources, open_resources
@@ -27,81 +27,113 @@ class WorkerCrashed(Exception):
     """One of the worker's loops stopped on its own: the process should exit and be restarted."""
 
 
-@dataclass(frozen=True)
-class _Parts:
-    intake: Intake
-    scheduler: Scheduler
-    relay: OutboxRelay
-
-
 async def run_worker(
     settings: Settings,
     partners: Mapping[str, Partner],
     stop: asyncio.Event,
     metrics: Metrics | None = None,
+    on_started: Callable[[int], None] | None = None,
 ) -> None:
-    """Consume and work until `stop` is set, then stop consuming, drain, flush and close."""
+    """Consume and work until `stop` is set, then stop consuming, drain, flush and close.
+
+    `on_started` gets the port of /metrics, /healthz and /readyz once the worker consumes.
+    """
     metrics = metrics or Metrics()
     async with open_resources(settings, partners, metrics) as resources:
-        await _serve(settings, partners, resources, metrics, stop)
+        monitor = Monitor(
+            metrics,
+            resources.pool,
+            resources.connection,
+            resources.consumer_channel,
+            resources.publisher_channel,
+            frozenset(partners),
+        )
+        port = await monitor.start(settings.metrics_host, settings.metrics_port)
+        try:
+            parts = await _Parts.assemble(settings, partners, resources, metrics)
+            await parts.serve(stop, monitor, lambda: on_started(port) if on_started else None)
+        finally:
+            await monitor.close()
     log.info("worker stopped")
 
 
-async def _serve(
-    settings: Settings,
-    partners: Mapping[str, Partner],
-    resources: Resources,
-    metrics: Metrics,
-    stop: asyncio.Event,
-) -> None:
-    topology = await declare(resources.consumer_channel)
-    await _warn_about_unknown_ocs(resources, partners)
-    parts = await _assemble(settings, partners, resources, metrics)
-    claiming, background = asyncio.Event(), asyncio.Event()
-    loops = [
-        asyncio.create_task(parts.scheduler.run(claiming), name="scheduler"),
-        asyncio.create_task(parts.scheduler.renew_leases(background), name="leases"),
-        asyncio.create_task(parts.relay.run(background), name="outbox"),
-    ]
-    consumer_tag = await topology.queue.consume(parts.intake.on_message)
-    log.info(
-        "worker started",
-        instance=settings.instance,
-        ocs=sorted(partners),
-        concurrency=settings.concurrency,
-        storage=resources.store.url,
-    )
-    crashed = await _until_stopped(stop, loops)
-    log.info("stopping: no new deliveries, no new claims", grace=settings.shutdown_grace_seconds)
-    with contextlib.suppress(Exception):
-        await topology.queue.cancel(consumer_tag)
-    claiming.set()
-    deadline = asyncio.get_running_loop().time() + settings.shutdown_grace_seconds
-    await parts.intake.drain(_left(deadline))
-    await parts.scheduler.drain(_left(deadline))
-    await parts.relay.flush()
-    background.set()
-    await asyncio.gather(*loops, return_exceptions=True)
-    if crashed is not None:
-        raise WorkerCrashed(f"the {crashed} loop stopped unexpectedly")
+class _Parts:
+    """The three activities of a worker and the order in which they start and stop."""
 
+    def __init__(
+        self,
+        settings: Settings,
+        resources: Resources,
+        intake: Intake,
+        scheduler: Scheduler,
+        relay: OutboxRelay,
+    ) -> None:
+        self._settings = settings
+        self._resources = resources
+        self.intake = intake
+        self.scheduler = scheduler
+        self.relay = relay
 
-async def _assemble(
-    settings: Settings, partners: Mapping[str, Partner], resources: Resources, metrics: Metrics
-) -> _Parts:
-    exchange = await resources.publisher_channel.get_exchange(EXCHANGE)
-    relay = OutboxRelay(resources.pool, exchange, metrics, settings.poll_seconds)
-    ctx = AttemptContext(resources.pool, resources.store, settings, metrics, relay.wake)
-    scheduler = Scheduler(ctx, resources.clients)
-    intake = Intake(
-        resources.pool,
-        resources.publisher_channel,
-        frozenset(partners),
-        metrics,
-        scheduler.wake,
-        settings.instance,
-    )
-    return _Parts(intake, scheduler, relay)
+    @classmethod
+    async def assemble(
+        cls,
+        settings: Settings,
+        partners: Mapping[str, Partner],
+        resources: Resources,
+        metrics: Metrics,
+    ) -> _Parts:
+        await _warn_about_unknown_ocs(resources, partners)
+        exchange = await resources.publisher_channel.get_exchange(EXCHANGE, ensure=False)
+        relay = OutboxRelay(resources.pool, exchange, metrics, settings.poll_seconds)
+        ctx = AttemptContext(resources.pool, resources.store, settings, metrics, relay.wake)
+        scheduler = Scheduler(ctx, resources.clients)
+        intake = Intake(
+            resources.pool,
+            resources.publisher_channel,
+            frozenset(partners),
+            metrics,
+            scheduler.wake,
+            settings.instance,
+        )
+        return cls(settings, resources, intake, scheduler, relay)
+
+    async def serve(
+        self, stop: asyncio.Event, monitor: Monitor, started: Callable[[], None]
+    ) -> None:
+        topology = await declare(self._resources.consumer_channel)
+        claiming, background = asyncio.Event(), asyncio.Event()
+        loops = [
+            asyncio.create_task(self.scheduler.run(claiming), name="scheduler"),
+            asyncio.create_task(self.scheduler.renew_leases(background), name="leases"),
+            asyncio.create_task(self.relay.run(background), name="outbox"),
+        ]
+        monitor.consumer_tag = await topology.queue.consume(self.intake.on_message)
+        started()
+        log.info(
+            "worker started",
+            instance=self._settings.instance,
+            ocs=sorted(self._resources.clients),
+            concurrency=self._settings.concurrency,
+            storage=self._resources.store.url,
+        )
+        crashed = await _until_stopped(stop, loops)
+        with contextlib.suppress(Exception):
+            await topology.queue.cancel(monitor.consumer_tag)
+        claiming.set()
+        await self._drain()
+        background.set()
+        await asyncio.gather(*loops, return_exceptions=True)
+        if crashed is not None:
+            raise WorkerCrashed(f"the {crashed} loop stopped unexpectedly")
+
+    async def _drain(self) -> None:
+        """In-flight deliveries and attempts get the grace period; then events are flushed."""
+        grace = self._settings.shutdown_grace_seconds
+        log.info("stopping: no new deliveries, no new claims", grace=grace)
+        deadline = asyncio.get_running_loop().time() + grace
+        await self.intake.drain(_left(deadline))
+        await self.scheduler.drain(_left(deadline))
+        await self.relay.flush()
 
 
 async def _until_stopped(stop: asyncio.Event, loops: list[asyncio.Task[None]]) -> str | None:

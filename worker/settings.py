@@ -51,7 +51,8 @@ class Settings(BaseSettings):
     photo_max_bytes: int = Field(50 * MIB, ge=1)
     not_found_retries: int = Field(3, ge=0, description="404 answers tolerated before failed")
     shutdown_grace_seconds: float = Field(25.0, ge=0)
-    metrics_port: int | None = Field(None, ge=0, le=65535)
+    metrics_port: int = Field(9300, ge=0, le=65535, description="0: any free port")
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped from outside the container
     log_level: Annotated[Literal["debug", "info", "warning", "error"], _lower] = "info"
     log_format: Annotated[Literal["auto", "json", "console"], _lower] = "auto"
     instance: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
