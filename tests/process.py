@@ -24,6 +24,8 @@ _ENV_FIELDS = (
     "shutdown_grace_seconds",
     "concurrency",
     "photo_max_bytes",
+    "metrics_port",
+    "metrics_host",
 )
 
 
