@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept these client credentials at /oauth/token",
     )
     simulator.add_argument("--token-ttl", type=float, default=3600.0)
+    send = add("send", _send, "publish CR_STOC messages to order-flow, as the order flow does")
+    send.add_argument("--oc", required=True, help="codeOC of the messages")
+    for query in ("intervention", "order", "access"):
+        send.add_argument(f"--{query}", metavar="REF", help=f"the {query} reference; {{n}}: index")
+    send.add_argument("--count", type=int, default=1)
     demo = add("demo", _demo, "run migrations, the simulator and the worker on sample messages")
     demo.add_argument(
         "--timeout", type=float, default=120.0, help="give up after this many seconds"
@@ -156,6 +161,20 @@ def _simulator(args: argparse.Namespace) -> int:
         token_ttl=args.token_ttl,
     )
     return run_until_signalled(lambda stop: serve_forever(config, args.host, args.port, stop))
+
+
+def _send(args: argparse.Namespace) -> int:
+    from worker.sender import send_messages
+
+    references = {
+        q: getattr(args, q) for q in ("intervention", "order", "access") if getattr(args, q)
+    }
+    if not references:
+        raise ConfigError("give at least one of --intervention, --order, --access")
+    settings = load_settings()
+    sent = asyncio.run(send_messages(settings, args.oc, references, args.count))
+    print("\n".join(sent) if len(sent) <= 20 else f"{len(sent)} messages sent")
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
