@@ -72,6 +72,7 @@ async def test_metrics_move_with_the_work(
     assert _sample(page, "worker_events_published_total") == 2
     assert _sample(page, "worker_outbox_unsent") == 0
     assert "worker_attempts_in_flight" in page
+    assert _sample(page, "worker_ready") == 1
 
 
 async def _unsent_is_zero(db: asyncpg.Pool) -> bool:

@@ -17,10 +17,10 @@ from worker.backoff import backoff_delay, next_attempt, parse_retry_after
 from worker.messages import choose_query
 from worker.metrics import Metrics
 from worker.partner_api import Answer, PartnerClient, PartnerUnreachable
-from worker.partners import format_duration
 from worker.photo_fetch import PhotoFetcher, PhotoNotFound, PhotoUnavailable
 from worker.photo_records import MalformedAnswer, parse_photo_list
 from worker.photo_stream import PhotoRefused
+from worker.report_format import duration
 from worker.repository import AttemptRecord, Claim
 from worker.settings import Settings
 from worker.storage import PhotoStore, StorageError
@@ -156,7 +156,7 @@ async def _retry_or_give_up(
         retry_after,
     )
     max_wait = client.partner.config.max_wait
-    next_at = next_attempt(now, delay, claim.received_at + max_wait)
+    next_at = next_attempt(now, delay, claim.waiting_since + max_wait)
     if next_at is None:
         status: Literal["expired", "failed"] = (
             "expired" if retry.reason == "not_ready" else "failed"
@@ -165,7 +165,10 @@ async def _retry_or_give_up(
             ctx,
             claim,
             progress,
-            Final(status, f"{retry.error}; max_wait {format_duration(max_wait)} reached"),
+            Final(
+                status,
+                f"{retry.error}; max_wait {duration(max_wait.total_seconds(), units=4)} reached",
+            ),
         )
     record = _record(progress, f"retry:{retry.reason}", retry.error)
     held = await repository.reschedule(

@@ -13,7 +13,9 @@ from typing import Any
 
 from worker.logs import configure_logging
 from worker.migrations import MigrationError, migrate
+from worker.operator_commands import add_operator_commands
 from worker.partners import Partner, load_partners
+from worker.resources import ServiceUnavailable
 from worker.settings import ConfigError, Settings, load_settings
 
 Handler = Callable[[argparse.Namespace], int]
@@ -28,6 +30,9 @@ def main(argv: list[str] | None = None) -> None:
         code = 2
     except MigrationError as exc:
         print(f"worker: migration error: {exc}", file=sys.stderr)
+        code = 1
+    except ServiceUnavailable as exc:
+        print(f"worker: cannot reach {exc}", file=sys.stderr)
         code = 1
     logging.shutdown()
     sys.stdout.flush()
@@ -61,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     for query in ("intervention", "order", "access"):
         send.add_argument(f"--{query}", metavar="REF", help=f"the {query} reference; {{n}}: index")
     send.add_argument("--count", type=int, default=1)
+    add_operator_commands(add)
     demo = add("demo", _demo, "run migrations, the simulator and the worker on sample messages")
     demo.add_argument(
         "--timeout", type=float, default=120.0, help="give up after this many seconds"
@@ -114,7 +120,6 @@ async def _apply_migrations(settings: Settings) -> int:
 def _run(_: argparse.Namespace) -> int:
     import structlog
 
-    from worker.resources import ServiceUnavailable
     from worker.service import WorkerCrashed, run_worker
 
     settings = load_settings()
@@ -124,6 +129,9 @@ def _run(_: argparse.Namespace) -> int:
     try:
         return run_until_signalled(lambda stop: run_worker(settings, partners, stop))
     except WorkerCrashed:
+        return 1
+    except MigrationError as exc:
+        structlog.get_logger().critical("cannot start", error=str(exc))
         return 1
     except ServiceUnavailable as exc:
         structlog.get_logger().critical("cannot start: a service is unavailable", error=str(exc))

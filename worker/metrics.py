@@ -82,6 +82,11 @@ class Metrics:
         self.outbox_unsent = Gauge(
             "worker_outbox_unsent", "Result events not yet confirmed by RabbitMQ", registry=r
         )
+        self.ready = Gauge(
+            "worker_ready",
+            "1 when /readyz answers 200 (RabbitMQ consumer and PostgreSQL up)",
+            registry=r,
+        )
         self.in_flight = Gauge(
             "worker_attempts_in_flight", "Attempts running in this process", ["oc"], registry=r
         )

@@ -39,6 +39,20 @@ def discover(directory: Path | None = None) -> list[Migration]:
     return [Migration(f.stem, f.read_text(encoding="utf-8")) for f in files]
 
 
+async def check_schema(conn: asyncpg.Connection | asyncpg.Pool) -> None:
+    """Refuse to work on a database whose schema is behind this code."""
+    try:
+        rows = await conn.fetch("SELECT version FROM schema_migrations")
+    except asyncpg.UndefinedTableError:
+        rows = []
+    missing = [m.version for m in discover() if m.version not in {r["version"] for r in rows}]
+    if missing:
+        raise MigrationError(
+            f"the database schema is behind this worker (missing {', '.join(missing)}):"
+            " run `worker migrate` first"
+        )
+
+
 async def migrate(conn: asyncpg.Connection, directory: Path | None = None) -> list[str]:
     """Apply what is missing, each file in its own transaction; returns the versions applied.
 

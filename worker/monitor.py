@@ -79,6 +79,11 @@ class Monitor:
             return web.json_response({"status": "not ready", "reasons": problems}, status=503)
         return web.json_response({"status": "ready"})
 
+    async def _problems(self) -> list[str]:
+        found = [p for p in await asyncio.gather(self._broker_problem(), self._db_problem()) if p]
+        self._metrics.ready.set(0 if found else 1)
+        return found
+
     async def _broker_problem(self) -> str | None:
         if not self._connection.connected.is_set():
             return "RabbitMQ: not connected"
@@ -105,6 +110,7 @@ class Monitor:
     async def _metrics_page(self, _: web.Request) -> web.Response:
         if time.monotonic() - self._refreshed > _REFRESH_SECONDS:
             self._refreshed = time.monotonic()
+            await self._problems()
             await self._refresh_backlog()
         body = generate_latest(self._metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

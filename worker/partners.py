@@ -55,18 +55,6 @@ def _duration(given: object, **parts: float) -> timedelta:
     return duration
 
 
-def format_duration(duration: timedelta) -> str:
-    """The partners file's notation: 7d, 1d12h, 90m..."""
-    seconds = int(duration.total_seconds())
-    parts = [
-        (seconds // 86400, "d"),
-        (seconds % 86400 // 3600, "h"),
-        (seconds % 3600 // 60, "m"),
-        (seconds % 60, "s"),
-    ]
-    return "".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
-
-
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 

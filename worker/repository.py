@@ -32,6 +32,7 @@ class Claim:
     not_found_count: int
     received_at: datetime
     lease_id: uuid.UUID
+    waiting_since: datetime  # received_at, or the last refetch: where max_wait counts from
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,8 @@ SET next_attempt_at = now() + make_interval(secs => $4), lease_owner = $5,
 FROM due WHERE p.message_id = due.message_id
 RETURNING p.message_id, p.code_oc, p.reference_prestation_prise,
     p.reference_commande_prise_interne_oc, p.reference_commande_sous_traitant_oi,
-    p.attempts, p.not_found_count, p.received_at, p.lease_id
+    p.attempts, p.not_found_count, p.received_at, p.lease_id,
+    coalesce(p.refetched_at, p.received_at) AS waiting_since
 """
 
 
@@ -136,6 +138,7 @@ def _claim(row: asyncpg.Record) -> Claim:
         not_found_count=row["not_found_count"],
         received_at=row["received_at"],
         lease_id=row["lease_id"],
+        waiting_since=row["waiting_since"],
     )
 
 

@@ -14,6 +14,7 @@ from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 
 from worker.errors import AMQP_ERRORS, DB_ERRORS
 from worker.metrics import Metrics
+from worker.migrations import check_schema
 from worker.partner_api import PartnerClient, open_session
 from worker.partners import Partner
 from worker.settings import Settings
@@ -77,6 +78,7 @@ async def open_resources(
         store = open_store(settings)
         pool = await open_pool(settings, max_size=max(4, min(20, settings.concurrency + 2)))
         stack.push_async_callback(pool.close)
+        await check_schema(pool)
         connection = await connect_broker(settings)
         stack.push_async_callback(connection.close)
         consumer_channel = await connection.channel(publisher_confirms=False)

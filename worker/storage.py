@@ -58,6 +58,13 @@ class PhotoStore:
         return f"{self.url}/{key}"
 
 
+def object_url(storage_url: str, key: str) -> str:
+    """Where an object is, for people: an absolute file:// URL or the s3:// URL."""
+    if storage_url.startswith("file://"):
+        return f"file://{local_root(storage_url)}/{key}"
+    return f"{storage_url.rstrip('/')}/{key}"
+
+
 async def _peek(
     chunks: AsyncIterator[bytes], limit: int
 ) -> tuple[bytearray, AsyncIterator[bytes] | None]:

@@ -1,0 +1,168 @@
+"""The operators' commands, run as processes against the test's database and vhost."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from typing import Any
+
+import asyncpg
+import pytest
+
+from tests.harness import Broker, InProcessWorker, StartWorker, cr_stoc, wait_for_status
+from tests.services import wait_until
+
+pytestmark = pytest.mark.services
+
+
+async def _worker_command(worker: InProcessWorker, *args: str) -> subprocess.CompletedProcess[str]:
+    settings = worker.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKER_")}
+    env |= {
+        "WORKER_DATABASE_URL": settings.database_url.get_secret_value(),
+        "WORKER_AMQP_URL": settings.amqp_url.get_secret_value(),
+        "WORKER_STORAGE_URL": settings.storage_url,
+    }
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "worker", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def _json(worker: InProcessWorker, *args: str) -> Any:
+    done = await _worker_command(worker, *args, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+async def test_status_shows_counts_oldest_pending_next_retries_and_dead_letters(
+    worker: InProcessWorker, broker: Broker, db: asyncpg.Pool
+) -> None:
+    await broker.run(db, cr_stoc(intervention="ST-OK:photos=1"))
+    await broker.run(db, cr_stoc(intervention="ST-KO:status=403"))
+    waiting = cr_stoc(intervention="ST-WAIT:after=never:retry_after=900")
+    await broker.publish(waiting)
+    await broker.publish(b"{broken")
+    await wait_until(lambda: _attempts(db, waiting["messageId"]), what="a first 202")
+
+    report = await _json(worker, "status")
+    assert report["requests"]["OCAA"] == {
+        "pending": 1,
+        "completed": 1,
+        "unavailable": 0,
+        "expired": 0,
+        "failed": 1,
+    }
+    assert report["oldest_pending"]["message_id"] == waiting["messageId"]
+    assert report["oldest_pending"]["last_http_status"] == 202
+    [due] = report["next_due"]
+    assert 800 < due["in_seconds"] <= 1000
+    assert report["queues"] == {"photos.cr_stoc": 0, "photos.cr_stoc.dead": 1}
+    assert report["recent_dead_letters"][0]["reason"] == "not_json"
+
+    text = (await _worker_command(worker, "status")).stdout
+    assert "Requests by OC and status" in text
+    assert waiting["messageId"] in text
+    assert "photos.cr_stoc.dead 1 ready" in text
+
+
+async def _attempts(db: asyncpg.Pool, message_id: str) -> int:
+    return int(
+        await db.fetchval(
+            "SELECT count(*) FROM request_attempts WHERE message_id = $1", uuid.UUID(message_id)
+        )
+    )
+
+
+async def test_show_finds_a_request_by_id_or_reference(
+    worker: InProcessWorker, broker: Broker, db: asyncpg.Pool
+) -> None:
+    message = cr_stoc(
+        intervention="SHOW-1:photos=2:badmagic=1:after=1", referencePrestationPrise="ACCESS-SHOW-1"
+    )
+    await broker.run(db, message)
+
+    by_id = await _json(worker, "show", message["messageId"])
+    by_reference = await _json(worker, "show", "ACCESS-SHOW-1")
+    assert by_id == by_reference
+    assert by_id["request"]["status"] == "failed"
+    assert [a["outcome"] for a in by_id["attempts"]] == ["retry:not_ready", "failed"]
+    assert all(len(a["x_request_id"]) == 36 for a in by_id["attempts"])
+    [photo] = by_id["photos"]
+    assert photo["location"].startswith("file:///")
+    assert photo["location"].endswith(photo["storage_key"])
+    [refused] = by_id["refused"]
+    assert refused["reason"] == "bad_magic"
+    assert by_id["events"][0]["routing_key"] == "photos.failed"
+
+    text = (await _worker_command(worker, "show", message["messageId"])).stdout
+    assert "bad_magic" in text
+    assert by_id["attempts"][0]["x_request_id"] in text
+    missing = await _worker_command(worker, "show", "NO-SUCH-REF")
+    assert missing.returncode == 1
+    assert "no request" in missing.stderr
+
+
+async def test_replay_dead_letters_after_the_fix(
+    start_worker: StartWorker, broker: Broker, db: asyncpg.Pool
+) -> None:
+    before = await start_worker()
+    unknown = cr_stoc(code_oc="OCZZ", intervention="LATE-OC:photos=1")
+    await broker.publish(unknown)
+    await broker.publish(b"not json at all", message_id="junk")
+    await wait_until(lambda: _dead_letters(broker, 2), what="two dead letters")
+    await before.stop()
+    fixed = await start_worker(OCZZ={})  # the partners file now has OCZZ
+
+    dry = await _worker_command(fixed, "replay-dead-letters", "--dry-run", "--reason", "unknown_oc")
+    assert dry.returncode == 0, dry.stderr
+    assert "2 dead letters looked at, 1 would replay, 1 left" in dry.stdout
+    assert await broker.queue_depth("photos.cr_stoc.dead") == 2
+
+    done = await _worker_command(fixed, "replay-dead-letters", "--reason", "unknown_oc")
+    assert "1 replayed, 1 left" in done.stdout
+    row = await wait_for_status(db, unknown["messageId"])
+    assert row["status"] == "completed"
+    assert await broker.queue_depth("photos.cr_stoc.dead") == 1
+
+
+async def _dead_letters(broker: Broker, count: int) -> bool:
+    return await broker.queue_depth("photos.cr_stoc.dead") >= count
+
+
+async def test_refetch_gives_an_expired_request_a_new_attempt(
+    start_worker: StartWorker, broker: Broker, db: asyncpg.Pool
+) -> None:
+    worker = await start_worker(OCAA={"max_wait": "1s"})
+    message = cr_stoc(intervention="REFETCH:after=2:retry_after=1")
+    row = await broker.run(db, message)
+    assert row["status"] == "expired"
+
+    dry = await _worker_command(worker, "refetch", "--status", "expired", "--dry-run")
+    assert f"{message['messageId']}  OCAA  was expired   would be due now" in dry.stdout
+    assert (await wait_for_status(db, message["messageId"]))["status"] == "expired"
+
+    done = await _worker_command(worker, "refetch", "REFETCH:after=2:retry_after=1")
+    assert "1 request(s) moved forward" in done.stdout
+    row = await wait_for_status(db, message["messageId"], statuses=("completed",))
+    assert row["refetched_at"] is not None
+    await wait_until(lambda: _two_events(broker, message["messageId"]), what="both events")
+
+
+async def _two_events(broker: Broker, message_id: str) -> bool:
+    return [e["status"] for e in broker.events_for(message_id)] == ["expired", "completed"]
+
+
+async def test_refetch_needs_a_selection(worker: InProcessWorker) -> None:
+    done = await _worker_command(worker, "refetch")
+    assert done.returncode == 2
+    assert "give KEYs" in done.stderr
