@@ -30,23 +30,30 @@ _ENV_FIELDS = (
 
 
 def worker_env(settings: Settings, instance: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKER_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "AWS_"))}
     for name in _ENV_FIELDS:
-        value = getattr(settings, name)
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[f"WORKER_{name.upper()}"] = str(value)
+        env[f"WORKER_{name.upper()}"] = _text(getattr(settings, name))
+    for name in ("aws_endpoint_url", "aws_access_key_id", "aws_secret_access_key", "aws_region"):
+        if getattr(settings, name) is not None:
+            env[name.upper()] = _text(getattr(settings, name))
     env.update(
         {"WORKER_INSTANCE": instance, "WORKER_LOG_FORMAT": "json", "OCOA_SECRET": OAUTH_SECRET}
     )
     return env
 
 
+def _text(value: object) -> str:
+    secret = getattr(value, "get_secret_value", None)
+    return str(secret() if secret else value)
+
+
 class WorkerProcess:
-    def __init__(self, settings: Settings, log_dir: Path, instance: str) -> None:
+    def __init__(
+        self, settings: Settings, log_dir: Path, instance: str, env: dict[str, str] | None = None
+    ) -> None:
         self.instance = instance
         self.log_path = log_dir / f"{instance}.log"
-        self._env = worker_env(settings, instance)
+        self._env = worker_env(settings, instance) | (env or {})
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
@@ -68,6 +75,14 @@ class WorkerProcess:
         assert self._process is not None
         self._process.send_signal(signal.SIGKILL)
         self._process.wait(timeout=10)
+
+    def signal(self, signum: int) -> None:
+        assert self._process is not None
+        self._process.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        assert self._process is not None
+        return self._process.wait(timeout=timeout)
 
     def terminate(self, timeout: float = 40) -> int:
         assert self._process is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import signal
 import time
 import uuid
 from datetime import UTC, datetime
@@ -226,3 +227,23 @@ async def test_sigterm_finishes_or_gives_back_within_the_grace_period(
     finally:
         assert restarted.terminate() == 0
     await _check_stored(db, tmp_path, 3, messages)
+
+
+async def test_a_second_sigterm_exits_at_once(
+    process_settings: Settings, broker: Broker, db: asyncpg.Pool, tmp_path: Path
+) -> None:
+    worker = WorkerProcess(process_settings, tmp_path, "impatient").start()
+    await wait_until(lambda: _consumers(broker, 1), timeout=30, what="the worker to consume")
+    await broker.publish(cr_stoc(intervention="LONG:photos=3:size=1m:slow=500"))
+    await wait_until(
+        lambda: _count(db, "SELECT count(*) FROM photo_requests WHERE lease_id IS NOT NULL"),
+        timeout=30,
+        what="an attempt in flight",
+    )
+    started = time.monotonic()
+    worker.signal(signal.SIGTERM)
+    await asyncio.sleep(0.3)
+    worker.signal(signal.SIGTERM)
+    code = await asyncio.to_thread(worker.wait, 10)
+    assert code == 130
+    assert time.monotonic() - started < 3

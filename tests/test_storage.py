@@ -18,7 +18,7 @@ from tests.harness import (
 )
 from worker.photo_stream import PhotoInspector, PhotoRefused, inspected
 from worker.settings import Settings
-from worker.storage import PhotoStore, open_store
+from worker.storage import PhotoStore, StorageError, open_store
 
 pytestmark = pytest.mark.services
 
@@ -97,3 +97,11 @@ async def test_worker_stores_photos_in_s3(
         assert hashlib.sha256(body).hexdigest() == photo["sha256"]
         assert len(body) == photo["size_bytes"] == 6 * 1024 * 1024
         assert got["ContentType"] == photo["mime_type"]
+
+
+async def test_a_store_failure_is_a_storage_error(moto_endpoint: str) -> None:
+    store = open_store(Settings(_env_file=None, **_s3_config(moto_endpoint, "no-such-bucket")))  # type: ignore[call-arg]
+    with pytest.raises(StorageError, match="no-such-bucket"):
+        await store.put("AB12/x.jpg", _chunks(JPEG), "image/jpeg")
+    with pytest.raises(StorageError):
+        await store.put("AB12/y.jpg", _chunks(JPEG + os.urandom(3 * 1024 * 1024)), "image/jpeg")

@@ -14,13 +14,12 @@ import asyncpg
 import structlog
 from aio_pika.abc import AbstractExchange
 
-from worker.errors import AMQP_ERRORS, DB_ERRORS
+from worker.errors import report_failure
 from worker.metrics import Metrics
 
 log = structlog.get_logger()
 _BATCH = 200
 _PUBLISH_TIMEOUT = 15.0
-_ERRORS = DB_ERRORS + AMQP_ERRORS
 
 
 class OutboxRelay:
@@ -52,11 +51,8 @@ class OutboxRelay:
         """Publish one batch of unsent events: how many were confirmed, None on failure."""
         try:
             return await self._publish_batch()
-        except _ERRORS as exc:
-            self._metrics.errors.labels(
-                "database" if isinstance(exc, DB_ERRORS) else "broker"
-            ).inc()
-            log.error("publishing result events failed; will retry", error=repr(exc))
+        except Exception as exc:
+            report_failure(self._metrics, exc, "publishing result events failed; will retry")
             return None
 
     async def _publish_batch(self) -> int:

@@ -15,7 +15,7 @@ import structlog
 
 from worker import repository
 from worker.attempt import AttemptContext, run_attempt
-from worker.errors import DB_ERRORS
+from worker.errors import DB_ERRORS, report_failure
 from worker.partner_api import PartnerClient
 from worker.repository import Claim
 
@@ -46,9 +46,8 @@ class Scheduler:
             self._wake.clear()
             try:
                 claimed = await self._claim()
-            except DB_ERRORS as exc:
-                self._ctx.metrics.errors.labels("database").inc()
-                log.error("claiming due requests failed", error=repr(exc))
+            except Exception as exc:
+                report_failure(self._ctx.metrics, exc, "claiming due requests failed")
                 await _wait(stop, settings.poll_seconds)
                 continue
             if not claimed:
@@ -92,13 +91,11 @@ class Scheduler:
         )
         try:
             await run_attempt(self._ctx, self._clients[claim.code_oc], claim)
-        except DB_ERRORS as exc:
+        except Exception as exc:
             # The lease runs out and the request falls due again: nothing is lost.
-            self._ctx.metrics.errors.labels("database").inc()
-            log.error("attempt interrupted by a database error", error=repr(exc))
-        except Exception:
-            self._ctx.metrics.errors.labels("internal").inc()
-            log.exception("attempt failed unexpectedly; it will be retried when its lease ends")
+            report_failure(
+                self._ctx.metrics, exc, "attempt interrupted; retried when its lease ends"
+            )
 
     async def _sleep(self, stop: asyncio.Event) -> None:
         timeout = self._ctx.settings.poll_seconds
@@ -121,9 +118,8 @@ class Scheduler:
                 kept = await repository.renew_leases(
                     self._ctx.pool, list(held), self._ctx.settings.lease_seconds
                 )
-            except DB_ERRORS as exc:
-                self._ctx.metrics.errors.labels("database").inc()
-                log.error("renewing leases failed", error=repr(exc))
+            except Exception as exc:
+                report_failure(self._ctx.metrics, exc, "renewing leases failed")
                 continue
             for lease_id in held.keys() - kept:
                 self._ctx.metrics.lease_lost.inc()

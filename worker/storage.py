@@ -32,22 +32,26 @@ class PhotoStore:
         self._typed = typed  # LocalStore cannot keep a Content-Type; the extension says it
 
     async def put(self, key: str, chunks: AsyncIterator[bytes], content_type: str) -> None:
+        """Store the body; the source's own errors (refused photo, broken download) come out
+        as they are, anything else that fails here is a StorageError."""
         attributes = {"Content-Type": content_type} if self._typed else None
-        head, rest = await _peek(chunks, self._part_size)
+        source = _Source(chunks)
         try:
+            head, rest = await _peek(source, self._part_size)
             if rest is None:
                 await obstore.put_async(self._store, key, bytes(head), attributes=attributes)
             else:
-                body = _chain(bytes(head), rest)
                 await obstore.put_async(
                     self._store,
                     key,
-                    body,
+                    _chain(bytes(head), rest),
                     attributes=attributes,
                     chunk_size=self._part_size,
                     max_concurrency=2,
                 )
-        except obstore.exceptions.BaseError as exc:
+        except Exception as exc:
+            if exc is source.error:
+                raise
             raise StorageError(f"storing {key}: {type(exc).__name__}: {exc}") from exc
 
     async def read(self, key: str) -> bytes:
@@ -63,6 +67,26 @@ def object_url(storage_url: str, key: str) -> str:
     if storage_url.startswith("file://"):
         return f"file://{local_root(storage_url)}/{key}"
     return f"{storage_url.rstrip('/')}/{key}"
+
+
+class _Source:
+    """The body being stored, remembering the error it raised, if any."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+        self.error: BaseException | None = None
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await anext(self._chunks)
+        except StopAsyncIteration:
+            raise
+        except BaseException as exc:
+            self.error = exc
+            raise
 
 
 async def _peek(
