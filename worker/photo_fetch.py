@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import asyncpg
 import structlog
 
@@ -47,9 +49,10 @@ class PhotoFetcher:
         """
         inspector = PhotoInspector(record.mime_type, self._max_bytes)
         key = record.storage_key(claim.code_oc)
-        async with self._client.request("photo", str(record.id)) as (response, _):
+        async with self._client.request("photo", str(record.id)) as (response, request_id):
             if response.status != 200:
-                await self._refuse_status(record, response.status, await read_capped(response, 500))
+                body = await read_capped(response, 500)
+                await self._refuse_status(record, response.status, body, request_id)
             if (response.content_length or 0) > self._max_bytes:
                 raise PhotoRefused(
                     "too_large",
@@ -69,13 +72,16 @@ class PhotoFetcher:
         log.debug(
             "photo stored",
             photo_id=str(record.id),
+            photo_request_id=str(request_id),
             storage_key=key,
             size=facts.size,
             anomalies=anomalies or None,
         )
 
-    async def _refuse_status(self, record: PhotoRecord, status: int, body: bytes) -> None:
-        said = f"getPhoto {record.id} answered {status}{excerpt(body)}"
+    async def _refuse_status(
+        self, record: PhotoRecord, status: int, body: bytes, request_id: uuid.UUID
+    ) -> None:
+        said = f"getPhoto {record.id} answered {status} (X-Request-Id {request_id}){excerpt(body)}"
         if status == 404:
             raise PhotoNotFound(said)
         if is_transient(status):
