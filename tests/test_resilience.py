@@ -79,10 +79,8 @@ async def test_sigkill_in_the_middle_then_restart(
     first = WorkerProcess(process_settings, tmp_path, "first").start()
     for message in messages[:6]:
         await broker.publish(message)
-    # Kill it while photos are being written: some stored, others not, leases held.
-    await wait_until(
-        lambda: _count(db, "SELECT count(*) FROM photos"), timeout=30, what="a first photo"
-    )
+    # Kill it while photos are being written: some in storage, none recorded yet, leases held.
+    await wait_until(lambda: _files(tmp_path), timeout=30, what="a first photo in storage")
     assert await _count(db, "SELECT count(*) FROM photo_requests WHERE lease_id IS NOT NULL") > 0
     first.kill()
     unfinished = await _count(db, "SELECT count(*) FROM photo_requests WHERE status = 'pending'")
@@ -103,6 +101,10 @@ async def test_sigkill_in_the_middle_then_restart(
         db, "SELECT count(DISTINCT message_id) FROM request_attempts WHERE worker = 'second'"
     )
     assert taken_over == unfinished + 2
+
+
+async def _files(tmp_path: Path) -> list[Path]:
+    return [p for p in (tmp_path / "photos").rglob("*") if p.is_file()]
 
 
 async def _events_for_all(broker: Broker, messages: list[dict[str, str]]) -> bool:
@@ -207,7 +209,7 @@ async def test_sigterm_finishes_or_gives_back_within_the_grace_period(
     worker = WorkerProcess(settings, tmp_path, "terminated").start()
     for message in messages:
         await broker.publish(message)
-    await wait_until(lambda: _count(db, "SELECT count(*) FROM photos"), timeout=30, what="a photo")
+    await wait_until(lambda: _files(tmp_path), timeout=30, what="a photo in storage")
 
     started = time.monotonic()
     code = await asyncio.to_thread(worker.terminate)

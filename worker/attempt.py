@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,17 +13,19 @@ from typing import Literal
 import asyncpg
 import structlog
 
-from worker import catalog, repository
+from worker import catalog, outcomes
 from worker.auth import TokenRefused, TokenUnavailable
 from worker.backoff import backoff_delay, next_attempt, parse_retry_after
+from worker.catalog import PhotoSummary, StoredPhoto
 from worker.messages import choose_query
 from worker.metrics import Metrics
+from worker.outcomes import AttemptReport
 from worker.partner_api import Answer, PartnerClient, PartnerUnreachable
 from worker.photo_fetch import PhotoFetcher, PhotoNotFound, PhotoUnavailable
-from worker.photo_records import MalformedAnswer, parse_photo_list
+from worker.photo_records import MalformedAnswer, PhotoRecord, parse_photo_list
 from worker.photo_stream import PhotoRefused
 from worker.report_format import duration
-from worker.repository import AttemptRecord, Claim
+from worker.repository import Claim
 from worker.settings import Settings
 from worker.storage import PhotoStore, StorageError
 from worker.verdicts import Final, Outcome, Refusal, Retry, judge_metadata
@@ -43,20 +47,44 @@ class AttemptContext:
 
 @dataclass
 class _Progress:
-    """What this attempt learned, for the attempt row and the request's columns."""
+    """What this attempt learned so far; written with its outcome in one transaction."""
 
     started_at: datetime
     operation: str | None = None
     reference: str | None = None
     answer: Answer | None = None
     ready_at: datetime | None = None
+    stored: list[StoredPhoto] = field(default_factory=list)
+    known: dict[uuid.UUID, PhotoSummary] = field(default_factory=dict)
+    listed: bool = False
+
+    def report(
+        self, outcome: str, error: str | None, refusals: tuple[Refusal, ...] = ()
+    ) -> AttemptReport:
+        answer = self.answer
+        return AttemptReport(
+            started_at=self.started_at,
+            operation=self.operation,
+            reference=self.reference,
+            http_status=answer.status if answer else None,
+            request_id=answer.request_id if answer else None,
+            outcome=outcome,
+            error=error,
+            ready_at=self.ready_at,
+            stored=tuple(self.stored),
+            known=tuple(self.known.values()),
+            listed=self.listed,
+            refusals=refusals,
+        )
 
 
 async def run_attempt(ctx: AttemptContext, client: PartnerClient, claim: Claim) -> str:
     """Runs the attempt and records its outcome; returns the outcome for the summary line."""
     progress = _Progress(started_at=datetime.now(UTC))
     outcome = await _attempt(ctx, client, claim, progress)
-    return await _settle(ctx, client, claim, progress, outcome)
+    if isinstance(outcome, Retry):
+        return await _retry_or_give_up(ctx, client, claim, progress, outcome)
+    return await _finish(ctx, claim, progress, outcome)
 
 
 async def _attempt(
@@ -77,41 +105,82 @@ async def _attempt(
     if verdict != "photos":
         return verdict
     progress.ready_at = datetime.now(UTC)
-    return await _collect(ctx, client, claim, answer.body)
-
-
-async def _collect(
-    ctx: AttemptContext, client: PartnerClient, claim: Claim, body: bytes
-) -> Outcome:
     try:
-        listing = parse_photo_list(body)
+        listing = parse_photo_list(answer.body)
     except MalformedAnswer as exc:
         return Final("failed", str(exc))
     refusals = [Refusal(r.photo_id, "invalid_record", r.detail) for r in listing.refusals]
-    ids = [record.id for record in listing.records]
-    stored = await catalog.stored_photo_ids(ctx.pool, claim.code_oc, ids)
-    await catalog.link_photos(ctx.pool, claim.message_id, claim.code_oc, list(stored))
-    fetcher = PhotoFetcher(ctx.pool, ctx.store, client, ctx.settings.photo_max_bytes, ctx.metrics)
-    waiting: list[Retry] = []
-    for record in (r for r in listing.records if r.id not in stored):
-        try:
-            await fetcher.fetch(claim, record)
-        except PhotoRefused as exc:
-            refusals.append(Refusal(str(record.id), exc.reason, exc.detail))
-        except PhotoNotFound as exc:
-            waiting.append(Retry("not_found", str(exc)))
-        except StorageError as exc:
-            ctx.metrics.errors.labels("storage").inc()
-            log.error("storing a photo failed", photo_id=str(record.id), error=str(exc))
-            waiting.append(Retry("transient", str(exc)))
-        except (PhotoUnavailable, PartnerUnreachable, TokenUnavailable) as exc:
-            waiting.append(Retry("transient", str(exc)))
-    return _photos_outcome(claim, refusals, waiting, len(listing.records))
+    return await _collect(ctx, client, claim, progress, listing.records, refusals)
 
 
-def _photos_outcome(
-    claim: Claim, refusals: list[Refusal], waiting: list[Retry], listed: int
+async def _collect(
+    ctx: AttemptContext,
+    client: PartnerClient,
+    claim: Claim,
+    progress: _Progress,
+    records: list[PhotoRecord],
+    refusals: list[Refusal],
 ) -> Outcome:
+    """Download every listed photo not stored yet; decide once all have been tried.
+
+    A photo's write to storage runs while the next one downloads (one write ahead at most).
+    """
+    known = await catalog.known_photos(ctx.pool, claim.code_oc, [r.id for r in records])
+    progress.known, progress.listed = known, True
+    fetcher = PhotoFetcher(ctx.store, client, ctx.settings.photo_max_bytes, ctx.metrics)
+    waiting: list[Retry] = []
+    writes: list[tuple[StoredPhoto, asyncio.Task[None]]] = []
+    try:
+        for record in (r for r in records if r.id not in known):
+            try:
+                photo, write = await fetcher.fetch(claim, record)
+            except PhotoRefused as exc:
+                refusals.append(Refusal(str(record.id), exc.reason, exc.detail))
+            except PhotoNotFound as exc:
+                waiting.append(Retry("not_found", str(exc)))
+            except StorageError as exc:
+                waiting.append(_storage_failed(ctx, record, exc))
+            except (PhotoUnavailable, PartnerUnreachable, TokenUnavailable) as exc:
+                waiting.append(Retry("transient", str(exc)))
+            else:
+                writes.append((photo, asyncio.create_task(write)))
+                waiting += await _written(ctx, claim, progress, writes, keep=1)
+        waiting += await _written(ctx, claim, progress, writes, keep=0)
+    finally:
+        for _, task in writes:  # only when the attempt itself is cancelled
+            task.cancel()
+    return _photos_outcome(refusals, waiting, len(records))
+
+
+async def _written(
+    ctx: AttemptContext,
+    claim: Claim,
+    progress: _Progress,
+    writes: list[tuple[StoredPhoto, asyncio.Task[None]]],
+    keep: int,
+) -> list[Retry]:
+    """Wait for the oldest writes until `keep` are left; a failed one is retried later."""
+    failed = []
+    while len(writes) > keep:
+        photo, task = writes.pop(0)
+        try:
+            await task
+        except StorageError as exc:
+            failed.append(_storage_failed(ctx, photo.record, exc))
+            continue
+        progress.stored.append(photo)
+        ctx.metrics.photos_stored.labels(claim.code_oc).inc()
+        ctx.metrics.photo_bytes.labels(claim.code_oc).inc(photo.facts.size)
+    return failed
+
+
+def _storage_failed(ctx: AttemptContext, record: PhotoRecord, exc: StorageError) -> Retry:
+    ctx.metrics.errors.labels("storage").inc()
+    log.error("storing a photo failed", photo_id=str(record.id), error=str(exc))
+    return Retry("transient", str(exc))
+
+
+def _photos_outcome(refusals: list[Refusal], waiting: list[Retry], listed: int) -> Outcome:
     if waiting:
         # Some photos may still come: decide about the refused ones when nothing is left to wait.
         first = waiting[0]
@@ -128,14 +197,6 @@ def describe_refusals(refusals: list[Refusal], listed: int) -> str:
         f"{r.photo_id or 'record without id'}: {r.reason}: {r.detail}" for r in refusals
     )
     return f"{head} photos refused: {details}"[:2000]
-
-
-async def _settle(
-    ctx: AttemptContext, client: PartnerClient, claim: Claim, progress: _Progress, outcome: Outcome
-) -> str:
-    if isinstance(outcome, Retry):
-        return await _retry_or_give_up(ctx, client, claim, progress, outcome)
-    return await _finish(ctx, claim, progress, outcome)
 
 
 async def _retry_or_give_up(
@@ -161,23 +222,15 @@ async def _retry_or_give_up(
         status: Literal["expired", "failed"] = (
             "expired" if retry.reason == "not_ready" else "failed"
         )
-        return await _finish(
-            ctx,
-            claim,
-            progress,
-            Final(
-                status,
-                f"{retry.error}; max_wait {duration(max_wait.total_seconds(), units=4)} reached",
-            ),
-        )
-    record = _record(progress, f"retry:{retry.reason}", retry.error)
-    held = await repository.reschedule(
+        error = f"{retry.error}; max_wait {duration(max_wait.total_seconds(), units=4)} reached"
+        return await _finish(ctx, claim, progress, Final(status, error))
+    report = progress.report(f"retry:{retry.reason}", retry.error)
+    held = await outcomes.reschedule(
         ctx.pool,
         claim,
-        record,
+        report,
         next_at=next_at,
         not_found_count=not_found,
-        ready_at=progress.ready_at,
         worker=settings.instance,
     )
     if not held:
@@ -187,23 +240,18 @@ async def _retry_or_give_up(
         "attempt rescheduled",
         outcome=retry.reason,
         error=retry.error,
-        http_status=record.http_status,
+        http_status=report.http_status,
         attempt=claim.attempt,
         next_attempt_at=next_at.isoformat(),
+        stored=len(report.stored),
     )
     return f"retry:{retry.reason}"
 
 
 async def _finish(ctx: AttemptContext, claim: Claim, progress: _Progress, final: Final) -> str:
-    record = _record(progress, final.status, final.error)
-    event = await repository.finish(
-        ctx.pool,
-        claim,
-        record,
-        status=final.status,
-        refusals=final.refusals,
-        ready_at=progress.ready_at,
-        worker=ctx.settings.instance,
+    report = progress.report(final.status, final.error, final.refusals)
+    event = await outcomes.finish(
+        ctx.pool, claim, report, status=final.status, worker=ctx.settings.instance
     )
     if event is None:
         return _lease_lost(ctx)
@@ -217,7 +265,7 @@ async def _finish(ctx: AttemptContext, claim: Claim, progress: _Progress, final:
         photos=len(event["photos"]),
         refused=len(final.refusals),
         attempt=claim.attempt,
-        http_status=record.http_status,
+        http_status=report.http_status,
         error=final.error,
     )
     return final.status
@@ -228,16 +276,3 @@ def _lease_lost(ctx: AttemptContext) -> str:
     ctx.metrics.lease_lost.inc()
     log.warning("lease lost; the request is left to the worker that holds it now")
     return "lease_lost"
-
-
-def _record(progress: _Progress, outcome: str, error: str | None) -> AttemptRecord:
-    answer = progress.answer
-    return AttemptRecord(
-        started_at=progress.started_at,
-        operation=progress.operation,
-        reference=progress.reference,
-        http_status=answer.status if answer else None,
-        request_id=answer.request_id if answer else None,
-        outcome=outcome,
-        error=error,
-    )

@@ -1,91 +1,84 @@
-"""The SQL of stored photos: one row per (OC, photo id), linked to each request that listed it."""
+"""Stored photos: what the worker knows of them, and the rows it writes (see `outcomes.py`)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
 
 from worker.photo_records import PhotoRecord
 from worker.photo_stream import PhotoFacts
-from worker.repository import Conn, Pool
-
-_UPSERT = """
-INSERT INTO photos (code_oc, photo_id, type, mime_type, name, title, description, taken_at,
-    width, height, declared_size, size_bytes, sha256, storage_key, latitude, longitude,
-    projection, declared_width, declared_height, anomalies, stored_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-    $20, now())
-ON CONFLICT (code_oc, photo_id) DO UPDATE SET
-    type = EXCLUDED.type, mime_type = EXCLUDED.mime_type, name = EXCLUDED.name,
-    title = EXCLUDED.title, description = EXCLUDED.description, taken_at = EXCLUDED.taken_at,
-    width = EXCLUDED.width, height = EXCLUDED.height, declared_size = EXCLUDED.declared_size,
-    size_bytes = EXCLUDED.size_bytes, sha256 = EXCLUDED.sha256,
-    storage_key = EXCLUDED.storage_key, latitude = EXCLUDED.latitude,
-    longitude = EXCLUDED.longitude, projection = EXCLUDED.projection,
-    declared_width = EXCLUDED.declared_width, declared_height = EXCLUDED.declared_height,
-    anomalies = EXCLUDED.anomalies, stored_at = EXCLUDED.stored_at
-"""
 
 
-async def stored_photo_ids(
-    pool: Pool, code_oc: str, photo_ids: Sequence[uuid.UUID]
-) -> set[uuid.UUID]:
+@dataclass(frozen=True)
+class PhotoSummary:
+    """What the result event says of a photo."""
+
+    photo_id: uuid.UUID
+    type: str
+    storage_key: str
+    sha256: str
+
+    def as_event(self) -> dict[str, str]:
+        return {
+            "photoId": str(self.photo_id),
+            "type": self.type,
+            "storageKey": self.storage_key,
+            "sha256": self.sha256,
+        }
+
+
+@dataclass(frozen=True)
+class StoredPhoto:
+    """A photo whose bytes are in storage, its row still to be written."""
+
+    record: PhotoRecord
+    facts: PhotoFacts
+    anomalies: tuple[str, ...]
+    storage_key: str
+
+    def summary(self) -> PhotoSummary:
+        return PhotoSummary(
+            self.record.id, self.record.type.value, self.storage_key, self.facts.sha256
+        )
+
+    def row(self) -> dict[str, Any]:
+        """The `photos` row, as JSON for the outcome statement."""
+        record, facts, geo = self.record, self.facts, self.record.geo
+        return {
+            "photo_id": str(record.id),
+            "type": record.type.value,
+            "mime_type": record.mime_type,
+            "name": record.name,
+            "title": record.title,
+            "description": record.description,
+            "taken_at": record.date.isoformat() if record.date else None,
+            "width": facts.width,
+            "height": facts.height,
+            "declared_size": record.size,
+            "size_bytes": facts.size,
+            "sha256": facts.sha256,
+            "storage_key": self.storage_key,
+            "latitude": geo.latitude if geo else None,
+            "longitude": geo.longitude if geo else None,
+            "projection": geo.projection if geo else None,
+            "declared_width": record.width,
+            "declared_height": record.height,
+            "anomalies": list(self.anomalies),
+        }
+
+
+async def known_photos(
+    pool: asyncpg.Pool, code_oc: str, photo_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, PhotoSummary]:
     """Photos of this OC already stored (by any request): no need to download them again."""
     rows = await pool.fetch(
-        "SELECT photo_id FROM photos WHERE code_oc = $1 AND photo_id = ANY($2::uuid[])",
+        "SELECT photo_id, type, storage_key, sha256 FROM photos"
+        " WHERE code_oc = $1 AND photo_id = ANY($2::uuid[])",
         code_oc,
         list(photo_ids),
     )
-    return {row["photo_id"] for row in rows}
-
-
-async def save_photo(
-    pool: Pool,
-    message_id: uuid.UUID,
-    code_oc: str,
-    record: PhotoRecord,
-    facts: PhotoFacts,
-    anomalies: Sequence[str],
-) -> None:
-    """Upsert the photo row and link it to the request; running it twice changes nothing."""
-    geo = record.geo
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            _UPSERT,
-            code_oc,
-            record.id,
-            record.type.value,
-            record.mime_type,
-            record.name,
-            record.title,
-            record.description,
-            record.date,
-            facts.width,
-            facts.height,
-            record.size,
-            facts.size,
-            facts.sha256,
-            record.storage_key(code_oc),
-            geo.latitude if geo else None,
-            geo.longitude if geo else None,
-            geo.projection if geo else None,
-            record.width,
-            record.height,
-            list(anomalies),
-        )
-        await link_photos(conn, message_id, code_oc, [record.id])
-
-
-async def link_photos(
-    conn: Pool | Conn,
-    message_id: uuid.UUID,
-    code_oc: str,
-    photo_ids: Sequence[uuid.UUID],
-) -> None:
-    await conn.execute(
-        "INSERT INTO photo_request_photos (message_id, code_oc, photo_id)"
-        " SELECT $1, $2, unnest($3::uuid[]) ON CONFLICT DO NOTHING",
-        message_id,
-        code_oc,
-        list(photo_ids),
-    )
+    return {row["photo_id"]: PhotoSummary(**dict(row)) for row in rows}

@@ -16,7 +16,8 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from worker import repository
-from worker.errors import AMQP_ERRORS, DB_ERRORS
+from worker.errors import AMQP_ERRORS, DB_ERRORS, report_failure
+from worker.inserter import RequestInserter
 from worker.messages import CrStoc, InvalidMessage, parse_message
 from worker.metrics import Metrics
 from worker.topology import DEAD_QUEUE
@@ -25,6 +26,7 @@ log = structlog.get_logger()
 # Holding a delivery this long before giving it back keeps a database outage from becoming a
 # redelivery storm; the prefetch limit then slows the broker down too.
 _REQUEUE_DELAY = 2.0
+_BATCH = 500  # requests recorded by one INSERT at most
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class Intake:
         self._on_accepted = on_accepted
         self._instance = instance
         self._in_flight: set[asyncio.Task[object]] = set()
+        self._inserter = RequestInserter(pool, max_batch=_BATCH)
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         self._metrics.messages_received.inc()
@@ -78,6 +81,10 @@ class Intake:
             log.warning("delivery abandoned: its channel closed; the broker will redeliver it")
             self._metrics.messages_settled.labels("lost_with_channel").inc()
             raise
+        except Exception as exc:
+            # A bug must not leave the delivery unsettled, holding a prefetch slot for good.
+            report_failure(self._metrics, exc, "handling a delivery failed; it goes back")
+            self._metrics.messages_settled.labels(await _requeue(message)).inc()
         finally:
             self._in_flight.discard(task)
 
@@ -95,7 +102,7 @@ class Intake:
         if request.code_oc not in self._known_ocs:
             return DeadLetter("unknown_oc", f"codeOC {request.code_oc} is not in the partners file")
         try:
-            new = await repository.insert_request(self._pool, request)
+            new = await self._inserter.insert(request)
         except DB_ERRORS as exc:
             self._metrics.errors.labels("database").inc()
             return Requeue(f"recording the request failed: {exc!r}")

@@ -19,6 +19,7 @@ from worker.metrics import Metrics
 
 log = structlog.get_logger()
 _BATCH = 200
+_LINGER = 0.05
 _PUBLISH_TIMEOUT = 15.0
 
 
@@ -46,6 +47,8 @@ class OutboxRelay:
                 pause = min(self._poll_seconds * 2**failures, 30.0)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), pause)
+                # Events finished together leave together: one batch, not a round trip each.
+                await asyncio.sleep(_LINGER)
 
     async def flush(self) -> int | None:
         """Publish one batch of unsent events: how many were confirmed, None on failure."""

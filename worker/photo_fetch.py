@@ -1,15 +1,16 @@
-"""Download one listed photo into storage, checking it on the way, then record it."""
+"""Download one listed photo into storage, checking it on the way."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Coroutine
+from typing import Any
 
-import asyncpg
 import structlog
 
-from worker import catalog
+from worker.catalog import StoredPhoto
 from worker.metrics import Metrics
-from worker.partner_api import CHUNK_BYTES, PartnerClient, read_capped
+from worker.partner_api import PartnerClient, read_capped
 from worker.photo_records import PhotoRecord
 from worker.photo_stream import PhotoInspector, PhotoRefused, describe_anomalies, inspected
 from worker.repository import Claim
@@ -29,23 +30,20 @@ class PhotoUnavailable(Exception):
 
 class PhotoFetcher:
     def __init__(
-        self,
-        pool: asyncpg.Pool,
-        store: PhotoStore,
-        client: PartnerClient,
-        max_bytes: int,
-        metrics: Metrics,
+        self, store: PhotoStore, client: PartnerClient, max_bytes: int, metrics: Metrics
     ) -> None:
-        self._pool = pool
         self._store = store
         self._client = client
         self._max_bytes = max_bytes
         self._metrics = metrics
 
-    async def fetch(self, claim: Claim, record: PhotoRecord) -> None:
-        """Stream the body into storage under its key, then upsert its row.
+    async def fetch(
+        self, claim: Claim, record: PhotoRecord
+    ) -> tuple[StoredPhoto, Coroutine[Any, Any, None]]:
+        """Download and check the body; returns the photo and what finishes writing it.
 
-        A crash anywhere in between is harmless: the next attempt writes the same key again.
+        Its row is written with the attempt's outcome. A crash in between is harmless: the next
+        attempt writes the same key again.
         """
         inspector = PhotoInspector(record.mime_type, self._max_bytes)
         key = record.storage_key(claim.code_oc)
@@ -59,24 +57,22 @@ class PhotoFetcher:
                     f"Content-Length {response.content_length} exceeds the cap"
                     f" of {self._max_bytes} bytes",
                 )
-            chunks = response.content.iter_chunked(CHUNK_BYTES)
-            await self._store.put(key, inspected(chunks, inspector), record.mime_type)
+            # As aiohttp received them: re-cutting them to a fixed size would copy every byte.
+            chunks = response.content.iter_any()
+            write = await self._store.receive(key, inspected(chunks, inspector), record.mime_type)
         facts = inspector.facts
-        assert facts is not None  # set by the stream's last step, which put() has consumed
+        if facts is None:  # set by the stream's last step, which put() consumed
+            raise RuntimeError("the photo stream ended without its final check")
         anomalies = describe_anomalies(facts, record.width, record.height, record.size)
-        await catalog.save_photo(
-            self._pool, claim.message_id, claim.code_oc, record, facts, anomalies
-        )
-        self._metrics.photos_stored.labels(claim.code_oc).inc()
-        self._metrics.photo_bytes.labels(claim.code_oc).inc(facts.size)
         log.debug(
-            "photo stored",
+            "photo received",
             photo_id=str(record.id),
             photo_request_id=str(request_id),
             storage_key=key,
             size=facts.size,
             anomalies=anomalies or None,
         )
+        return StoredPhoto(record, facts, tuple(anomalies), key), write
 
     async def _refuse_status(
         self, record: PhotoRecord, status: int, body: bytes, request_id: uuid.UUID

@@ -36,13 +36,19 @@ class PhotoFacts:
 
 
 class PhotoInspector:
-    """Fed every chunk before it is stored; raises PhotoRefused as soon as the body is wrong."""
+    """Fed every chunk before it is stored; raises PhotoRefused as soon as the body is wrong.
+
+    The first chunks are kept by reference (not copied) until HEAD_BYTES are seen, for the
+    magic bytes and the dimensions; most headers are read from the first chunk alone.
+    """
 
     def __init__(self, mime_type: str, max_bytes: int) -> None:
         self._mime_type = mime_type
         self._max_bytes = max_bytes
         self._hash = hashlib.sha256()
-        self._head = bytearray()
+        self._head: list[bytes] = []
+        self._head_size = 0
+        self._magic_seen = False
         self._size = 0
         self.facts: PhotoFacts | None = None
 
@@ -50,25 +56,40 @@ class PhotoInspector:
         self._size += len(chunk)
         if self._size > self._max_bytes:
             raise PhotoRefused("too_large", f"body exceeds the cap of {self._max_bytes} bytes")
-        if len(self._head) < HEAD_BYTES:
-            self._head += chunk[: HEAD_BYTES - len(self._head)]
+        if self._head_size < HEAD_BYTES:
+            self._head.append(chunk)
+            self._head_size += len(chunk)
             self._check_magic(final=False)
         self._hash.update(chunk)
 
     def finish(self) -> PhotoFacts:
         self._check_magic(final=True)
-        dimensions = read_dimensions(bytes(self._head), self._mime_type)
+        dimensions = read_dimensions(self._head[0], self._mime_type) if self._head else None
+        if dimensions is None and len(self._head) > 1:
+            dimensions = read_dimensions(b"".join(self._head)[:HEAD_BYTES], self._mime_type)
         width, height = dimensions or (None, None)
         self.facts = PhotoFacts(self._hash.hexdigest(), self._size, width, height)
+        self._head.clear()
         return self.facts
 
     def _check_magic(self, *, final: bool) -> None:
         magic = MAGIC[self._mime_type]
-        if len(self._head) < len(magic) and not final:
+        if self._magic_seen or (self._head_size < len(magic) and not final):
             return
-        if not self._head.startswith(magic):
-            found = bytes(self._head[: len(magic)]).hex(" ") or "an empty body"
+        start = _first_bytes(self._head, len(magic))
+        if start != magic:
+            found = start.hex(" ") or "an empty body"
             raise PhotoRefused("bad_magic", f"declared {self._mime_type} but starts with {found}")
+        self._magic_seen = True
+
+
+def _first_bytes(chunks: list[bytes], count: int) -> bytes:
+    start = b""
+    for chunk in chunks:
+        start += chunk[: count - len(start)]
+        if len(start) >= count:
+            break
+    return start
 
 
 async def inspected(

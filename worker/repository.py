@@ -1,4 +1,4 @@
-"""The SQL of requests: intake, claims and leases, and the outcome of each attempt."""
+"""The SQL of requests: intake, claims and leases. Outcomes of attempts: `outcomes.py`."""
 
 from __future__ import annotations
 
@@ -7,14 +7,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from worker.messages import CrStoc
 from worker.partners import Query
-from worker.verdicts import Refusal
 
 Pool = asyncpg.Pool
 # What pool.acquire() gives, or a plain connection: both run queries the same way.
@@ -35,40 +33,29 @@ class Claim:
     waiting_since: datetime  # received_at, or the last refetch: where max_wait counts from
 
 
-@dataclass(frozen=True)
-class AttemptRecord:
-    """One row of request_attempts: what was asked, what came back, what was decided."""
+async def insert_requests(pool: Pool, messages: Sequence[CrStoc]) -> set[uuid.UUID]:
+    """Record these requests, due now, in one statement; returns the messageIds that were new.
 
-    started_at: datetime
-    operation: str | None
-    reference: str | None
-    http_status: int | None
-    request_id: uuid.UUID | None
-    outcome: str
-    error: str | None
-
-
-async def insert_request(pool: Pool, message: CrStoc) -> bool:
-    """True if the request is new; a known messageId changes nothing."""
-    row = await pool.fetchval(
+    A known messageId changes nothing (ON CONFLICT DO NOTHING).
+    """
+    rows = await pool.fetch(
         """
         INSERT INTO photo_requests (message_id, code_oc, reference_prestation_prise,
             reference_commande_prise_interne_oc, reference_commande_sous_traitant_oi,
             date_intervention, resultat, actions, next_attempt_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
+        SELECT r.message_id, r.code_oc, r.reference_prestation_prise,
+            r.reference_commande_prise_interne_oc, r.reference_commande_sous_traitant_oi,
+            r.date_intervention, r.resultat, r.actions, now()
+        FROM jsonb_to_recordset($1::jsonb) AS r(message_id uuid, code_oc text,
+            reference_prestation_prise text, reference_commande_prise_interne_oc text,
+            reference_commande_sous_traitant_oi text, date_intervention timestamptz,
+            resultat text, actions text[])
         ON CONFLICT (message_id) DO NOTHING
         RETURNING message_id
         """,
-        message.message_id,
-        message.code_oc,
-        message.reference_prestation_prise,
-        message.reference_commande_prise_interne_oc,
-        message.reference_commande_sous_traitant_oi,
-        message.date_intervention,
-        message.resultat,
-        [a.value for a in message.actions] if message.actions is not None else None,
+        json.dumps([m.model_dump(mode="json", exclude={"flux"}) for m in messages]),
     )
-    return row is not None
+    return {row["message_id"] for row in rows}
 
 
 async def record_dead_letter(
@@ -181,146 +168,3 @@ async def release_leases(pool: Pool, lease_ids: Sequence[uuid.UUID]) -> None:
         " WHERE lease_id = ANY($1::uuid[]) AND status = 'pending'",
         list(lease_ids),
     )
-
-
-async def record_attempt(
-    conn: Conn,
-    claim: Claim,
-    record: AttemptRecord,
-    worker: str,
-    next_at: datetime | None,
-) -> None:
-    await conn.execute(
-        """
-        INSERT INTO request_attempts (message_id, attempt, worker, operation, reference,
-            http_status, x_request_id, outcome, error, started_at, next_attempt_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-        """,
-        claim.message_id,
-        claim.attempt,
-        worker,
-        record.operation,
-        record.reference,
-        record.http_status,
-        record.request_id,
-        record.outcome,
-        record.error,
-        record.started_at,
-        next_at,
-    )
-
-
-async def reschedule(
-    pool: Pool,
-    claim: Claim,
-    record: AttemptRecord,
-    *,
-    next_at: datetime,
-    not_found_count: int,
-    ready_at: datetime | None,
-    worker: str,
-) -> bool:
-    """Keep the request pending until `next_at`; False if the lease was lost meanwhile."""
-    async with pool.acquire() as conn, conn.transaction():
-        updated = await conn.fetchval(
-            """
-            UPDATE photo_requests
-            SET next_attempt_at = $2, last_http_status = $3, last_error = $4,
-                not_found_count = $5, first_ready_at = coalesce(first_ready_at, $6),
-                lease_id = NULL, lease_owner = NULL, updated_at = now()
-            WHERE lease_id = $1 AND status = 'pending'
-            RETURNING 1
-            """,
-            claim.lease_id,
-            next_at,
-            record.http_status,
-            record.error,
-            not_found_count,
-            ready_at,
-        )
-        if updated is None:
-            return False
-        await record_attempt(conn, claim, record, worker, next_at)
-        return True
-
-
-async def finish(
-    pool: Pool,
-    claim: Claim,
-    record: AttemptRecord,
-    *,
-    status: str,
-    refusals: Sequence[Refusal],
-    ready_at: datetime | None,
-    worker: str,
-) -> dict[str, Any] | None:
-    """Final status, refusals, attempt and event in one transaction; None if the lease was lost."""
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            """
-            UPDATE photo_requests
-            SET status = $2, next_attempt_at = NULL, completed_at = now(), last_http_status = $3,
-                last_error = $4, first_ready_at = coalesce(first_ready_at, $5),
-                lease_id = NULL, lease_owner = NULL, updated_at = now()
-            WHERE lease_id = $1 AND status = 'pending'
-            RETURNING message_id, code_oc, reference_prestation_prise,
-                reference_commande_prise_interne_oc, reference_commande_sous_traitant_oi,
-                attempts, completed_at
-            """,
-            claim.lease_id,
-            status,
-            record.http_status,
-            record.error,
-            ready_at,
-        )
-        if row is None:
-            return None
-        await _save_refusals(conn, claim, refusals)
-        await record_attempt(conn, claim, record, worker, None)
-        event = await _event(conn, row, status, record.error)
-        await conn.execute(
-            "INSERT INTO outbox (message_id, routing_key, body) VALUES ($1, $2, $3::jsonb)",
-            claim.message_id,
-            f"photos.{status}",
-            json.dumps(event),
-        )
-        return event
-
-
-async def _save_refusals(conn: Conn, claim: Claim, refusals: Sequence[Refusal]) -> None:
-    await conn.executemany(
-        "INSERT INTO photo_refusals (message_id, code_oc, photo_id, reason, detail)"
-        " VALUES ($1, $2, $3, $4, $5)",
-        [(claim.message_id, claim.code_oc, r.photo_id, r.reason, r.detail) for r in refusals],
-    )
-
-
-async def _event(conn: Conn, row: asyncpg.Record, status: str, error: str | None) -> dict[str, Any]:
-    photos = await conn.fetch(
-        """
-        SELECT p.photo_id, p.type, p.storage_key, p.sha256
-        FROM photo_request_photos l JOIN photos p USING (code_oc, photo_id)
-        WHERE l.message_id = $1 ORDER BY p.type, p.photo_id
-        """,
-        row["message_id"],
-    )
-    return {
-        "messageId": str(row["message_id"]),
-        "codeOC": row["code_oc"],
-        "referencePrestationPrise": row["reference_prestation_prise"],
-        "referenceCommandePriseInterneOC": row["reference_commande_prise_interne_oc"],
-        "referenceCommandeSousTraitantOI": row["reference_commande_sous_traitant_oi"],
-        "status": status,
-        "photos": [
-            {
-                "photoId": str(p["photo_id"]),
-                "type": p["type"],
-                "storageKey": p["storage_key"],
-                "sha256": p["sha256"],
-            }
-            for p in photos
-        ],
-        "attempts": row["attempts"],
-        "completedAt": row["completed_at"].isoformat(),
-        "error": error,
-    }

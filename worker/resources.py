@@ -21,6 +21,7 @@ from worker.settings import Settings
 from worker.storage import PhotoStore, open_store
 
 _CONNECT_TIMEOUT = 30.0
+_RECONNECT_INTERVAL = 2.0  # aio-pika's default is 5 s
 
 
 class ServiceUnavailable(Exception):
@@ -46,6 +47,7 @@ async def open_pool(settings: Settings, max_size: int = 10) -> asyncpg.Pool:
             max_size=max_size,
             command_timeout=60,
             server_settings={"application_name": f"photo-worker {settings.instance}"[:63]},
+            reset=_keep_session,
         )
     except DB_ERRORS as exc:
         raise ServiceUnavailable(f"PostgreSQL at {_where(url)}: {exc!r}") from exc
@@ -58,10 +60,18 @@ async def connect_broker(settings: Settings) -> AbstractRobustConnection:
     try:
         async with asyncio.timeout(_CONNECT_TIMEOUT):
             return await aio_pika.connect_robust(
-                url, client_properties={"connection_name": f"photo-worker {settings.instance}"}
+                url,
+                client_properties={"connection_name": f"photo-worker {settings.instance}"},
+                reconnect_interval=_RECONNECT_INTERVAL,
             )
     except AMQP_ERRORS as exc:
         raise ServiceUnavailable(f"RabbitMQ at {_where(url)}: {exc!r}") from exc
+
+
+async def _keep_session(_: asyncpg.Connection) -> None:
+    """The worker keeps no session state (no SET, LISTEN or advisory lock on pooled
+    connections), so the default reset query would only add a round trip to every release.
+    asyncpg still rolls back an open transaction before calling this."""
 
 
 def _where(url: str) -> str:

@@ -35,6 +35,13 @@ async def send_messages(
 ) -> list[str]:
     """Publish `count` messages, each confirmed by the broker; returns their messageIds."""
     bodies = [cr_stoc_message(code_oc, references, index) for index in range(count)]
+    await send_bodies(settings, bodies)
+    return [body["messageId"] for body in bodies]
+
+
+async def send_bodies(settings: Settings, bodies: list[dict[str, Any]]) -> None:
+    """Publish these messages on one connection, many confirms in flight at once."""
+    count = len(bodies)
     connection = await connect_broker(settings)
     try:
         channel = await connection.channel(publisher_confirms=True)
@@ -44,7 +51,6 @@ async def send_messages(
             await asyncio.gather(*(publish_message(exchange, body) for body in batch))
     finally:
         await connection.close()
-    return [body["messageId"] for body in bodies]
 
 
 async def publish_message(exchange: AbstractExchange, body: dict[str, Any]) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Coroutine
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import obstore
@@ -32,23 +33,43 @@ class PhotoStore:
         self._typed = typed  # LocalStore cannot keep a Content-Type; the extension says it
 
     async def put(self, key: str, chunks: AsyncIterator[bytes], content_type: str) -> None:
-        """Store the body; the source's own errors (refused photo, broken download) come out
-        as they are, anything else that fails here is a StorageError."""
+        """Store the body, whole or not at all."""
+        await (await self.receive(key, chunks, content_type))
+
+    async def receive(
+        self, key: str, chunks: AsyncIterator[bytes], content_type: str
+    ) -> Coroutine[Any, Any, None]:
+        """Read the body; return what finishes storing it.
+
+        A body of up to one part is only read here: the write it returns can run while the next
+        photo downloads. A larger one streams into a multipart upload here, and what comes back
+        has nothing left to do. The source's own errors (refused photo, broken download) come out
+        as they are; anything else that fails is a StorageError.
+        """
         attributes = {"Content-Type": content_type} if self._typed else None
         source = _Source(chunks)
+        head, rest = await _peek(source, self._part_size)
+        if rest is None:
+            return self._guarded(key, self._put(key, b"".join(head), attributes), source)
+        streaming = obstore.put_async(
+            self._store,
+            key,
+            _chain(head, rest),
+            attributes=attributes,
+            chunk_size=self._part_size,
+            max_concurrency=2,
+        )
+        await self._guarded(key, streaming, source)
+        return _done()
+
+    async def _put(self, key: str, body: bytes, attributes: dict[str, str] | None) -> None:
+        # Called when the write runs, not when it is scheduled: obstore copies the body then.
+        await obstore.put_async(self._store, key, body, attributes=attributes)
+
+    @staticmethod
+    async def _guarded(key: str, writing: Awaitable[object], source: _Source) -> None:
         try:
-            head, rest = await _peek(source, self._part_size)
-            if rest is None:
-                await obstore.put_async(self._store, key, bytes(head), attributes=attributes)
-            else:
-                await obstore.put_async(
-                    self._store,
-                    key,
-                    _chain(bytes(head), rest),
-                    attributes=attributes,
-                    chunk_size=self._part_size,
-                    max_concurrency=2,
-                )
+            await writing
         except Exception as exc:
             if exc is source.error:
                 raise
@@ -91,18 +112,26 @@ class _Source:
 
 async def _peek(
     chunks: AsyncIterator[bytes], limit: int
-) -> tuple[bytearray, AsyncIterator[bytes] | None]:
-    """Read up to `limit` bytes; the iterator comes back only if the body is longer."""
-    head = bytearray()
+) -> tuple[list[bytes], AsyncIterator[bytes] | None]:
+    """Read up to `limit` bytes (kept as chunks, not copied); the iterator comes back only if
+    the body is longer."""
+    head: list[bytes] = []
+    size = 0
     async for chunk in chunks:
-        head += chunk
-        if len(head) > limit:
+        head.append(chunk)
+        size += len(chunk)
+        if size > limit:
             return head, chunks
     return head, None
 
 
-async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    yield first
+async def _done() -> None:
+    return None
+
+
+async def _chain(first: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    for chunk in first:
+        yield chunk
     async for chunk in rest:
         yield chunk
 

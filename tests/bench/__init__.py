@@ -1,0 +1,1 @@
+"""`python -m tests.bench`: throughput, memory, idle cost, latency and scaling of the worker."""

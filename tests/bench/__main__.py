@@ -1,0 +1,169 @@
+"""Run the benchmark: `.venv/bin/python -m tests.bench [--runs 3] [--only throughput,...]`.
+
+Needs the local PostgreSQL and RabbitMQ (as the tests do); makes its own database, vhost and
+photo directory, runs the simulated OC API and each worker as separate processes, and prints a
+table of medians. `--json FILE` also writes every run's figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+
+from tests.bench import scenarios
+from tests.bench.environment import CONCURRENCY, BenchEnvironment, dump, machine
+from tests.bench.scenarios import Figures
+
+ALL = ("throughput", "memory", "idle", "latency", "scaling")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
+    parser.add_argument("--runs", type=int, default=3, help="runs of each measurement (median)")
+    parser.add_argument("--requests", type=int, default=200, help="requests of the throughput run")
+    parser.add_argument("--idle-window", type=float, default=60.0, help="seconds of CPU measured")
+    parser.add_argument("--only", default=",".join(ALL), help=f"some of {', '.join(ALL)}")
+    parser.add_argument("--json", type=Path, help="also write every run's figures here")
+    args = parser.parse_args()
+    asyncio.run(run(args))
+
+
+async def run(args: argparse.Namespace) -> None:
+    wanted = args.only.split(",")
+    started = time.monotonic()
+    results: dict[str, Figures] = {}
+    async with BenchEnvironment() as env:
+        if "throughput" in wanted:
+            results["throughput"] = await scenarios.throughput(env, args.requests, args.runs)
+        if "memory" in wanted:
+            results["memory"] = await scenarios.large_photos(env, args.runs)
+        if "idle" in wanted:
+            for label, pending, offset in (
+                ("idle_10", 10, 0.0),
+                ("idle_100k", 100_000, 0.0),
+                ("idle_100k_later", 100_000, 3600.0),
+            ):
+                results[label] = await scenarios.idle_cost(
+                    env, pending, args.runs, args.idle_window, offset
+                )
+        if "latency" in wanted:
+            results["latency"] = await scenarios.latency(env, 30, args.runs)
+        if "scaling" in wanted:
+            results["scaling"] = await scenarios.scaling(env, args.requests, args.runs)
+    print(report(results, args, time.monotonic() - started))
+    if args.json:
+        dump({name: figures.values for name, figures in results.items()}, args.json)
+
+
+def report(results: dict[str, Figures], args: argparse.Namespace, seconds: float) -> str:
+    lines = [
+        f"Machine: {machine()}",
+        f"Medians of {args.runs} runs; per-OC concurrency {CONCURRENCY} (the default);"
+        f" whole benchmark {seconds / 60:.1f} min.",
+        "",
+        "| measure | result | target | met |",
+        "|---|---|---|---|",
+    ]
+    for row in _rows(results, args):
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def _rows(results: dict[str, Figures], args: argparse.Namespace) -> list[tuple[str, str, str, str]]:
+    rows: list[tuple[str, str, str, str]] = []
+    if (t := results.get("throughput")) is not None:
+        rows += [
+            (
+                f"throughput, raw aiohttp loop ({args.requests} x 6 x 200 KB)",
+                f"{t.median('raw_photos_s'):.0f} photos/s, {t.median('raw_mb_s'):.1f} MB/s",
+                "",
+                "",
+            ),
+            (
+                "throughput, worker (publish to last completed)",
+                f"{t.median('worker_photos_s'):.0f} photos/s, {t.median('worker_mb_s'):.1f} MB/s",
+                "",
+                "",
+            ),
+            (
+                "ratio worker / raw",
+                f"{t.median('ratio'):.2f}",
+                ">= 0.8",
+                _met(t.median("ratio") >= 0.8),
+            ),
+        ]
+    if (m := results.get("memory")) is not None:
+        rows.append(
+            (
+                "peak RSS, 40 photos of 30 MB",
+                f"{m.median('peak_rss_mb'):.0f} MB (idle {m.median('idle_rss_mb'):.0f} MB;"
+                f" {m.median('stored_mb'):.0f} MiB stored)",
+                "<= 150 MB",
+                _met(m.median("peak_rss_mb") <= 150),
+            )
+        )
+    rows += _idle_rows(results, args)
+    if (lat := results.get("latency")) is not None:
+        rows.append(
+            (
+                "latency, first 200 to completed (6 x 200 KB)",
+                f"p50 {lat.median('p50_ms'):.0f} ms, p95 {lat.median('p95_ms'):.0f} ms",
+                "p95 <= 500 ms",
+                _met(lat.median("p95_ms") <= 500),
+            )
+        )
+    if (s := results.get("scaling")) is not None:
+        rows.append(
+            (
+                f"scaling, backlog of {args.requests} requests: 1 -> 2 processes",
+                f"{s.median('seconds_1'):.1f} s -> {s.median('seconds_2'):.1f} s, speed-up"
+                f" x{s.median('speedup'):.2f}; done twice: "
+                f"{int(max(s.values['twice_1'] + s.values['twice_2']))}",
+                "",
+                "",
+            )
+        )
+    return rows
+
+
+def _idle_rows(
+    results: dict[str, Figures], args: argparse.Namespace
+) -> list[tuple[str, str, str, str]]:
+    few, many, later = (results.get(k) for k in ("idle_10", "idle_100k", "idle_100k_later"))
+    if few is None or many is None or later is None:
+        return []
+    window = f"{args.idle_window:.0f} s"
+    cpu = many.median("cpu_percent")
+    growth = many.median("rss_mb") - few.median("rss_mb")
+    return [
+        (
+            f"idle, 10 pending: CPU over {window}, RSS",
+            f"{few.median('cpu_percent'):.2f} %, {few.median('rss_mb'):.0f} MB",
+            "",
+            "",
+        ),
+        (
+            "idle, 100,000 pending due over the next hour",
+            f"{cpu:.2f} % ({many.median('polled'):.0f}"
+            f" polls in the window), {many.median('rss_mb'):.0f} MB",
+            "<= 1 % of a core",
+            _met(cpu <= 1),
+        ),
+        (
+            "idle, 100,000 pending due after the window",
+            f"{later.median('cpu_percent'):.2f} %, {later.median('rss_mb'):.0f} MB",
+            "<= 1 % of a core",
+            _met(later.median("cpu_percent") <= 1),
+        ),
+        ("idle RSS, 100,000 vs 10 pending", f"{growth:+.1f} MB", "<= +20 MB", _met(growth <= 20)),
+    ]
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "no"
+
+
+if __name__ == "__main__":
+    main()

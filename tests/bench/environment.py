@@ -1,0 +1,188 @@
+"""What one benchmark needs: its own database, vhost and photo directory, the simulator process,
+and worker processes started and measured from outside."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import psutil
+
+from tests.services import free_port, rabbitmqctl, wait_for_port
+from worker.migrations import migrate
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+TOKEN = "bench-token"
+OC = "BNCH"
+CONCURRENCY = 4  # the partners file's default per-OC concurrency
+
+
+@dataclass
+class Sample:
+    cpu_seconds: float
+    rss: int
+    peak_rss: int
+
+
+class WorkerProcess:
+    """`worker run` in its own process, so that its CPU and memory can be read by psutil."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self._log_path = log_path
+        with log_path.open("ab") as log:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", "worker", "run"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.process = psutil.Process(self.popen.pid)
+
+    async def ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while '"worker started"' not in self._log_path.read_text(errors="replace"):
+            if self.popen.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start: {self._log_path.read_text()[-2000:]}")
+            await asyncio.sleep(0.05)
+
+    def sample(self) -> Sample:
+        times = self.process.cpu_times()
+        return Sample(
+            times.user + times.system, self.process.memory_info().rss, _peak_rss(self.popen.pid)
+        )
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+        self.popen.wait(timeout=60)
+
+
+def _peak_rss(pid: int) -> int:
+    """The kernel's high-water mark of the resident set (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+class BenchEnvironment:
+    def __init__(self) -> None:
+        self.name = f"bench{os.getpid()}"
+        self.dsn = f"postgresql://postgres@127.0.0.1:5432/{self.name}"
+        self.amqp_url = f"amqp://guest:guest@127.0.0.1:5672/{self.name}"
+        self.root = Path(tempfile.mkdtemp(prefix="photo-bench-"))
+        self.photos = self.root / "photos"
+        self.simulator_url = ""
+        self._simulator: subprocess.Popen[bytes] | None = None
+        self.pool: asyncpg.Pool | None = None
+
+    async def __aenter__(self) -> BenchEnvironment:
+        admin = await asyncpg.connect(ADMIN_DSN)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{self.name}"')
+        await admin.close()
+        conn = await asyncpg.connect(self.dsn)
+        await migrate(conn)
+        await conn.close()
+        self.pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=4)
+        rabbitmqctl("add_vhost", self.name)
+        rabbitmqctl("set_permissions", "-p", self.name, "guest", ".*", ".*", ".*")
+        self._start_simulator()
+        (self.root / "partners.toml").write_text(
+            f'[oc.{OC}]\nbase_url = "{self.simulator_url}"\ntoken = "{TOKEN}"\n'
+            f"concurrency = {CONCURRENCY}\n"
+        )
+        return self
+
+    def _start_simulator(self) -> None:
+        port = free_port()
+        self._simulator = subprocess.Popen(
+            [sys.executable, "-m", "worker", "simulator", "--port", str(port), "--token", TOKEN],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_for_port(port, timeout=30)
+        self.simulator_url = f"http://127.0.0.1:{port}"
+
+    async def __aexit__(self, *_: object) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+        if self._simulator is not None:
+            self._simulator.terminate()
+            self._simulator.wait(timeout=10)
+        admin = await asyncpg.connect(ADMIN_DSN)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        await admin.close()
+        rabbitmqctl("delete_vhost", self.name)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    async def reset(self) -> None:
+        """Empty tables, queues and photos between runs."""
+        assert self.pool is not None
+        await self.pool.execute(
+            "TRUNCATE photo_requests, photos, photo_request_photos, photo_refusals,"
+            " request_attempts, outbox, dead_letters RESTART IDENTITY"
+        )
+        for queue in ("photos.cr_stoc", "photos.cr_stoc.dead"):
+            with contextlib.suppress(RuntimeError):
+                rabbitmqctl("purge_queue", "-p", self.name, queue)
+        shutil.rmtree(self.photos, ignore_errors=True)
+
+    def worker(self, instance: str, **settings: str) -> WorkerProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WORKER_")}
+        env |= {
+            "WORKER_DATABASE_URL": self.dsn,
+            "WORKER_AMQP_URL": self.amqp_url,
+            "WORKER_STORAGE_URL": f"file://{self.photos}",
+            "WORKER_PARTNERS_FILE": str(self.root / "partners.toml"),
+            "WORKER_OI_CODE": "OIBN",
+            "WORKER_METRICS_PORT": "0",
+            "WORKER_METRICS_HOST": "127.0.0.1",
+            "WORKER_INSTANCE": instance,
+            "WORKER_LOG_FORMAT": "json",
+        }
+        env |= {f"WORKER_{k.upper()}": v for k, v in settings.items()}
+        return WorkerProcess(env, self.root / f"{instance}.log")
+
+    async def count(self, sql: str, *args: object) -> int:
+        assert self.pool is not None
+        return int(await self.pool.fetchval(sql, *args))
+
+    async def wait_completed(self, count: int, timeout: float = 600) -> float:
+        """Seconds until `count` requests are completed (checked every 20 ms)."""
+        started = time.monotonic()
+        while (
+            await self.count("SELECT count(*) FROM photo_requests WHERE status = 'completed'")
+            < count
+        ):
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"fewer than {count} requests completed after {timeout}s")
+            await asyncio.sleep(0.02)
+        return time.monotonic() - started
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
+    memory = psutil.virtual_memory().total / 2**30
+    return f"{psutil.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Python {sys.version.split()[0]}"
+
+
+def dump(results: object, path: Path) -> None:
+    path.write_text(json.dumps(results, indent=2, default=str))
