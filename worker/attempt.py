@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import uuid
 from collections.abc import Callable
@@ -16,10 +17,11 @@ import structlog
 from worker import catalog, outcomes
 from worker.auth import TokenRefused, TokenUnavailable
 from worker.backoff import backoff_delay, next_attempt, parse_retry_after
+from worker.batching import Batcher
 from worker.catalog import PhotoSummary, StoredPhoto
 from worker.messages import choose_query
 from worker.metrics import Metrics
-from worker.outcomes import AttemptReport
+from worker.outcomes import AttemptReport, Rescheduling
 from worker.partner_api import Answer, PartnerClient, PartnerUnreachable
 from worker.photo_fetch import PhotoFetcher, PhotoNotFound, PhotoUnavailable
 from worker.photo_records import MalformedAnswer, PhotoRecord, parse_photo_list
@@ -42,6 +44,7 @@ class AttemptContext:
     settings: Settings
     metrics: Metrics
     on_finished: Callable[[], None]
+    reschedules: Batcher[Rescheduling, bool]
     rng: random.Random = field(default_factory=random.Random)
 
 
@@ -225,18 +228,15 @@ async def _retry_or_give_up(
         error = f"{retry.error}; max_wait {duration(max_wait.total_seconds(), units=4)} reached"
         return await _finish(ctx, claim, progress, Final(status, error))
     report = progress.report(f"retry:{retry.reason}", retry.error)
-    held = await outcomes.reschedule(
-        ctx.pool,
-        claim,
-        report,
-        next_at=next_at,
-        not_found_count=not_found,
-        worker=settings.instance,
+    held = await ctx.reschedules.submit(
+        Rescheduling(claim, report, next_at, not_found, settings.instance)
     )
     if not held:
         return _lease_lost(ctx)
     ctx.metrics.retries_scheduled.labels(claim.code_oc, retry.reason).inc()
-    log.info(
+    # A 202 is the normal way to wait, possibly for days: a line per poll would drown the log.
+    log.log(
+        logging.DEBUG if retry.reason == "not_ready" else logging.INFO,
         "attempt rescheduled",
         outcome=retry.reason,
         error=retry.error,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import aio_pika
 import asyncpg
@@ -16,8 +17,8 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from worker import repository
+from worker.batching import Batcher
 from worker.errors import AMQP_ERRORS, DB_ERRORS, report_failure
-from worker.inserter import RequestInserter
 from worker.messages import CrStoc, InvalidMessage, parse_message
 from worker.metrics import Metrics
 from worker.topology import DEAD_QUEUE
@@ -65,7 +66,9 @@ class Intake:
         self._on_accepted = on_accepted
         self._instance = instance
         self._in_flight: set[asyncio.Task[object]] = set()
-        self._inserter = RequestInserter(pool, max_batch=_BATCH)
+        self._inserter: Batcher[CrStoc, bool] = Batcher(
+            partial(repository.insert_requests, pool), max_batch=_BATCH
+        )
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         self._metrics.messages_received.inc()
@@ -102,7 +105,7 @@ class Intake:
         if request.code_oc not in self._known_ocs:
             return DeadLetter("unknown_oc", f"codeOC {request.code_oc} is not in the partners file")
         try:
-            new = await self._inserter.insert(request)
+            new = await self._inserter.submit(request)
         except DB_ERRORS as exc:
             self._metrics.errors.labels("database").inc()
             return Requeue(f"recording the request failed: {exc!r}")

@@ -133,6 +133,94 @@ SELECT body::text FROM event
 )
 
 
+# Many attempts without photos (202s, transient errors) rescheduled by one statement.
+_RESCHEDULE_MANY = """
+WITH input AS (
+    SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(lease_id uuid, next_at timestamptz,
+        http_status int, error text, not_found_count int, ready_at timestamptz, worker text,
+        operation text, reference text, x_request_id uuid, outcome text, started_at timestamptz)
+), done AS (
+    UPDATE photo_requests p
+    SET next_attempt_at = i.next_at, last_http_status = i.http_status, last_error = i.error,
+        not_found_count = i.not_found_count,
+        first_ready_at = coalesce(p.first_ready_at, i.ready_at),
+        lease_id = NULL, lease_owner = NULL, updated_at = now()
+    FROM input i
+    WHERE p.lease_id = i.lease_id AND p.status = 'pending'
+    RETURNING p.message_id, p.attempts, i.lease_id, i.worker, i.operation, i.reference,
+        i.http_status, i.x_request_id, i.outcome, i.error, i.started_at, i.next_at
+), attempt AS (
+    INSERT INTO request_attempts (message_id, attempt, worker, operation, reference,
+        http_status, x_request_id, outcome, error, started_at, next_attempt_at)
+    SELECT message_id, attempts, worker, operation, reference, http_status, x_request_id,
+        outcome, error, started_at, next_at
+    FROM done
+)
+SELECT lease_id FROM done
+"""
+
+
+@dataclass(frozen=True)
+class Rescheduling:
+    """An attempt that ends with the request pending until `next_at`."""
+
+    claim: Claim
+    report: AttemptReport
+    next_at: datetime
+    not_found_count: int
+    worker: str
+
+    def as_input(self) -> dict[str, Any]:
+        report = self.report
+        return {
+            "lease_id": str(self.claim.lease_id),
+            "next_at": self.next_at.isoformat(),
+            "http_status": report.http_status,
+            "error": report.error,
+            "not_found_count": self.not_found_count,
+            "ready_at": report.ready_at.isoformat() if report.ready_at else None,
+            "worker": self.worker,
+            "operation": report.operation,
+            "reference": report.reference,
+            "x_request_id": str(report.request_id) if report.request_id else None,
+            "outcome": report.outcome,
+            "started_at": report.started_at.isoformat(),
+        }
+
+
+async def reschedule_many(pool: Pool, items: list[Rescheduling]) -> list[bool]:
+    """Reschedule these attempts; for each, whether its lease was still held.
+
+    Attempts that stored or found photos go one by one (their photos are written too); the
+    others, nearly all of them, share one statement.
+    """
+    bare = [item for item in items if not (item.report.stored or item.report.known)]
+    held = {uuid.UUID(str(lease)) for lease in await _reschedule_bare(pool, bare)}
+    results = []
+    for item in items:
+        if item in bare:
+            results.append(item.claim.lease_id in held)
+        else:
+            results.append(
+                await reschedule(
+                    pool,
+                    item.claim,
+                    item.report,
+                    next_at=item.next_at,
+                    not_found_count=item.not_found_count,
+                    worker=item.worker,
+                )
+            )
+    return results
+
+
+async def _reschedule_bare(pool: Pool, items: list[Rescheduling]) -> list[object]:
+    if not items:
+        return []
+    rows = await pool.fetch(_RESCHEDULE_MANY, json.dumps([item.as_input() for item in items]))
+    return [row["lease_id"] for row in rows]
+
+
 def _common(claim: Claim, report: AttemptReport, worker: str) -> list[Any]:
     return [
         claim.lease_id,

@@ -33,11 +33,20 @@ class Claim:
     waiting_since: datetime  # received_at, or the last refetch: where max_wait counts from
 
 
-async def insert_requests(pool: Pool, messages: Sequence[CrStoc]) -> set[uuid.UUID]:
-    """Record these requests, due now, in one statement; returns the messageIds that were new.
+async def insert_requests(pool: Pool, messages: Sequence[CrStoc]) -> list[bool]:
+    """Record these requests, due now, in one statement; for each, whether it was new.
 
-    A known messageId changes nothing (ON CONFLICT DO NOTHING).
+    A known messageId changes nothing (ON CONFLICT DO NOTHING); a messageId repeated in the
+    batch is new once.
     """
+    first: dict[uuid.UUID, CrStoc] = {}
+    for message in messages:
+        first.setdefault(message.message_id, message)
+    new = await _insert_new(pool, list(first.values()))
+    return [first[m.message_id] is m and m.message_id in new for m in messages]
+
+
+async def _insert_new(pool: Pool, messages: Sequence[CrStoc]) -> set[uuid.UUID]:
     rows = await pool.fetch(
         """
         INSERT INTO photo_requests (message_id, code_oc, reference_prestation_prise,

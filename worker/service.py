@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
+from functools import partial
 
 import structlog
 
-from worker import repository
+from worker import outcomes, repository
 from worker.attempt import AttemptContext
+from worker.batching import Batcher
 from worker.intake import Intake
 from worker.metrics import Metrics
 from worker.monitor import Monitor
 from worker.outbox import OutboxRelay
+from worker.outcomes import Rescheduling
 from worker.partners import Partner
 from worker.resources import Resources, open_resources
 from worker.scheduler import Scheduler
@@ -21,6 +24,10 @@ from worker.settings import Settings
 from worker.topology import EXCHANGE, declare
 
 log = structlog.get_logger()
+_BATCH = 200
+# Polls claimed together end within a few milliseconds of each other: this lets one statement
+# write them all back.
+_RESCHEDULE_LINGER = 0.02
 
 
 class WorkerCrashed(Exception):
@@ -85,7 +92,14 @@ class _Parts:
         await _warn_about_unknown_ocs(resources, partners)
         exchange = await resources.publisher_channel.get_exchange(EXCHANGE, ensure=False)
         relay = OutboxRelay(resources.pool, exchange, metrics, settings.poll_seconds)
-        ctx = AttemptContext(resources.pool, resources.store, settings, metrics, relay.wake)
+        reschedules: Batcher[Rescheduling, bool] = Batcher(
+            partial(outcomes.reschedule_many, resources.pool),
+            max_batch=_BATCH,
+            linger=_RESCHEDULE_LINGER,
+        )
+        ctx = AttemptContext(
+            resources.pool, resources.store, settings, metrics, relay.wake, reschedules
+        )
         scheduler = Scheduler(ctx, resources.clients)
         intake = Intake(
             resources.pool,

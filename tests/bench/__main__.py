@@ -51,7 +51,7 @@ async def run(args: argparse.Namespace) -> None:
         if "latency" in wanted:
             results["latency"] = await scenarios.latency(env, 30, args.runs)
         if "scaling" in wanted:
-            results["scaling"] = await scenarios.scaling(env, args.requests, args.runs)
+            results["scaling"] = await scenarios.scaling(env, args.requests * 2, args.runs)
     print(report(results, args, time.monotonic() - started))
     if args.json:
         dump({name: figures.values for name, figures in results.items()}, args.json)

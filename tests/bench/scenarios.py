@@ -164,11 +164,16 @@ async def latency(env: BenchEnvironment, samples: int, runs: int) -> Figures:
 
 
 async def scaling(env: BenchEnvironment, requests: int, runs: int) -> Figures:
-    """The same backlog, waiting in the queue, with one worker process and with two."""
+    """The same burst of requests with one worker process and with two, both already running."""
     figures = Figures()
     for run in range(runs):
         for processes in (1, 2):
             await env.reset()
+            os.sync()
+            workers = [env.worker(f"scale-{run}-{processes}-{n}") for n in range(processes)]
+            for worker in workers:
+                await worker.ready()
+            started = time.monotonic()
             await _publish(
                 env,
                 [
@@ -176,16 +181,24 @@ async def scaling(env: BenchEnvironment, requests: int, runs: int) -> Figures:
                     for i in range(requests)
                 ],
             )
-            started = time.monotonic()
-            workers = [env.worker(f"scale-{run}-{processes}-{n}") for n in range(processes)]
             await env.wait_completed(requests)
             seconds = time.monotonic() - started
             for worker in workers:
                 worker.stop()
             figures.add(**{f"seconds_{processes}": seconds})
             figures.add(**{f"twice_{processes}": await _done_twice(env, requests)})
+            figures.add(**{f"share_{processes}": await _busiest_share(env)})
         figures.add(speedup=figures.values["seconds_1"][-1] / figures.values["seconds_2"][-1])
     return figures
+
+
+async def _busiest_share(env: BenchEnvironment) -> float:
+    """The share of the attempts made by the busiest process (0.5: evenly shared by two)."""
+    assert env.pool is not None
+    rows = await env.pool.fetch(
+        "SELECT worker, count(*) AS n FROM request_attempts GROUP BY worker"
+    )
+    return max(r["n"] for r in rows) / sum(r["n"] for r in rows)
 
 
 async def _done_twice(env: BenchEnvironment, requests: int) -> int:
