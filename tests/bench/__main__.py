@@ -26,6 +26,9 @@ def main() -> None:
     parser.add_argument("--idle-window", type=float, default=60.0, help="seconds of CPU measured")
     parser.add_argument("--only", default=",".join(ALL), help=f"some of {', '.join(ALL)}")
     parser.add_argument("--json", type=Path, help="also write every run's figures here")
+    parser.add_argument(
+        "--worker-code", type=Path, help="run the `worker` package of another checkout (a path)"
+    )
     args = parser.parse_args()
     asyncio.run(run(args))
 
@@ -34,20 +37,13 @@ async def run(args: argparse.Namespace) -> None:
     wanted = args.only.split(",")
     started = time.monotonic()
     results: dict[str, Figures] = {}
-    async with BenchEnvironment() as env:
+    async with BenchEnvironment(args.worker_code) as env:
         if "throughput" in wanted:
             results["throughput"] = await scenarios.throughput(env, args.requests, args.runs)
         if "memory" in wanted:
             results["memory"] = await scenarios.large_photos(env, args.runs)
         if "idle" in wanted:
-            for label, pending, offset in (
-                ("idle_10", 10, 0.0),
-                ("idle_100k", 100_000, 0.0),
-                ("idle_100k_later", 100_000, 3600.0),
-            ):
-                results[label] = await scenarios.idle_cost(
-                    env, pending, args.runs, args.idle_window, offset
-                )
+            results |= await scenarios.idle_cost(env, args.runs, args.idle_window)
         if "latency" in wanted:
             results["latency"] = await scenarios.latency(env, 30, args.runs)
         if "scaling" in wanted:
@@ -117,10 +113,12 @@ def _rows(results: dict[str, Figures], args: argparse.Namespace) -> list[tuple[s
     if (s := results.get("scaling")) is not None:
         rows.append(
             (
-                f"scaling, backlog of {args.requests} requests: 1 -> 2 processes",
+                f"scaling, burst of {args.requests * 2} requests: 1 -> 2 processes",
                 f"{s.median('seconds_1'):.1f} s -> {s.median('seconds_2'):.1f} s, speed-up"
-                f" x{s.median('speedup'):.2f}; done twice: "
-                f"{int(max(s.values['twice_1'] + s.values['twice_2']))}",
+                f" x{s.median('speedup'):.2f}; machine CPU busy {s.median('busy_1'):.0f} % ->"
+                f" {s.median('busy_2'):.0f} %; busiest process made"
+                f" {100 * s.median('share_2'):.0f} % of the attempts; done twice:"
+                f" {int(max(s.values['twice_1'] + s.values['twice_2']))}",
                 "",
                 "",
             )

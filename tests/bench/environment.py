@@ -1,5 +1,5 @@
-"""What one benchmark needs: its own database, vhost and photo directory, the simulator process,
-and worker processes started and measured from outside."""
+"""What a benchmark needs: databases and vhosts of its own, a photo directory, the simulator
+process, and worker processes started and measured from outside."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TOKEN = "bench-token"
 OC = "BNCH"
 CONCURRENCY = 4  # the partners file's default per-OC concurrency
+COMPLETED = "SELECT count(*) FROM photo_requests WHERE status = 'completed'"
 
 
 @dataclass
@@ -58,9 +59,8 @@ class WorkerProcess:
 
     def sample(self) -> Sample:
         times = self.process.cpu_times()
-        return Sample(
-            times.user + times.system, self.process.memory_info().rss, _peak_rss(self.popen.pid)
-        )
+        rss = self.process.memory_info().rss
+        return Sample(times.user + times.system, rss, _peak_rss(self.popen.pid))
 
     def stop(self) -> None:
         if self.popen.poll() is None:
@@ -76,36 +76,81 @@ def _peak_rss(pid: int) -> int:
     return 0
 
 
-class BenchEnvironment:
-    def __init__(self) -> None:
-        self.name = f"bench{os.getpid()}"
-        self.dsn = f"postgresql://postgres@127.0.0.1:5432/{self.name}"
-        self.amqp_url = f"amqp://guest:guest@127.0.0.1:5672/{self.name}"
+class Place:
+    """A database and a RabbitMQ vhost of their own, for one worker (or one group of them)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.dsn = f"postgresql://postgres@127.0.0.1:5432/{name}"
+        self.amqp_url = f"amqp://guest:guest@127.0.0.1:5672/{name}"
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self._pool is not None, "the place is not created"
+        return self._pool
+
+    async def create(self) -> Place:
+        await _admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        await _admin(f'CREATE DATABASE "{self.name}"')
+        conn = await asyncpg.connect(self.dsn)
+        await migrate(conn)
+        await conn.close()
+        self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=4)
+        rabbitmqctl("add_vhost", self.name)
+        rabbitmqctl("set_permissions", "-p", self.name, "guest", ".*", ".*", ".*")
+        return self
+
+    async def drop(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+        await _admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        rabbitmqctl("delete_vhost", self.name)
+
+    async def reset(self) -> None:
+        """Empty the tables and the queues."""
+        await self.pool.execute(
+            "TRUNCATE photo_requests, photos, photo_request_photos, photo_refusals,"
+            " request_attempts, outbox, dead_letters RESTART IDENTITY"
+        )
+        for queue in ("photos.cr_stoc", "photos.cr_stoc.dead"):
+            with contextlib.suppress(RuntimeError):  # not declared yet
+                rabbitmqctl("purge_queue", "-p", self.name, queue)
+
+    async def count(self, sql: str, *args: object) -> int:
+        return int(await self.pool.fetchval(sql, *args))
+
+    async def wait_completed(self, count: int, timeout: float = 600) -> float:
+        """Seconds until `count` requests are completed (checked every 20 ms)."""
+        started = time.monotonic()
+        while await self.count(COMPLETED) < count:
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"fewer than {count} requests completed after {timeout}s")
+            await asyncio.sleep(0.02)
+        return time.monotonic() - started
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+class BenchEnvironment(Place):
+    """The main place, the photo directory, the partners file and the simulator process."""
+
+    def __init__(self, worker_code: Path | None = None) -> None:
+        super().__init__(f"bench{os.getpid()}")
+        self._worker_code = worker_code
         self.root = Path(tempfile.mkdtemp(prefix="photo-bench-"))
         self.photos = self.root / "photos"
         self.simulator_url = ""
         self._simulator: subprocess.Popen[bytes] | None = None
-        self.pool: asyncpg.Pool | None = None
 
     async def __aenter__(self) -> BenchEnvironment:
-        admin = await asyncpg.connect(ADMIN_DSN)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{self.name}"')
-        await admin.close()
-        conn = await asyncpg.connect(self.dsn)
-        await migrate(conn)
-        await conn.close()
-        self.pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=4)
-        rabbitmqctl("add_vhost", self.name)
-        rabbitmqctl("set_permissions", "-p", self.name, "guest", ".*", ".*", ".*")
-        self._start_simulator()
-        (self.root / "partners.toml").write_text(
-            f'[oc.{OC}]\nbase_url = "{self.simulator_url}"\ntoken = "{TOKEN}"\n'
-            f"concurrency = {CONCURRENCY}\n"
-        )
-        return self
-
-    def _start_simulator(self) -> None:
+        await self.create()
         port = free_port()
         self._simulator = subprocess.Popen(
             [sys.executable, "-m", "worker", "simulator", "--port", str(port), "--token", TOKEN],
@@ -113,36 +158,29 @@ class BenchEnvironment:
         )
         wait_for_port(port, timeout=30)
         self.simulator_url = f"http://127.0.0.1:{port}"
+        (self.root / "partners.toml").write_text(
+            f'[oc.{OC}]\nbase_url = "{self.simulator_url}"\ntoken = "{TOKEN}"\n'
+            f"concurrency = {CONCURRENCY}\n"
+        )
+        return self
 
     async def __aexit__(self, *_: object) -> None:
-        if self.pool is not None:
-            await self.pool.close()
         if self._simulator is not None:
             self._simulator.terminate()
             self._simulator.wait(timeout=10)
-        admin = await asyncpg.connect(ADMIN_DSN)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        await admin.close()
-        rabbitmqctl("delete_vhost", self.name)
+        await self.drop()
         shutil.rmtree(self.root, ignore_errors=True)
 
     async def reset(self) -> None:
-        """Empty tables, queues and photos between runs."""
-        assert self.pool is not None
-        await self.pool.execute(
-            "TRUNCATE photo_requests, photos, photo_request_photos, photo_refusals,"
-            " request_attempts, outbox, dead_letters RESTART IDENTITY"
-        )
-        for queue in ("photos.cr_stoc", "photos.cr_stoc.dead"):
-            with contextlib.suppress(RuntimeError):
-                rabbitmqctl("purge_queue", "-p", self.name, queue)
+        await super().reset()
         shutil.rmtree(self.photos, ignore_errors=True)
 
-    def worker(self, instance: str, **settings: str) -> WorkerProcess:
+    def worker(self, instance: str, place: Place | None = None, **settings: str) -> WorkerProcess:
+        place = place or self
         env = {k: v for k, v in os.environ.items() if not k.startswith("WORKER_")}
         env |= {
-            "WORKER_DATABASE_URL": self.dsn,
-            "WORKER_AMQP_URL": self.amqp_url,
+            "WORKER_DATABASE_URL": place.dsn,
+            "WORKER_AMQP_URL": place.amqp_url,
             "WORKER_STORAGE_URL": f"file://{self.photos}",
             "WORKER_PARTNERS_FILE": str(self.root / "partners.toml"),
             "WORKER_OI_CODE": "OIBN",
@@ -152,23 +190,9 @@ class BenchEnvironment:
             "WORKER_LOG_FORMAT": "json",
         }
         env |= {f"WORKER_{k.upper()}": v for k, v in settings.items()}
+        if self._worker_code is not None:  # another checkout's `worker`, to compare versions
+            env["PYTHONPATH"] = str(self._worker_code)
         return WorkerProcess(env, self.root / f"{instance}.log")
-
-    async def count(self, sql: str, *args: object) -> int:
-        assert self.pool is not None
-        return int(await self.pool.fetchval(sql, *args))
-
-    async def wait_completed(self, count: int, timeout: float = 600) -> float:
-        """Seconds until `count` requests are completed (checked every 20 ms)."""
-        started = time.monotonic()
-        while (
-            await self.count("SELECT count(*) FROM photo_requests WHERE status = 'completed'")
-            < count
-        ):
-            if time.monotonic() - started > timeout:
-                raise RuntimeError(f"fewer than {count} requests completed after {timeout}s")
-            await asyncio.sleep(0.02)
-        return time.monotonic() - started
 
 
 def machine() -> str:

@@ -8,7 +8,9 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-from tests.bench.environment import CONCURRENCY, OC, BenchEnvironment
+import psutil
+
+from tests.bench.environment import COMPLETED, CONCURRENCY, OC, BenchEnvironment, Place
 from tests.bench.raw import download_all
 from worker.sender import cr_stoc_message, send_bodies
 from worker.settings import Settings
@@ -84,9 +86,7 @@ async def large_photos(env: BenchEnvironment, runs: int) -> Figures:
         baseline = worker.sample().rss
         await _publish(env, [f"BIG{run}-{i}:photos=4:size=30m:format=png" for i in range(10)])
         peak = 0
-        while (
-            await env.count("SELECT count(*) FROM photo_requests WHERE status = 'completed'") < 10
-        ):
+        while await env.count(COMPLETED) < 10:
             peak = max(peak, worker.sample().rss)
             await asyncio.sleep(0.02)
         sample = worker.sample()
@@ -100,34 +100,57 @@ async def large_photos(env: BenchEnvironment, runs: int) -> Figures:
     return figures
 
 
-async def idle_cost(
-    env: BenchEnvironment, pending: int, runs: int, window: float, offset: float
-) -> Figures:
-    """`pending` requests waiting on 202, next attempts spread over the hour after `offset`
-    seconds: the worker's CPU over `window` seconds and its RSS."""
-    figures = Figures()
-    for run in range(runs):
-        await env.reset()
-        await _insert_waiting(env, pending, offset)
-        worker = env.worker(f"idle-{pending}-{run}")
-        await worker.ready()
-        await asyncio.sleep(5)  # start-up done, the first claims made
-        before = worker.sample()
-        await asyncio.sleep(window)
-        after = worker.sample()
-        polled = await env.count("SELECT count(*) FROM request_attempts")
-        worker.stop()
-        figures.add(
-            cpu_percent=100 * (after.cpu_seconds - before.cpu_seconds) / window,
-            rss_mb=after.rss / 2**20,
-            polled=polled,
-        )
+IDLE = {  # name: (pending requests, seconds before the first is due)
+    "idle_10": (10, 0.0),
+    "idle_100k": (100_000, 0.0),
+    "idle_100k_later": (100_000, 3600.0),
+}
+
+
+async def idle_cost(env: BenchEnvironment, runs: int, window: float) -> dict[str, Figures]:
+    """Requests waiting on 202, next attempts spread over an hour: each worker's CPU over
+    `window` seconds and its RSS. The three cases run side by side, each with its own
+    database and vhost: an idle worker leaves the machine idle enough to be measured apart."""
+    figures = {name: Figures() for name in IDLE}
+    places = {name: await Place(f"{env.name}_{name}").create() for name in IDLE}
+    try:
+        for run in range(runs):
+            await _idle_run(env, places, run, window, figures)
+    finally:
+        for place in places.values():
+            await place.drop()
     return figures
 
 
-async def _insert_waiting(env: BenchEnvironment, count: int, offset: float) -> None:
-    assert env.pool is not None
-    await env.pool.execute(
+async def _idle_run(
+    env: BenchEnvironment,
+    places: dict[str, Place],
+    run: int,
+    window: float,
+    figures: dict[str, Figures],
+) -> None:
+    for name, (pending, offset) in IDLE.items():
+        await places[name].reset()
+        await _insert_waiting(places[name], pending, offset)
+    workers = {name: env.worker(f"{name}-{run}", places[name]) for name in IDLE}
+    for worker in workers.values():
+        await worker.ready()
+    await asyncio.sleep(5)  # start-up done, the first claims made
+    before = {name: worker.sample() for name, worker in workers.items()}
+    await asyncio.sleep(window)
+    for name, worker in workers.items():
+        after = worker.sample()
+        polled = await places[name].count("SELECT count(*) FROM request_attempts")
+        worker.stop()
+        figures[name].add(
+            cpu_percent=100 * (after.cpu_seconds - before[name].cpu_seconds) / window,
+            rss_mb=after.rss / 2**20,
+            polled=polled,
+        )
+
+
+async def _insert_waiting(place: Place, count: int, offset: float) -> None:
+    await place.pool.execute(
         """
         INSERT INTO photo_requests (message_id, code_oc, reference_commande_sous_traitant_oi,
             next_attempt_at, attempts, last_http_status, received_at)
@@ -153,7 +176,6 @@ async def latency(env: BenchEnvironment, samples: int, runs: int) -> Figures:
             await env.wait_completed(i + 1)
             await asyncio.sleep(0.05)
         worker.stop()
-        assert env.pool is not None
         rows = await env.pool.fetch(
             "SELECT extract(epoch FROM completed_at - first_ready_at) * 1000 AS ms"
             " FROM photo_requests"
@@ -174,6 +196,7 @@ async def scaling(env: BenchEnvironment, requests: int, runs: int) -> Figures:
             for worker in workers:
                 await worker.ready()
             started = time.monotonic()
+            psutil.cpu_percent()  # starts the machine-wide measurement
             await _publish(
                 env,
                 [
@@ -183,6 +206,7 @@ async def scaling(env: BenchEnvironment, requests: int, runs: int) -> Figures:
             )
             await env.wait_completed(requests)
             seconds = time.monotonic() - started
+            figures.add(**{f"busy_{processes}": psutil.cpu_percent()})
             for worker in workers:
                 worker.stop()
             figures.add(**{f"seconds_{processes}": seconds})
