@@ -116,11 +116,13 @@ def test_the_example_partners_file_is_valid(tmp_path: Path) -> None:
         ("WORKER_DATABASE_URL", "postgresql://u:pw-0f9e8d@127.0.0.1:{port}/x", "PostgreSQL"),
     ],
 )
+@pytest.mark.services
 def test_an_unreachable_service_is_named_without_its_password(
-    tmp_path: Path, variable: str, url: str, named: str
+    tmp_path: Path, database_url: str, variable: str, url: str, named: str
 ) -> None:
     (tmp_path / "partners.toml").write_text('[oc.ABCD]\nbase_url = "http://127.0.0.1:9"\n')
-    env = {"WORKER_OI_CODE": "OI01", variable: url.format(port=free_port())}
+    env = {"WORKER_OI_CODE": "OI01", "WORKER_DATABASE_URL": database_url}
+    env[variable] = url.format(port=free_port())
     done = _worker("run", env=env, cwd=tmp_path)
     assert done.returncode == 1
     assert f"{named} at 127.0.0.1" in done.stdout

@@ -149,9 +149,16 @@ async def pending_of_other_ocs(pool: Pool, codes: Sequence[str]) -> dict[str, in
 
 
 async def next_due(pool: Pool, codes: Sequence[str]) -> datetime | None:
+    # One index probe per OC: min() over `code_oc = ANY(...)` would read the whole index.
     value: datetime | None = await pool.fetchval(
-        "SELECT min(next_attempt_at) FROM photo_requests"
-        " WHERE status = 'pending' AND code_oc = ANY($1::text[])",
+        """
+        SELECT min(first.next_attempt_at)
+        FROM unnest($1::text[]) AS c(code_oc) CROSS JOIN LATERAL (
+            SELECT next_attempt_at FROM photo_requests p
+            WHERE p.status = 'pending' AND p.code_oc = c.code_oc
+            ORDER BY next_attempt_at LIMIT 1
+        ) AS first
+        """,
         list(codes),
     )
     return value
