@@ -28,6 +28,7 @@ from tests.harness import (
     load_test_partners,
     make_settings,
 )
+from tests.process import ProcessFactory
 from tests.services import VhostPool, free_port, wait_for_port
 from worker.migrations import migrate
 from worker.settings import Settings
@@ -200,6 +201,14 @@ async def start_worker(
     yield start
     for running in started:
         await running.stop()
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[ProcessFactory]:
+    """Start `worker run` processes: `spawn(settings, "name")`; leftovers are killed."""
+    factory = ProcessFactory(tmp_path)
+    yield factory
+    factory.kill_all()
 
 
 @pytest.fixture

@@ -84,6 +84,10 @@ class WorkerProcess:
         assert self._process is not None
         return self._process.wait(timeout=timeout)
 
+    def kill_if_running(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self.kill()
+
     def terminate(self, timeout: float = 40) -> int:
         assert self._process is not None
         if self._process.poll() is None:
@@ -92,3 +96,21 @@ class WorkerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+class ProcessFactory:
+    """Starts worker processes for a test, and kills those still running when it ends."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self._log_dir = log_dir
+        self.started: list[WorkerProcess] = []
+
+    def __call__(
+        self, settings: Settings, instance: str, env: dict[str, str] | None = None
+    ) -> WorkerProcess:
+        self.started.append(WorkerProcess(settings, self._log_dir, instance, env).start())
+        return self.started[-1]
+
+    def kill_all(self) -> None:
+        for process in self.started:
+            process.kill_if_running()

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from tests.harness import OI_CODE, Broker, cr_stoc, make_settings
-from tests.process import WorkerProcess
+from tests.process import ProcessFactory
 from tests.services import free_port, rabbitmqctl, wait_until
 from worker.simulator import Simulator, SimulatorConfig, start
 
@@ -66,6 +66,7 @@ def _partners(base_url: str) -> str:
 
 
 async def test_no_secret_reaches_the_logs(
+    spawn: ProcessFactory,
     database_url: str,
     amqp_url: str,
     amqp_user: str,
@@ -87,7 +88,7 @@ async def test_no_secret_reaches_the_logs(
     )
     settings.partners_file.write_text(_partners(planted_simulator.base_url))
     env = {"OCAA_TOKEN": TOKEN, "OCOA_SECRET": CLIENT_SECRET, "OCOB_SECRET": WRONG_SECRET}
-    worker = WorkerProcess(settings, tmp_path, "redaction", env).start()
+    worker = spawn(settings, "redaction", env)
     try:
         await wait_until(lambda: _consuming(broker), timeout=30, what="the worker to consume")
         messages = [

@@ -21,7 +21,7 @@ from tests.harness import (
     make_settings,
     wait_for_status,
 )
-from tests.process import WorkerProcess
+from tests.process import ProcessFactory
 from tests.services import rabbitmqctl, wait_until
 from worker.settings import Settings
 from worker.simulator import Simulator
@@ -73,10 +73,14 @@ async def _check_stored(
 
 
 async def test_sigkill_in_the_middle_then_restart(
-    process_settings: Settings, broker: Broker, db: asyncpg.Pool, tmp_path: Path
+    spawn: ProcessFactory,
+    process_settings: Settings,
+    broker: Broker,
+    db: asyncpg.Pool,
+    tmp_path: Path,
 ) -> None:
     messages = [cr_stoc(intervention=f"KILL-{i}:photos=3:size=1m:slow=40") for i in range(8)]
-    first = WorkerProcess(process_settings, tmp_path, "first").start()
+    first = spawn(process_settings, "first")
     for message in messages[:6]:
         await broker.publish(message)
     # Kill it while photos are being written: some in storage, none recorded yet, leases held.
@@ -88,7 +92,7 @@ async def test_sigkill_in_the_middle_then_restart(
     for message in messages[6:]:
         await broker.publish(message)  # waits in the queue while no worker runs
 
-    second = WorkerProcess(process_settings, tmp_path, "second").start()
+    second = spawn(process_settings, "second")
     try:
         await wait_until(
             lambda: _all_final(db, messages), timeout=60, what="every request to finish"
@@ -112,11 +116,13 @@ async def _events_for_all(broker: Broker, messages: list[dict[str, str]]) -> boo
 
 
 async def test_two_workers_share_the_queue_without_doing_anything_twice(
-    process_settings: Settings, broker: Broker, db: asyncpg.Pool, tmp_path: Path
+    spawn: ProcessFactory,
+    process_settings: Settings,
+    broker: Broker,
+    db: asyncpg.Pool,
+    tmp_path: Path,
 ) -> None:
-    workers = [
-        WorkerProcess(process_settings, tmp_path, name).start() for name in ("left", "right")
-    ]
+    workers = [spawn(process_settings, name) for name in ("left", "right")]
     try:
         await wait_until(lambda: _consumers(broker, 2), timeout=30, what="two consumers")
         messages = [cr_stoc(intervention=f"PAIR-{i}:photos=2:after=1:slow=5") for i in range(40)]
@@ -195,6 +201,7 @@ async def test_consumption_resumes_after_a_broker_restart(
 
 
 async def test_sigterm_finishes_or_gives_back_within_the_grace_period(
+    spawn: ProcessFactory,
     database_url: str,
     amqp_url: str,
     tmp_path: Path,
@@ -206,7 +213,7 @@ async def test_sigterm_finishes_or_gives_back_within_the_grace_period(
     load_test_partners(settings, simulator.base_url)
     # Each request takes ~6 s (3 photos of 1 MiB at 16 chunks x 120 ms): longer than the grace.
     messages = [cr_stoc(intervention=f"TERM-{i}:photos=3:size=1m:slow=120") for i in range(4)]
-    worker = WorkerProcess(settings, tmp_path, "terminated").start()
+    worker = spawn(settings, "terminated")
     for message in messages:
         await broker.publish(message)
     await wait_until(lambda: _files(tmp_path), timeout=30, what="a photo in storage")
@@ -223,7 +230,7 @@ async def test_sigterm_finishes_or_gives_back_within_the_grace_period(
     assert all(r["lease_id"] is None for r in given_back)
     assert all(r["next_attempt_at"] <= datetime.now(UTC) for r in given_back)
 
-    restarted = WorkerProcess(settings, tmp_path, "restarted").start()
+    restarted = spawn(settings, "restarted")
     try:
         await wait_until(lambda: _all_final(db, messages), timeout=60, what="every request")
     finally:
@@ -232,9 +239,13 @@ async def test_sigterm_finishes_or_gives_back_within_the_grace_period(
 
 
 async def test_a_second_sigterm_exits_at_once(
-    process_settings: Settings, broker: Broker, db: asyncpg.Pool, tmp_path: Path
+    spawn: ProcessFactory,
+    process_settings: Settings,
+    broker: Broker,
+    db: asyncpg.Pool,
+    tmp_path: Path,
 ) -> None:
-    worker = WorkerProcess(process_settings, tmp_path, "impatient").start()
+    worker = spawn(process_settings, "impatient")
     await wait_until(lambda: _consumers(broker, 1), timeout=30, what="the worker to consume")
     await broker.publish(cr_stoc(intervention="LONG:photos=3:size=1m:slow=500"))
     await wait_until(
@@ -249,3 +260,35 @@ async def test_a_second_sigterm_exits_at_once(
     code = await asyncio.to_thread(worker.wait, 10)
     assert code == 130
     assert time.monotonic() - started < 3
+
+
+async def test_sigterm_exits_in_time_even_with_the_services_gone(
+    spawn: ProcessFactory,
+    process_settings: Settings,
+    broker: Broker,
+    db: asyncpg.Pool,
+    database_url: str,
+    amqp_url: str,
+) -> None:
+    worker = spawn(process_settings, "stranded")
+    await wait_until(lambda: _consumers(broker, 1), timeout=30, what="the worker to consume")
+    await broker.publish(cr_stoc(intervention="STRANDED:after=never"))
+    await wait_until(lambda: _count(db, "SELECT count(*) FROM request_attempts"), what="a poll")
+    name = database_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        # The vhost disappears and the database refuses connections: nothing answers any more.
+        rabbitmqctl("delete_vhost", amqp_url.rsplit("/", 1)[1])
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+        )
+        await asyncio.sleep(1)
+        started = time.monotonic()
+        worker.signal(signal.SIGTERM)
+        await asyncio.to_thread(worker.wait, 60)
+        took = time.monotonic() - started
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()
+    assert took <= process_settings.shutdown_grace_seconds + 5 + 1, worker.log()[-2000:]

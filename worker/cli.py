@@ -127,7 +127,10 @@ def _run(_: argparse.Namespace) -> int:
     partners = load_partners(settings.partners_file, os.environ)
     configure_logging(settings.log_level, settings.log_format, secrets_of(settings, partners))
     try:
-        return run_until_signalled(lambda stop: run_worker(settings, partners, stop))
+        # The grace for running attempts, then a few seconds to flush events and close: 30 s in
+        # all by default, whatever state the broker and the database are in.
+        limit = settings.shutdown_grace_seconds + 5
+        return run_until_signalled(lambda stop: run_worker(settings, partners, stop), limit)
     except WorkerCrashed:
         return 1
     except MigrationError as exc:
@@ -138,8 +141,11 @@ def _run(_: argparse.Namespace) -> int:
         return 1
 
 
-def run_until_signalled(work: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> int:
-    """SIGTERM or SIGINT sets the stop flag; a second one exits at once."""
+def run_until_signalled(
+    work: Callable[[asyncio.Event], Coroutine[Any, Any, None]], limit: float = 30.0
+) -> int:
+    """SIGTERM or SIGINT sets the stop flag; a second one exits at once, and so does the process
+    if stopping takes more than `limit` seconds (a service that hangs cannot keep it alive)."""
 
     async def supervise() -> int:
         stop = asyncio.Event()
@@ -149,6 +155,7 @@ def run_until_signalled(work: Callable[[asyncio.Event], Coroutine[Any, Any, None
             if stop.is_set():
                 os._exit(130)
             stop.set()
+            loop.call_later(limit, _overdue, limit)
 
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, on_signal)
@@ -156,6 +163,14 @@ def run_until_signalled(work: Callable[[asyncio.Event], Coroutine[Any, Any, None
         return 0
 
     return asyncio.run(supervise())
+
+
+def _overdue(limit: float) -> None:
+    import structlog
+
+    structlog.get_logger().critical("stopping took too long; exiting now", limit=limit)
+    logging.shutdown()
+    os._exit(1)
 
 
 def _simulator(args: argparse.Namespace) -> int:

@@ -64,36 +64,40 @@ def _message(oc: str, reference: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def samples() -> list[Sample]:
-    ready = _message("DMOA", "DEMO-READY")
-    by_order = _message("DMOB", "unused", referenceCommandePriseInterneOC="DEMO-TOKEN:unauth=1")
+def samples(tag: str) -> list[Sample]:
+    """The sample messages; `tag` makes this run's references its own (the simulator counts
+    polls by reference)."""
+    ready = _message("DMOA", f"{tag}-READY")
+    by_order = _message("DMOB", "unused", referenceCommandePriseInterneOC=f"{tag}-TOKEN:unauth=1")
     invalid = {k: v for k, v in _message("DMOA", "X").items() if k != "codeOC"}
     return [
         Sample("photos ready at once", ready, "completed"),
         Sample(
             "202 twice, then 200",
-            _message("DMOA", "DEMO-LATER:after=2:retry_after=1:photos=6"),
+            _message("DMOA", f"{tag}-LATER:after=2:retry_after=1:photos=6"),
             "completed",
         ),
-        Sample("204: never available", _message("DMOA", "DEMO-NEVER:final=204"), "unavailable"),
+        Sample("204: never available", _message("DMOA", f"{tag}-NEVER:final=204"), "unavailable"),
         Sample(
             "503 twice, then 200",
-            _message("DMOA", "DEMO-FLAKY:errors=2:code=503:retry_after=1"),
+            _message("DMOA", f"{tag}-FLAKY:errors=2:code=503:retry_after=1"),
             "completed",
         ),
-        Sample("403: request refused", _message("DMOA", "DEMO-DENIED:status=403"), "failed"),
+        Sample("403: request refused", _message("DMOA", f"{tag}-DENIED:status=403"), "failed"),
         Sample(
-            "photo 2 is not a real PNG/JPEG", _message("DMOA", "DEMO-BADPHOTO:badmagic=2"), "failed"
+            "photo 2 is not a real PNG/JPEG",
+            _message("DMOA", f"{tag}-BADPHOTO:badmagic=2"),
+            "failed",
         ),
         Sample("OAuth2 token revoked (401)", by_order, "completed"),
         Sample(
             "202 past max_wait (6 s)",
-            _message("DMOC", "DEMO-WAIT:after=never:retry_after=1"),
+            _message("DMOC", f"{tag}-WAIT:after=never:retry_after=1"),
             "expired",
         ),
         Sample("same messageId again", dict(ready), "ignored"),
         Sample("invalid: no codeOC", invalid, "dead-lettered"),
-        Sample("unknown OC ZZZZ", _message("ZZZZ", "DEMO-READY"), "dead-lettered"),
+        Sample("unknown OC ZZZZ", _message("ZZZZ", f"{tag}-READY"), "dead-lettered"),
     ]
 
 
@@ -155,7 +159,7 @@ async def _exercise(
     partners_file = _DATA / "demo-partners.toml"
     partners_file.write_text(partners_toml(base_url), encoding="utf-8")
     partners = load_partners(partners_file, {"DEMO_CLIENT_SECRET": _SECRET})
-    run = DemoRun(samples())
+    run = DemoRun(samples(f"DEMO{uuid.uuid4().hex[:4].upper()}"))
     broker = await connect_broker(settings)
     try:
         channel = await broker.channel()
@@ -182,8 +186,12 @@ async def _listen_for_events(
     queue = await channel.declare_queue(exclusive=True, auto_delete=True)
     await queue.bind(topology.exchange, "photos.*")
 
+    ours = {str(message_id) for message_id in run.message_ids}
+
     async def keep(message: AbstractIncomingMessage) -> None:
-        run.events.append(json.loads(message.body))
+        event = json.loads(message.body)
+        if event.get("messageId") in ours:  # not those of requests left by earlier runs
+            run.events.append(event)
         await message.ack()
 
     return queue, await queue.consume(keep)

@@ -22,6 +22,7 @@ from worker.storage import PhotoStore, open_store
 
 _CONNECT_TIMEOUT = 30.0
 _RECONNECT_INTERVAL = 2.0  # aio-pika's default is 5 s
+_CLOSE_SECONDS = 2.0
 
 
 class ServiceUnavailable(Exception):
@@ -68,6 +69,14 @@ async def connect_broker(settings: Settings) -> AbstractRobustConnection:
         raise ServiceUnavailable(f"RabbitMQ at {_where(url)}: {exc!r}") from exc
 
 
+async def _close_pool(pool: asyncpg.Pool) -> None:
+    """Close gracefully if the database answers, at once otherwise."""
+    try:
+        await asyncio.wait_for(pool.close(), _CLOSE_SECONDS)
+    except TimeoutError:
+        pool.terminate()
+
+
 async def _keep_session(_: asyncpg.Connection) -> None:
     """The worker keeps no session state (no SET, LISTEN or advisory lock on pooled
     connections), so the default reset query would only add a round trip to every release.
@@ -87,7 +96,7 @@ async def open_resources(
     async with AsyncExitStack() as stack:
         store = open_store(settings)
         pool = await open_pool(settings, max_size=max(4, min(20, settings.concurrency + 2)))
-        stack.push_async_callback(pool.close)
+        stack.push_async_callback(_close_pool, pool)
         await check_schema(pool)
         connection = await connect_broker(settings)
         stack.push_async_callback(connection.close)

@@ -28,6 +28,7 @@ _BATCH = 200
 # Polls claimed together end within a few milliseconds of each other: this lets one statement
 # write them all back.
 _RESCHEDULE_LINGER = 0.02
+_STEP_SECONDS = 2.0  # at most, for each shutdown step that talks to a service
 
 
 class WorkerCrashed(Exception):
@@ -131,8 +132,9 @@ class _Parts:
             storage=self._resources.store.url,
         )
         crashed = await _until_stopped(stop, loops)
+        # Each step is bounded: with the broker or the database away, shutdown must still end.
         with contextlib.suppress(Exception):
-            await topology.queue.cancel(monitor.consumer_tag)
+            await asyncio.wait_for(topology.queue.cancel(monitor.consumer_tag), _STEP_SECONDS)
         claiming.set()
         await self._drain()
         background.set()
@@ -147,7 +149,8 @@ class _Parts:
         deadline = asyncio.get_running_loop().time() + grace
         await self.intake.drain(_left(deadline))
         await self.scheduler.drain(_left(deadline))
-        await self.relay.flush()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.relay.flush(), _STEP_SECONDS)
 
 
 async def _until_stopped(stop: asyncio.Event, loops: list[asyncio.Task[None]]) -> str | None:
