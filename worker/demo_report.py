@@ -15,7 +15,8 @@ _COLUMNS = ("#", "scenario", "OC", "status", "photos", "attempts", "expected", "
 
 def print_report(
     run: DemoRun, rows: dict[uuid.UUID, Any], storage_url: str, log_file: Path, seconds: float
-) -> None:
+) -> bool:
+    """Print the summary; True if every scenario ended as expected."""
     table = [_line(i, sample, rows, run) for i, sample in enumerate(run.samples, 1)]
     widths = [max(len(str(row[c])) for row in [_COLUMNS, *table]) for c in range(len(_COLUMNS) - 1)]
     print(
@@ -32,11 +33,13 @@ def print_report(
         + ", ".join(f"{key} x{count}" for key, count in sorted(kinds.items()))
     )
     print(f"Worker log (JSON lines): {log_file}")
+    as_expected = _all_as_expected(run, rows)
     print(
         "Every scenario ended as expected."
-        if _all_as_expected(run, rows)
+        if as_expected
         else "Some scenarios did not end as expected: see the table."
     )
+    return as_expected
 
 
 def _line(index: int, sample: Any, rows: dict[uuid.UUID, Any], run: DemoRun) -> tuple[Any, ...]:

@@ -149,7 +149,7 @@ def _oldest_line(oldest: dict[str, Any] | None) -> str:
     return (
         f"Oldest pending request: {oldest['message_id']} ({oldest['code_oc']}, "
         f"{oldest['reference']}), received {duration(oldest['age_seconds'])} ago, "
-        f"{oldest['attempts']} attempts, last HTTP {oldest['last_http_status'] or '-'}"
+        f"attempts {oldest['attempts']}, last HTTP {oldest['last_http_status'] or '-'}"
     )
 
 
@@ -162,7 +162,7 @@ def _queues_line(report: StatusReport) -> str:
 def _dead_letter_lines(report: StatusReport) -> list[str]:
     if not report.recent_dead_letters:
         return ["Dead letters recorded: none"]
-    lines = ["Latest dead letters (replay with `worker replay-dead-letters`):"]
+    lines = ["Latest dead letters recorded:"]
     for row in report.recent_dead_letters:
         when = row["dead_lettered_at"].isoformat(timespec="seconds")
         lines.append(f"  {when}  {row['message_id'] or '-'}  {row['reason']}: {row['detail'][:80]}")
