@@ -15,7 +15,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from worker.resources import connect_broker
 from worker.settings import Settings
-from worker.topology import DEAD_QUEUE, QUEUE, declare
+from worker.topology import DEAD_QUEUE, QUEUE, declare, persistent_copy
 
 _OUR_HEADERS = ("x-dead-letter-reason", "x-dead-letter-detail", "x-dead-lettered-by", "x-death")
 
@@ -103,11 +103,4 @@ def _fresh_copy(message: AbstractIncomingMessage) -> aio_pika.Message:
     headers = {k: v for k, v in (message.headers or {}).items() if k not in _OUR_HEADERS}
     replays = headers.get("x-replayed", 0)
     headers["x-replayed"] = (replays if isinstance(replays, int) else 0) + 1
-    return aio_pika.Message(
-        message.body,
-        headers=headers,
-        content_type=message.content_type,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        message_id=message.message_id,
-        timestamp=message.timestamp,
-    )
+    return persistent_copy(message, headers)

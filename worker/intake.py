@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-import aio_pika
 import asyncpg
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
@@ -21,7 +20,7 @@ from worker.batching import Batcher
 from worker.errors import AMQP_ERRORS, DB_ERRORS, report_failure
 from worker.messages import CrStoc, InvalidMessage, parse_message
 from worker.metrics import Metrics
-from worker.topology import DEAD_QUEUE
+from worker.topology import DEAD_QUEUE, persistent_copy
 
 log = structlog.get_logger()
 # Holding a delivery this long before giving it back keeps a database outage from becoming a
@@ -87,7 +86,7 @@ class Intake:
         except Exception as exc:
             # A bug must not leave the delivery unsettled, holding a prefetch slot for good.
             report_failure(self._metrics, exc, "handling a delivery failed; it goes back")
-            self._metrics.messages_settled.labels(await _requeue(message)).inc()
+            await self._settle(message, Requeue(f"handling failed: {exc!r}"))
         finally:
             self._in_flight.discard(task)
 
@@ -140,14 +139,7 @@ class Intake:
                 "x-dead-lettered-by": self._instance,
             }
         )
-        copy = aio_pika.Message(
-            message.body,
-            headers=headers,
-            content_type=message.content_type,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=message.message_id,
-            timestamp=message.timestamp,
-        )
+        copy = persistent_copy(message, headers)
         try:
             await self._publisher.default_exchange.publish(copy, DEAD_QUEUE, timeout=15)
         except AMQP_ERRORS as exc:

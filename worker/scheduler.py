@@ -24,6 +24,7 @@ log = structlog.get_logger()
 # falling due one after the other are then claimed, asked and written back together, a few
 # statements for a batch instead of several per request. An attempt starts at most that late.
 _BATCH_WINDOW = 0.25
+_RELEASE_SECONDS = 2.0
 
 
 class Scheduler:
@@ -33,10 +34,6 @@ class Scheduler:
         self._free = {code: c.partner.config.concurrency for code, c in clients.items()}
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._tasks)
 
     def wake(self) -> None:
         self._wake.set()
@@ -143,8 +140,10 @@ class Scheduler:
             task.cancel()
         await asyncio.gather(*unfinished.values(), return_exceptions=True)
         if unfinished:
-            with contextlib.suppress(*DB_ERRORS):
-                await repository.release_leases(self._ctx.pool, list(unfinished))
+            with contextlib.suppress(*DB_ERRORS):  # else their leases run out: the same, later
+                await asyncio.wait_for(
+                    repository.release_leases(self._ctx.pool, list(unfinished)), _RELEASE_SECONDS
+                )
             log.warning("attempts given back unfinished", count=len(unfinished))
 
 

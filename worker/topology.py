@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+)
 
 EXCHANGE = "order-flow"
 INPUT_ROUTING_KEY = "cr_stoc.completed"
@@ -34,3 +40,15 @@ async def declare(channel: AbstractChannel) -> Topology:
     )
     await queue.bind(exchange, INPUT_ROUTING_KEY)
     return Topology(exchange, queue)
+
+
+def persistent_copy(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
+    """The same body and properties, persistent, with these headers (dead-lettering, replay)."""
+    return aio_pika.Message(
+        message.body,
+        headers=headers,
+        content_type=message.content_type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=message.message_id,
+        timestamp=message.timestamp,
+    )
