@@ -22,7 +22,7 @@ from worker.catalog import PhotoSummary, StoredPhoto
 from worker.messages import choose_query
 from worker.metrics import Metrics
 from worker.outcomes import AttemptReport, Rescheduling
-from worker.partner_api import Answer, PartnerClient, PartnerUnreachable
+from worker.partner_api import METADATA_MAX_BYTES, Answer, PartnerClient, PartnerUnreachable
 from worker.photo_fetch import PhotoFetcher, PhotoNotFound, PhotoUnavailable
 from worker.photo_records import MalformedAnswer, PhotoRecord, parse_photo_list
 from worker.photo_stream import PhotoRefused
@@ -108,6 +108,8 @@ async def _attempt(
     if verdict != "photos":
         return verdict
     progress.ready_at = datetime.now(UTC)
+    if len(answer.body) > METADATA_MAX_BYTES:
+        return Final("failed", f"metadata answer larger than {METADATA_MAX_BYTES} bytes")
     try:
         listing = parse_photo_list(answer.body)
     except MalformedAnswer as exc:
