@@ -128,7 +128,8 @@ async def _collect(
 ) -> Outcome:
     """Download every listed photo not stored yet; decide once all have been tried.
 
-    A photo's write to storage runs while the next one downloads (one write ahead at most).
+    A photo's write to storage runs while the next one downloads (one write ahead at most): on
+    S3 a PUT takes tens of milliseconds that would otherwise add up photo after photo.
     """
     known = await catalog.known_photos(ctx.pool, claim.code_oc, [r.id for r in records])
     progress.known, progress.listed = known, True
