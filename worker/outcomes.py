@@ -195,10 +195,11 @@ async def reschedule_many(pool: Pool, items: list[Rescheduling]) -> list[bool]:
     others, nearly all of them, share one statement.
     """
     bare = [item for item in items if not (item.report.stored or item.report.known)]
+    bare_leases = {item.claim.lease_id for item in bare}
     held = {uuid.UUID(str(lease)) for lease in await _reschedule_bare(pool, bare)}
     results = []
     for item in items:
-        if item in bare:
+        if item.claim.lease_id in bare_leases:
             results.append(item.claim.lease_id in held)
         else:
             results.append(
