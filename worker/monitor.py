@@ -72,9 +72,7 @@ class Monitor:
         return web.json_response({"status": "ok"})
 
     async def _readyz(self, _: web.Request) -> web.Response:
-        problems = [
-            p for p in await asyncio.gather(self._broker_problem(), self._db_problem()) if p
-        ]
+        problems = await self._problems()
         if problems:
             return web.json_response({"status": "not ready", "reasons": problems}, status=503)
         return web.json_response({"status": "ready"})
