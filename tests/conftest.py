@@ -30,7 +30,7 @@ from tests.harness import (
 )
 from tests.process import ProcessFactory
 from tests.services import VhostPool, free_port, wait_for_port
-from worker.migrations import migrate
+from worker.database.migrations import migrate
 from worker.settings import Settings
 from worker.simulator import Simulator, SimulatorConfig
 from worker.simulator import start as start_simulator

@@ -14,11 +14,11 @@ import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
 from tests.services import wait_until
-from worker.metrics import Metrics
-from worker.partners import Partner, load_partners
+from worker.events.topology import DEAD_QUEUE, EXCHANGE, INPUT_ROUTING_KEY, QUEUE, declare
+from worker.observe.metrics import Metrics
+from worker.partners.config import Partner, load_partners
 from worker.service import run_worker
 from worker.settings import Settings
-from worker.topology import DEAD_QUEUE, EXCHANGE, INPUT_ROUTING_KEY, QUEUE, declare
 
 FINAL = ("completed", "unavailable", "expired", "failed")
 STATIC_TOKEN = "t0ken-static-9f8e7d"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.services import free_port, wait_for_port
-from worker.partners import load_partners
+from worker.partners.config import load_partners
 
 ROOT = Path(__file__).parent.parent
 

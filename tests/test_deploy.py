@@ -19,8 +19,8 @@ import pytest
 import yaml
 from prometheus_client import generate_latest
 
-from worker.metrics import Metrics
-from worker.partners import load_partners
+from worker.observe.metrics import Metrics
+from worker.partners.config import load_partners
 from worker.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,10 +11,10 @@ import sys
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
-from worker.logs import configure_logging
-from worker.migrations import MigrationError, migrate
-from worker.operator_commands import add_operator_commands
-from worker.partners import Partner, load_partners
+from worker.database.migrations import MigrationError, migrate
+from worker.observe.logs import configure_logging
+from worker.ops.commands import add_operator_commands
+from worker.partners.config import Partner, load_partners
 from worker.resources import ServiceUnavailable
 from worker.settings import ConfigError, Settings, load_settings
 
@@ -187,7 +187,7 @@ def _simulator(args: argparse.Namespace) -> int:
 
 
 def _send(args: argparse.Namespace) -> int:
-    from worker.sender import send_messages
+    from worker.ops.sender import send_messages
 
     references = {
         q: getattr(args, q) for q in ("intervention", "order", "access") if getattr(args, q)
@@ -201,6 +201,6 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from worker.demo import run_demo
+    from worker.demo.run import run_demo
 
     return asyncio.run(run_demo(args.timeout))

@@ -12,13 +12,13 @@ import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 
-from worker.errors import AMQP_ERRORS, DB_ERRORS
-from worker.metrics import Metrics
-from worker.migrations import check_schema
-from worker.partner_api import PartnerClient, open_session
-from worker.partners import Partner
+from worker.database.migrations import check_schema
+from worker.observe.failures import AMQP_ERRORS, DB_ERRORS
+from worker.observe.metrics import Metrics
+from worker.partners.client import PartnerClient, open_session
+from worker.partners.config import Partner
+from worker.photos.storage import PhotoStore, open_store
 from worker.settings import Settings
-from worker.storage import PhotoStore, open_store
 
 _CONNECT_TIMEOUT = 30.0
 _RECONNECT_INTERVAL = 2.0  # aio-pika's default is 5 s

@@ -9,19 +9,21 @@ from functools import partial
 
 import structlog
 
-from worker import outcomes, repository
-from worker.attempt import AttemptContext
-from worker.batching import Batcher
-from worker.intake import Intake
-from worker.metrics import Metrics
-from worker.monitor import Monitor
-from worker.outbox import OutboxRelay
-from worker.outcomes import Rescheduling
-from worker.partners import Partner
+from worker.attempt import outcomes
+from worker.attempt.outcomes import Rescheduling
+from worker.attempt.runner import AttemptContext, run_attempt
+from worker.database.batching import Batcher
+from worker.events.outbox import OutboxRelay
+from worker.events.topology import DEAD_QUEUE, EXCHANGE, QUEUE, declare
+from worker.intake.consumer import Intake
+from worker.observe.health import Monitor
+from worker.observe.metrics import Metrics
+from worker.partners.config import Partner
 from worker.resources import Resources, open_resources
-from worker.scheduler import Scheduler
+from worker.schedule import claims
+from worker.schedule.claims import Claim
+from worker.schedule.scheduler import Scheduler
 from worker.settings import Settings
-from worker.topology import EXCHANGE, declare
 
 log = structlog.get_logger()
 _BATCH = 200
@@ -55,6 +57,7 @@ async def run_worker(
             resources.consumer_channel,
             resources.publisher_channel,
             frozenset(partners),
+            (QUEUE, DEAD_QUEUE),
         )
         port = await monitor.start(settings.metrics_host, settings.metrics_port)
         try:
@@ -101,7 +104,13 @@ class _Parts:
         ctx = AttemptContext(
             resources.pool, resources.store, settings, metrics, relay.wake, reschedules
         )
-        scheduler = Scheduler(ctx, resources.clients)
+        clients = resources.clients
+        slots = {code: client.partner.config.concurrency for code, client in clients.items()}
+
+        async def attempt(claim: Claim) -> str:
+            return await run_attempt(ctx, clients[claim.code_oc], claim)
+
+        scheduler = Scheduler(resources.pool, settings, metrics, slots, attempt, ctx.rng)
         intake = Intake(
             resources.pool,
             resources.publisher_channel,
@@ -172,7 +181,7 @@ async def _until_stopped(stop: asyncio.Event, loops: list[asyncio.Task[None]]) -
 
 
 async def _warn_about_unknown_ocs(resources: Resources, partners: Mapping[str, Partner]) -> None:
-    orphans = await repository.pending_of_other_ocs(resources.pool, list(partners))
+    orphans = await claims.pending_of_other_ocs(resources.pool, list(partners))
     for code, count in orphans.items():
         log.warning(
             "pending requests of an OC missing from the partners file will wait",

@@ -20,7 +20,7 @@ import asyncpg
 import psutil
 
 from tests.services import free_port, rabbitmqctl, wait_for_port
-from worker.migrations import migrate
+from worker.database.migrations import migrate
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TOKEN = "bench-token"

@@ -12,8 +12,8 @@ from pathlib import Path
 import aiohttp
 
 from tests.bench.environment import TOKEN
+from worker.photos.storage import open_store
 from worker.settings import Settings
-from worker.storage import open_store
 
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
 

@@ -12,7 +12,7 @@ import psutil
 
 from tests.bench.environment import COMPLETED, CONCURRENCY, OC, BenchEnvironment, Place
 from tests.bench.raw import download_all
-from worker.sender import cr_stoc_message, send_bodies
+from worker.ops.sender import cr_stoc_message, send_bodies
 from worker.settings import Settings
 
 MB = 1_000_000

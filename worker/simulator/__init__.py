@@ -1,6 +1,7 @@
 """A simulated OC partner API ("API CRI asynchrone"), driven by scenarios encoded in references.
 
-See ``scenarios.py`` for the scenario keys. Start it with ``await start(SimulatorConfig())``.
+May use: nothing of the worker: it plays the OC's side. See ``scenarios.py`` for the scenario
+keys; start it with ``await start(SimulatorConfig())``.
 """
 
 from worker.simulator.app import build_app, recorded_calls

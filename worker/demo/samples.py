@@ -1,0 +1,87 @@
+"""The demo's sample messages, one per scenario, and a partners file aimed at the simulator."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+TOKEN = "demo-static-token"
+CLIENT, SECRET = "demo-client", "demo-client-secret"
+
+
+@dataclass(frozen=True)
+class Sample:
+    title: str
+    body: dict[str, Any]
+    expected: str
+
+
+@dataclass
+class DemoRun:
+    samples: list[Sample]
+    events: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def message_ids(self) -> list[uuid.UUID]:
+        return [uuid.UUID(s.body["messageId"]) for s in self.samples if "messageId" in s.body]
+
+
+def _message(oc: str, reference: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "messageId": str(uuid.uuid4()),
+        "flux": "CR_STOC",
+        "codeOC": oc,
+        "referenceCommandeSousTraitantOI": reference,
+        "resultat": "OK",
+        "actions": ["POSE_PTO", "CABLAGE_PBO"],
+        **extra,
+    }
+
+
+def samples(tag: str) -> list[Sample]:
+    """The sample messages; `tag` makes this run's references its own (the simulator counts
+    polls by reference)."""
+    ready = _message("DMOA", f"{tag}-READY")
+    by_order = _message("DMOB", "unused", referenceCommandePriseInterneOC=f"{tag}-TOKEN:unauth=1")
+    invalid = {k: v for k, v in _message("DMOA", "X").items() if k != "codeOC"}
+    return [
+        Sample("photos ready at once", ready, "completed"),
+        Sample(
+            "202 twice, then 200",
+            _message("DMOA", f"{tag}-LATER:after=2:retry_after=1:photos=6"),
+            "completed",
+        ),
+        Sample("204: never available", _message("DMOA", f"{tag}-NEVER:final=204"), "unavailable"),
+        Sample(
+            "503 twice, then 200",
+            _message("DMOA", f"{tag}-FLAKY:errors=2:code=503:retry_after=1"),
+            "completed",
+        ),
+        Sample("403: request refused", _message("DMOA", f"{tag}-DENIED:status=403"), "failed"),
+        Sample(
+            "photo 2 is not a real PNG/JPEG",
+            _message("DMOA", f"{tag}-BADPHOTO:badmagic=2"),
+            "failed",
+        ),
+        Sample("OAuth2 token revoked (401)", by_order, "completed"),
+        Sample(
+            "202 past max_wait (6 s)",
+            _message("DMOC", f"{tag}-WAIT:after=never:retry_after=1"),
+            "expired",
+        ),
+        Sample("same messageId again", dict(ready), "ignored"),
+        Sample("invalid: no codeOC", invalid, "dead-lettered"),
+        Sample("unknown OC ZZZZ", _message("ZZZZ", f"{tag}-READY"), "dead-lettered"),
+    ]
+
+
+def partners_toml(base_url: str) -> str:
+    return (
+        f'[oc.DMOA]\nbase_url = "{base_url}"\ntoken = "{TOKEN}"\n\n'
+        f'[oc.DMOB]\nbase_url = "{base_url}"\nquery = "order"\n\n'
+        f'[oc.DMOB.oauth2]\ntoken_url = "{base_url}/oauth/token"\nclient_id = "{CLIENT}"\n'
+        'client_secret_env = "DEMO_CLIENT_SECRET"\n\n'
+        f'[oc.DMOC]\nbase_url = "{base_url}"\ntoken = "{TOKEN}"\nmax_wait = "6s"\n'
+    )

@@ -1,0 +1,100 @@
+"""The CR_STOC completion message the worker consumes (contract §1)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+from uuid import UUID
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from worker.partners.config import Query
+from worker.validation import describe_errors
+
+
+class Action(StrEnum):
+    POSE_PTO = "POSE_PTO"
+    CABLAGE_PBO = "CABLAGE_PBO"
+    CABLAGE_PM = "CABLAGE_PM"
+    PENETRATION_LOGEMENT = "PENETRATION_LOGEMENT"
+    POSE_TRAVERSE_AERIEN = "POSE_TRAVERSE_AERIEN"
+    CABLAGE_APPUI_AERIEN = "CABLAGE_APPUI_AERIEN"
+
+
+class InvalidMessage(Exception):
+    """The body breaks the contract; it goes to the dead-letter queue, never retried."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class CrStoc(BaseModel):
+    """A validated message. Strict: a number where a string is expected is refused, not cast."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True, populate_by_name=True)
+
+    message_id: UUID = Field(alias="messageId")
+    flux: Literal["CR_STOC"]
+    code_oc: str = Field(alias="codeOC", pattern=r"^[A-Z0-9]{4}$")
+    reference_prestation_prise: str | None = Field(
+        None, alias="referencePrestationPrise", min_length=1
+    )
+    reference_commande_prise_interne_oc: str | None = Field(
+        None, alias="referenceCommandePriseInterneOC", min_length=1
+    )
+    reference_commande_sous_traitant_oi: str | None = Field(
+        None, alias="referenceCommandeSousTraitantOI", min_length=1
+    )
+    date_intervention: AwareDatetime | None = Field(None, alias="dateIntervention")
+    resultat: Literal["OK", "KO"] | None = None
+    actions: list[Action] | None = None
+
+    @field_validator(
+        "reference_prestation_prise",
+        "reference_commande_prise_interne_oc",
+        "reference_commande_sous_traitant_oi",
+    )
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> CrStoc:
+        if not any(self.references().values()):
+            raise ValueError(
+                "one of referencePrestationPrise, referenceCommandePriseInterneOC,"
+                " referenceCommandeSousTraitantOI is required"
+            )
+        return self
+
+    def references(self) -> dict[Query, str | None]:
+        return {
+            "intervention": self.reference_commande_sous_traitant_oi,
+            "order": self.reference_commande_prise_interne_oc,
+            "access": self.reference_prestation_prise,
+        }
+
+
+def parse_message(body: bytes) -> CrStoc:
+    """Validate a delivery body; raises InvalidMessage with a short reason and a readable detail."""
+    try:
+        return CrStoc.model_validate_json(body)
+    except ValidationError as exc:
+        reason = "not_json" if _is_json_error(exc) else "invalid_fields"
+        raise InvalidMessage(reason, describe_errors(exc)) from None
+
+
+def _is_json_error(exc: ValidationError) -> bool:
+    return any(e["type"] in {"json_invalid", "json_type"} for e in exc.errors())

@@ -1,0 +1,61 @@
+"""The SQL of intake: a batch of accepted messages becomes request rows; refusals are kept too."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+
+import asyncpg
+
+from worker.intake.message import CrStoc
+
+Pool = asyncpg.Pool
+
+
+async def insert_requests(pool: Pool, messages: Sequence[CrStoc]) -> list[bool]:
+    """Record these requests, due now, in one statement; for each, whether it was new.
+
+    A known messageId changes nothing (ON CONFLICT DO NOTHING); a messageId repeated in the
+    batch is new once.
+    """
+    first: dict[uuid.UUID, CrStoc] = {}
+    for message in messages:
+        first.setdefault(message.message_id, message)
+    new = await _insert_new(pool, list(first.values()))
+    return [first[m.message_id] is m and m.message_id in new for m in messages]
+
+
+async def _insert_new(pool: Pool, messages: Sequence[CrStoc]) -> set[uuid.UUID]:
+    rows = await pool.fetch(
+        """
+        INSERT INTO photo_requests (message_id, code_oc, reference_prestation_prise,
+            reference_commande_prise_interne_oc, reference_commande_sous_traitant_oi,
+            date_intervention, resultat, actions, next_attempt_at)
+        SELECT r.message_id, r.code_oc, r.reference_prestation_prise,
+            r.reference_commande_prise_interne_oc, r.reference_commande_sous_traitant_oi,
+            r.date_intervention, r.resultat, r.actions, now()
+        FROM jsonb_to_recordset($1::jsonb) AS r(message_id uuid, code_oc text,
+            reference_prestation_prise text, reference_commande_prise_interne_oc text,
+            reference_commande_sous_traitant_oi text, date_intervention timestamptz,
+            resultat text, actions text[])
+        ON CONFLICT (message_id) DO NOTHING
+        RETURNING message_id
+        """,
+        json.dumps([m.model_dump(mode="json", exclude={"flux"}) for m in messages]),
+    )
+    return {row["message_id"] for row in rows}
+
+
+async def record_dead_letter(
+    pool: Pool, message_id: str | None, reason: str, detail: str, body: bytes, worker: str
+) -> None:
+    await pool.execute(
+        "INSERT INTO dead_letters (message_id, reason, detail, body_excerpt, worker)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        message_id,
+        reason,
+        detail,
+        body[:2000].decode("utf-8", errors="replace").replace("\x00", ""),
+        worker,
+    )

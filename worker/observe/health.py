@@ -1,0 +1,151 @@
+"""The worker's HTTP endpoints: `/metrics` (Prometheus), `/healthz` and `/readyz`.
+
+The backlog gauges (pending requests by OC, oldest pending age, queue depths, unsent events) are
+read from PostgreSQL and RabbitMQ when Prometheus scrapes, at most every few seconds: no loop
+polls for them between scrapes. Every replica reports the same backlog; aggregate with max().
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import asyncpg
+import structlog
+from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from worker.observe.failures import AMQP_ERRORS, DB_ERRORS
+from worker.observe.metrics import Metrics
+
+log = structlog.get_logger()
+_REFRESH_SECONDS = 5.0
+_CHECK_TIMEOUT = 2.0
+_BACKLOG = """
+SELECT code_oc, count(*) AS pending, extract(epoch FROM now() - min(received_at)) AS oldest
+FROM photo_requests WHERE status = 'pending' GROUP BY code_oc
+"""
+
+
+class Monitor:
+    def __init__(
+        self,
+        metrics: Metrics,
+        pool: asyncpg.Pool,
+        connection: AbstractRobustConnection,
+        consumer_channel: AbstractRobustChannel,
+        publisher_channel: AbstractRobustChannel,
+        ocs: frozenset[str],
+        queues: tuple[str, ...],
+    ) -> None:
+        """`queues`: the work queue (whose consumer readiness needs), then the others to measure."""
+        self._metrics = metrics
+        self._pool = pool
+        self._connection = connection
+        self._channel = consumer_channel
+        self._side_channel = publisher_channel
+        self._ocs = ocs
+        self._queues = queues
+        self.consumer_tag: str | None = None
+        self._refreshed = 0.0
+        self._runner: web.AppRunner | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        """Serve on host:port (0: any free port); returns the port."""
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics_page)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host, port).start()
+        bound: int = self._runner.addresses[0][1]
+        log.info("serving metrics and health", port=bound)
+        return bound
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _healthz(self, _: web.Request) -> web.Response:
+        # Answering at all shows that the process and its event loop are alive.
+        return web.json_response({"status": "ok"})
+
+    async def _readyz(self, _: web.Request) -> web.Response:
+        problems = await self._problems()
+        if problems:
+            return web.json_response({"status": "not ready", "reasons": problems}, status=503)
+        return web.json_response({"status": "ready"})
+
+    async def _problems(self) -> list[str]:
+        found = [p for p in await asyncio.gather(self._broker_problem(), self._db_problem()) if p]
+        self._metrics.ready.set(0 if found else 1)
+        return found
+
+    async def _broker_problem(self) -> str | None:
+        if not self._connection.connected.is_set():
+            return "RabbitMQ: not connected"
+        if self._channel.is_closed or self.consumer_tag is None:
+            return "RabbitMQ: no consuming channel"
+        try:
+            channel = await asyncio.wait_for(self._channel.get_underlay_channel(), _CHECK_TIMEOUT)
+        except (*AMQP_ERRORS, RuntimeError) as exc:
+            return f"RabbitMQ: channel unavailable ({exc!r})"
+        # After a reconnection the channel can come back without its consumer (aio-pika #231).
+        # `consumers` is aiormq's registry of the consumers this channel delivers to.
+        consumers: dict[str, object] = getattr(channel, "consumers", {})
+        if self.consumer_tag not in consumers:
+            return f"RabbitMQ: no consumer on {self._queues[0]}"
+        return None
+
+    async def _db_problem(self) -> str | None:
+        try:
+            await self._pool.fetchval("SELECT 1", timeout=_CHECK_TIMEOUT)
+        except DB_ERRORS as exc:
+            return f"PostgreSQL: {exc!r}"
+        return None
+
+    async def _metrics_page(self, _: web.Request) -> web.Response:
+        if time.monotonic() - self._refreshed > _REFRESH_SECONDS:
+            self._refreshed = time.monotonic()
+            await self._problems()
+            await self._refresh_backlog()
+        body = generate_latest(self._metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _refresh_backlog(self) -> None:
+        try:
+            rows = await self._pool.fetch(_BACKLOG, timeout=_CHECK_TIMEOUT)
+            unsent = await self._pool.fetchval(
+                "SELECT count(*) FROM outbox WHERE sent_at IS NULL", timeout=_CHECK_TIMEOUT
+            )
+        except DB_ERRORS as exc:
+            self._metrics.errors.labels("database").inc()
+            log.warning("could not read the backlog for /metrics", error=repr(exc))
+        else:
+            self._set_backlog(rows, int(unsent))
+        for queue in self._queues:
+            await self._measure_queue(queue, self._metrics.queue_messages.labels(queue).set)
+
+    def _set_backlog(self, rows: list[asyncpg.Record], unsent: int) -> None:
+        found = {row["code_oc"]: row for row in rows}
+        for code in self._ocs | found.keys():
+            row = found.get(code)
+            self._metrics.requests_pending.labels(code).set(row["pending"] if row else 0)
+            self._metrics.oldest_pending_age.labels(code).set(float(row["oldest"]) if row else 0)
+        self._metrics.outbox_unsent.set(unsent)
+
+    async def _measure_queue(self, name: str, record: Callable[[float], None]) -> None:
+        # On the raw channel: a robust channel would remember every passive declaration made
+        # here in order to replay it after a reconnection, one more at each scrape.
+        try:
+            async with asyncio.timeout(_CHECK_TIMEOUT):
+                channel = await self._side_channel.get_underlay_channel()
+                declared = await channel.queue_declare(name, passive=True)
+        except (*AMQP_ERRORS, RuntimeError) as exc:
+            self._metrics.errors.labels("broker").inc()
+            log.warning("could not read a queue depth for /metrics", queue=name, error=repr(exc))
+            return
+        record(float(declared.message_count or 0))

@@ -1,0 +1,4 @@
+"""Operator commands: status, show, refetch, replay of dead letters, send, their formatting.
+
+May use: the stages' modules and resources; never service, demo or cli.
+"""

@@ -1,0 +1,129 @@
+"""The operators' commands: status, show, replay-dead-letters, refetch."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from worker.database.migrations import check_schema
+from worker.ops.detail import build_detail, find_requests, render_detail
+from worker.ops.refetch import REFETCHABLE, RefetchSelection, refetch
+from worker.ops.replay import DeadLetterFilter, replay_dead_letters
+from worker.ops.status import build_status, render_status
+from worker.resources import ServiceUnavailable
+from worker.settings import Settings, load_settings
+
+Adder = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+
+
+def add_operator_commands(add: Adder) -> None:
+    status = add(
+        "status", _status, "counts by status and OC, oldest pending, next retries, dead letters"
+    )
+    status.add_argument("--json", action="store_true", help="one JSON object, for scripts")
+    show = add("show", _show, "one request in detail, by messageId or by any of its references")
+    show.add_argument("key", help="a messageId, or a reference (intervention, order or access)")
+    show.add_argument("--json", action="store_true")
+    replay = add("replay-dead-letters", _replay, "send dead letters back to photos.cr_stoc")
+    replay.add_argument("--dry-run", action="store_true", help="list what would be replayed")
+    replay.add_argument(
+        "--reason", help="only this reason (not_json, invalid_fields, unknown_oc...)"
+    )
+    replay.add_argument("--message-id", help="only this messageId")
+    replay.add_argument(
+        "--contains", help="only bodies containing this text (a codeOC, a reference)"
+    )
+    replay.add_argument("--limit", type=int, help="at most this many")
+    again = add("refetch", _refetch, "move requests forward to an immediate new attempt")
+    again.add_argument("keys", nargs="*", metavar="KEY", help="messageIds or references")
+    again.add_argument("--status", choices=REFETCHABLE, help="every request in this status...")
+    again.add_argument("--oc", help="...of this OC")
+    again.add_argument("--dry-run", action="store_true", help="list what would move")
+
+
+async def _with_db(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[int]]) -> int:
+    try:
+        conn = await asyncpg.connect(settings.database_url.get_secret_value())
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise ServiceUnavailable(f"PostgreSQL: {exc!r}") from exc
+    try:
+        await check_schema(conn)
+        return await work(conn)
+    finally:
+        await conn.close()
+
+
+def _status(args: argparse.Namespace) -> int:
+    settings = load_settings()
+
+    async def work(conn: asyncpg.Connection) -> int:
+        report = await build_status(conn, settings)
+        print(json.dumps(report.as_json(), indent=2) if args.json else render_status(report))
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def _show(args: argparse.Namespace) -> int:
+    settings = load_settings()
+
+    async def work(conn: asyncpg.Connection) -> int:
+        found = await find_requests(conn, args.key)
+        if not found:
+            print(f"no request with messageId or reference {args.key!r}", file=sys.stderr)
+            return 1
+        details = [await build_detail(conn, mid, settings.storage_url) for mid in found]
+        if args.json:
+            print(json.dumps(details if len(details) > 1 else details[0], indent=2))
+        else:
+            print("\n\n".join(render_detail(d) for d in details))
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def _replay(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    wanted = DeadLetterFilter(args.reason, args.message_id, args.contains, args.limit)
+    letters = asyncio.run(replay_dead_letters(settings, wanted, args.dry_run))
+    verb = "would replay" if args.dry_run else "replayed"
+    for letter in letters:
+        mark = verb if letter.replayed else "kept"
+        print(f"{mark:12}  {letter.message_id or '-'}  {letter.reason}: {letter.detail[:80]}")
+    chosen = sum(letter.replayed for letter in letters)
+    print(
+        f"{len(letters)} dead letters looked at, {chosen} {verb}, "
+        f"{len(letters) - chosen} left in the dead-letter queue"
+    )
+    return 0
+
+
+def _refetch(args: argparse.Namespace) -> int:
+    if not (args.keys or args.status or args.oc):
+        print("worker refetch: give KEYs, or --status and/or --oc", file=sys.stderr)
+        return 2
+    settings = load_settings()
+    selection = RefetchSelection(tuple(args.keys), args.status, args.oc)
+
+    async def work(conn: asyncpg.Connection) -> int:
+        chosen = await refetch(conn, selection, args.dry_run)
+        for item in chosen:
+            note = (
+                "in flight: left alone"
+                if item.in_flight
+                else ("would be due now" if args.dry_run else "due now")
+            )
+            print(f"{item.message_id}  {item.code_oc}  was {item.was:8}  {note}")
+        moved = sum(not item.in_flight for item in chosen)
+        print(
+            f"{moved} request(s) {'would move' if args.dry_run else 'moved'} forward"
+            + ("" if chosen else f" (refetch takes {', '.join(REFETCHABLE)} requests)")
+        )
+        return 0
+
+    return asyncio.run(_with_db(settings, work))

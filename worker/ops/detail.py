@@ -1,0 +1,131 @@
+"""`worker show`: one request in detail, found by messageId or by any of its three references."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+from worker.ops.formatting import plain, table
+from worker.photos.storage import object_url
+
+_REQUEST_COLUMNS = (
+    "message_id",
+    "code_oc",
+    "status",
+    "attempts",
+    "last_http_status",
+    "received_at",
+    "next_attempt_at",
+    "completed_at",
+    "refetched_at",
+    "first_ready_at",
+    "last_error",
+    "reference_commande_sous_traitant_oi",
+    "reference_commande_prise_interne_oc",
+    "reference_prestation_prise",
+    "date_intervention",
+    "resultat",
+    "actions",
+    "lease_owner",
+)
+
+
+async def find_requests(conn: asyncpg.Connection, key: str) -> list[uuid.UUID]:
+    """The request of a messageId, or every request that carries this reference."""
+    try:
+        message_id = uuid.UUID(key)
+    except ValueError:
+        rows = await conn.fetch(
+            "SELECT message_id FROM photo_requests"
+            " WHERE $1 IN (reference_commande_sous_traitant_oi,"
+            " reference_commande_prise_interne_oc, reference_prestation_prise)"
+            " ORDER BY received_at",
+            key,
+        )
+        return [row["message_id"] for row in rows]
+    found = await conn.fetchval(
+        "SELECT message_id FROM photo_requests WHERE message_id = $1", message_id
+    )
+    return [found] if found else []
+
+
+async def build_detail(
+    conn: asyncpg.Connection, message_id: uuid.UUID, storage_url: str
+) -> dict[str, Any]:
+    request = await conn.fetchrow(
+        f"SELECT {', '.join(_REQUEST_COLUMNS)} FROM photo_requests WHERE message_id = $1",  # noqa: S608
+        message_id,
+    )
+    photos = [dict(r) for r in await conn.fetch(_PHOTOS, message_id)]
+    for photo in photos:
+        photo["location"] = object_url(storage_url, photo["storage_key"])
+    detail: dict[str, Any] = plain(
+        {
+            "request": dict(request) if request else None,
+            "attempts": [dict(r) for r in await conn.fetch(_ATTEMPTS, message_id)],
+            "photos": photos,
+            "refused": [dict(r) for r in await conn.fetch(_REFUSED, message_id)],
+            "events": [dict(r) for r in await conn.fetch(_EVENTS, message_id)],
+        }
+    )
+    return detail
+
+
+_ATTEMPTS = """
+SELECT attempt, started_at, finished_at, worker, operation, reference, http_status, x_request_id,
+    outcome, error, next_attempt_at
+FROM request_attempts WHERE message_id = $1 ORDER BY id
+"""
+_PHOTOS = """
+SELECT p.photo_id, p.type, p.mime_type, p.size_bytes, p.width, p.height, p.sha256, p.storage_key,
+    p.taken_at, p.anomalies, p.stored_at
+FROM photo_request_photos l JOIN photos p USING (code_oc, photo_id)
+WHERE l.message_id = $1 ORDER BY p.type, p.photo_id
+"""
+_REFUSED = """
+SELECT photo_id, reason, detail, refused_at FROM photo_refusals WHERE message_id = $1 ORDER BY id
+"""
+_EVENTS = """
+SELECT routing_key, created_at, sent_at FROM outbox WHERE message_id = $1 ORDER BY id
+"""
+
+
+def render_detail(detail: dict[str, Any]) -> str:
+    request = detail["request"]
+    lines = [f"Request {request['message_id']} ({request['code_oc']})"]
+    lines += [f"  {name}: {request[name]}" for name in _REQUEST_COLUMNS[2:] if request[name]]
+    lines += ["", f"Attempts ({len(detail['attempts'])}):"]
+    lines += table(
+        ["#", "started", "worker", "asked", "HTTP", "X-Request-Id", "outcome", "error"],
+        [
+            [
+                a["attempt"],
+                a["started_at"][:19],
+                a["worker"],
+                f"{a['operation']} {a['reference']}",
+                a["http_status"] or "-",
+                a["x_request_id"] or "-",
+                a["outcome"],
+                (a["error"] or "")[:60],
+            ]
+            for a in detail["attempts"]
+        ],
+    )
+    lines += ["", f"Photos stored ({len(detail['photos'])}):"]
+    lines += [
+        f"  {p['photo_id']}  {p['type']}  {p['size_bytes']} bytes  {p['width']}x"
+        f"{p['height']}  sha256 {p['sha256'][:16]}…  {p['location']}"
+        + (f"  anomalies: {'; '.join(p['anomalies'])}" if p["anomalies"] else "")
+        for p in detail["photos"]
+    ]
+    lines += ["", f"Photos refused ({len(detail['refused'])}):"]
+    lines += [f"  {r['photo_id'] or '-'}  {r['reason']}: {r['detail']}" for r in detail["refused"]]
+    lines += ["", "Result events:"]
+    lines += [
+        f"  {e['routing_key']}  written {e['created_at'][:19]}  "
+        f"{'published ' + e['sent_at'][:19] if e['sent_at'] else 'not yet published'}"
+        for e in detail["events"]
+    ] or ["  none yet"]
+    return "\n".join(lines)

@@ -1,0 +1,174 @@
+"""`worker status`: what waits, what failed, what is due next, and the dead letters."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from worker.events.topology import DEAD_QUEUE, QUEUE
+from worker.observe.failures import AMQP_ERRORS
+from worker.ops.formatting import plain, table
+from worker.partners.config import format_duration
+from worker.resources import ServiceUnavailable, connect_broker
+from worker.settings import Settings
+
+STATUSES = ("pending", "completed", "unavailable", "expired", "failed")
+
+
+@dataclass
+class StatusReport:
+    generated_at: str
+    requests: dict[str, dict[str, int]]
+    oldest_pending: dict[str, Any] | None
+    next_due: list[dict[str, Any]]
+    in_flight: dict[str, int]
+    unsent_events: int
+    queues: dict[str, int | None]
+    recent_dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    broker_error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        result: dict[str, Any] = plain(asdict(self))
+        return result
+
+
+async def build_status(
+    conn: asyncpg.Connection, settings: Settings, limit: int = 10
+) -> StatusReport:
+    counts = await conn.fetch(
+        "SELECT code_oc, status, count(*) AS n FROM photo_requests GROUP BY code_oc, status"
+    )
+    requests: dict[str, dict[str, int]] = {}
+    for row in counts:
+        requests.setdefault(row["code_oc"], dict.fromkeys(STATUSES, 0))[row["status"]] = row["n"]
+    report = StatusReport(
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        requests=dict(sorted(requests.items())),
+        oldest_pending=_first(await conn.fetch(_OLDEST)),
+        next_due=[dict(r) for r in await conn.fetch(_NEXT_DUE, limit)],
+        in_flight={r["lease_owner"]: r["n"] for r in await conn.fetch(_IN_FLIGHT)},
+        unsent_events=await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"),
+        queues={QUEUE: None, DEAD_QUEUE: None},
+        recent_dead_letters=[dict(r) for r in await conn.fetch(_DEAD_LETTERS, 5)],
+    )
+    await _count_queues(settings, report)
+    return report
+
+
+_OLDEST = """
+SELECT message_id, code_oc, coalesce(reference_commande_sous_traitant_oi,
+    reference_commande_prise_interne_oc, reference_prestation_prise) AS reference,
+    received_at, attempts, last_http_status, last_error, next_attempt_at,
+    extract(epoch FROM now() - received_at)::bigint AS age_seconds
+FROM photo_requests WHERE status = 'pending' ORDER BY received_at LIMIT 1
+"""
+_NEXT_DUE = """
+SELECT message_id, code_oc, coalesce(reference_commande_sous_traitant_oi,
+    reference_commande_prise_interne_oc, reference_prestation_prise) AS reference,
+    next_attempt_at, attempts, last_http_status, lease_owner,
+    extract(epoch FROM next_attempt_at - now())::bigint AS in_seconds
+FROM photo_requests WHERE status = 'pending' ORDER BY next_attempt_at LIMIT $1
+"""
+_IN_FLIGHT = """
+SELECT lease_owner, count(*) AS n FROM photo_requests
+WHERE status = 'pending' AND lease_id IS NOT NULL GROUP BY lease_owner ORDER BY lease_owner
+"""
+_DEAD_LETTERS = """
+SELECT dead_lettered_at, message_id, reason, detail FROM dead_letters
+ORDER BY id DESC LIMIT $1
+"""
+
+
+def _first(rows: list[asyncpg.Record]) -> dict[str, Any] | None:
+    return dict(rows[0]) if rows else None
+
+
+async def _count_queues(settings: Settings, report: StatusReport) -> None:
+    try:
+        connection = await connect_broker(settings)
+    except ServiceUnavailable as exc:
+        report.broker_error = str(exc)
+        return
+    try:
+        channel = await connection.channel()
+        for name in report.queues:
+            declared = await (await channel.get_underlay_channel()).queue_declare(
+                name, passive=True
+            )
+            report.queues[name] = declared.message_count
+    except AMQP_ERRORS as exc:
+        report.broker_error = f"RabbitMQ: {exc!r}"
+    finally:
+        await connection.close()
+
+
+def render_status(report: StatusReport) -> str:
+    lines = [f"photo-worker status at {report.generated_at}", "", "Requests by OC and status:"]
+    lines += table(
+        ["OC", *STATUSES],
+        [[oc, *(counts[s] for s in STATUSES)] for oc, counts in report.requests.items()]
+        or [["-", *(0 for _ in STATUSES)]],
+    )
+    lines += ["", _oldest_line(report.oldest_pending), "", "Next attempts due:"]
+    lines += (
+        table(
+            ["when", "messageId", "OC", "reference", "attempts", "last HTTP", "held by"],
+            [
+                [
+                    _relative(r["in_seconds"]),
+                    r["message_id"],
+                    r["code_oc"],
+                    r["reference"],
+                    r["attempts"],
+                    r["last_http_status"] or "-",
+                    r["lease_owner"] or "-",
+                ]
+                for r in report.next_due
+            ],
+        )
+        if report.next_due
+        else ["  none"]
+    )
+    held = ", ".join(f"{owner}: {n}" for owner, n in report.in_flight.items()) or "none"
+    lines += [
+        "",
+        f"Attempts in flight: {held}",
+        f"Result events not yet published: {report.unsent_events}",
+        "",
+        _queues_line(report),
+    ]
+    lines += _dead_letter_lines(report)
+    return "\n".join(lines)
+
+
+def _oldest_line(oldest: dict[str, Any] | None) -> str:
+    if oldest is None:
+        return "Oldest pending request: none"
+    return (
+        f"Oldest pending request: {oldest['message_id']} ({oldest['code_oc']}, "
+        f"{oldest['reference']}), received {format_duration(oldest['age_seconds'])} ago, "
+        f"attempts {oldest['attempts']}, last HTTP {oldest['last_http_status'] or '-'}"
+    )
+
+
+def _queues_line(report: StatusReport) -> str:
+    if report.broker_error:
+        return f"Queues: unknown ({report.broker_error})"
+    return "Queues: " + ", ".join(f"{name} {count} ready" for name, count in report.queues.items())
+
+
+def _dead_letter_lines(report: StatusReport) -> list[str]:
+    if not report.recent_dead_letters:
+        return ["Dead letters recorded: none"]
+    lines = ["Latest dead letters recorded:"]
+    for row in report.recent_dead_letters:
+        when = row["dead_lettered_at"].isoformat(timespec="seconds")
+        lines.append(f"  {when}  {row['message_id'] or '-'}  {row['reason']}: {row['detail'][:80]}")
+    return lines
+
+
+def _relative(seconds: int) -> str:
+    return "due now" if seconds <= 0 else f"in {format_duration(seconds)}"

@@ -1,0 +1,193 @@
+"""The partners file: one table per OC, validated whole before the worker starts."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import quote
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from worker.settings import ConfigError
+from worker.validation import describe_errors
+
+Query = Literal["intervention", "order", "access"]
+QUERY_ORDER: tuple[Query, ...] = ("intervention", "order", "access")
+OC_CODE = r"^[A-Z0-9]{4}$"
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(value: object) -> timedelta:
+    """`7d`, `36h`, `1d12h`, `90m`, `45s`, or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _duration(seconds=value, given=value)
+    match = _DURATION.match(str(value).strip()) if isinstance(value, str) else None
+    if not match or not any(match.groups()):
+        raise ValueError(f"not a duration: {value!r} (expected e.g. '7d', '12h', '30m', '45s')")
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return _duration(days=days, hours=hours, minutes=minutes, seconds=seconds, given=value)
+
+
+def _duration(given: object, **parts: float) -> timedelta:
+    try:
+        duration = timedelta(**parts)
+    except (OverflowError, ValueError):
+        raise ValueError(f"duration out of range: {given!r}") from None
+    if duration <= timedelta(0):
+        raise ValueError(f"duration must be positive: {given!r}")
+    return duration
+
+
+def format_duration(seconds: float, units: int = 2) -> str:
+    """`2d 3h` (the `units` largest), in the notation of the partners file."""
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
+    shown = [f"{n}{unit}" for n, unit in parts if n][:units]
+    return " ".join(shown) or "0s"
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def choose_query(preferred: Query, references: dict[Query, str | None]) -> tuple[Query, str]:
+    """The OC's configured query if the message has that reference, else the next one present."""
+    for query in (preferred, *QUERY_ORDER):
+        value = references[query]
+        if value:
+            return query, value
+    raise ValueError("no reference")  # unreachable for a validated message
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OAuth2Config(_Strict):
+    """OAuth 2.0 client credentials; the secret comes from the environment, never the file."""
+
+    token_url: HttpUrl
+    client_id: str = Field(min_length=1)
+    client_secret_env: str = Field(min_length=1)
+    scope: str | None = None
+    auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+
+
+class PathsConfig(_Strict):
+    """Request paths relative to `base_url`; `{id}` is replaced by the percent-encoded value."""
+
+    intervention: str = "/intervention/{id}/photos"
+    order: str = "/order/{id}/photos"
+    access: str = "/access/{id}/photos"
+    photo: str = "/photo/{id}"
+
+    @field_validator("intervention", "order", "access", "photo")
+    @classmethod
+    def _has_one_placeholder(cls, value: str) -> str:
+        if value.count("{id}") != 1 or not value.startswith("/"):
+            raise ValueError("must start with '/' and contain '{id}' once")
+        return value
+
+
+class PartnerConfig(_Strict):
+    """One `[oc.XXXX]` table."""
+
+    base_url: HttpUrl
+    query: Query = "intervention"
+    token: SecretStr | None = None
+    token_env: str | None = None
+    oauth2: OAuth2Config | None = None
+    max_wait: Duration = timedelta(days=7)
+    concurrency: int = Field(4, ge=1, le=256)
+    ca_file: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    paths: PathsConfig = PathsConfig()
+    connect_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(60.0, gt=0)
+    total_timeout: float = Field(600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> PartnerConfig:
+        given = [k for k in ("token", "token_env", "oauth2") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give at most one of token, token_env, oauth2 (got {given})")
+        if self.client_key is not None and self.client_cert is None:
+            raise ValueError("client_key needs client_cert")
+        for name in ("ca_file", "client_cert", "client_key"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: no such file {path}")
+        return self
+
+
+class PartnersFile(_Strict):
+    oc: dict[Annotated[str, Field(pattern=OC_CODE)], PartnerConfig] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Partner:
+    """An OC as the worker uses it: its configuration with secrets resolved."""
+
+    code: str
+    config: PartnerConfig
+    token: SecretStr | None
+    client_secret: SecretStr | None
+
+    def url(self, operation: Query | Literal["photo"], value: str) -> str:
+        template: str = getattr(self.config.paths, operation)
+        base = str(self.config.base_url).rstrip("/")
+        return base + template.replace("{id}", quote(value, safe=""))
+
+
+def load_partners(path: Path, environ: Mapping[str, str]) -> dict[str, Partner]:
+    """Read and check the whole file; any problem raises ConfigError naming the key."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"partners file {path}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"partners file {path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"partners file {path}: not valid TOML ({exc})") from None
+    try:
+        parsed = PartnersFile.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"partners file {path}: {describe_errors(exc)}") from None
+    return {code: _resolve(code, config, path, environ) for code, config in parsed.oc.items()}
+
+
+def _resolve(code: str, config: PartnerConfig, path: Path, env: Mapping[str, str]) -> Partner:
+    token = config.token
+    if config.token_env is not None:
+        token = SecretStr(_from_env(env, config.token_env, f"oc.{code}.token_env", path))
+    secret = None
+    if config.oauth2 is not None:
+        key = f"oc.{code}.oauth2.client_secret_env"
+        secret = SecretStr(_from_env(env, config.oauth2.client_secret_env, key, path))
+    return Partner(code=code, config=config, token=token, client_secret=secret)
+
+
+def _from_env(env: Mapping[str, str], name: str, key: str, path: Path) -> str:
+    value = env.get(name)
+    if not value:
+        raise ConfigError(f"partners file {path}: {key}: environment variable {name} is not set")
+    return value

@@ -1,0 +1,84 @@
+"""Stored photos: what the worker knows of them, and their rows (written by attempt outcomes)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from worker.partners.records import PhotoRecord
+from worker.photos.inspector import PhotoFacts
+
+
+@dataclass(frozen=True)
+class PhotoSummary:
+    """What the result event says of a photo."""
+
+    photo_id: uuid.UUID
+    type: str
+    storage_key: str
+    sha256: str
+
+    def as_event(self) -> dict[str, str]:
+        return {
+            "photoId": str(self.photo_id),
+            "type": self.type,
+            "storageKey": self.storage_key,
+            "sha256": self.sha256,
+        }
+
+
+@dataclass(frozen=True)
+class StoredPhoto:
+    """A photo whose bytes are in storage, its row still to be written."""
+
+    record: PhotoRecord
+    facts: PhotoFacts
+    anomalies: tuple[str, ...]
+    storage_key: str
+
+    def summary(self) -> PhotoSummary:
+        return PhotoSummary(
+            self.record.id, self.record.type.value, self.storage_key, self.facts.sha256
+        )
+
+    def row(self) -> dict[str, Any]:
+        """The `photos` row, as JSON for the outcome statement."""
+        record, facts, geo = self.record, self.facts, self.record.geo
+        return {
+            "photo_id": str(record.id),
+            "type": record.type.value,
+            "mime_type": record.mime_type,
+            "name": record.name,
+            "title": record.title,
+            "description": record.description,
+            "taken_at": record.date.isoformat() if record.date else None,
+            "width": facts.width,
+            "height": facts.height,
+            "declared_size": record.size,
+            "size_bytes": facts.size,
+            "sha256": facts.sha256,
+            "storage_key": self.storage_key,
+            "latitude": geo.latitude if geo else None,
+            "longitude": geo.longitude if geo else None,
+            "projection": geo.projection if geo else None,
+            "declared_width": record.width,
+            "declared_height": record.height,
+            "anomalies": list(self.anomalies),
+        }
+
+
+async def known_photos(
+    pool: asyncpg.Pool, code_oc: str, photo_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, PhotoSummary]:
+    """Photos of this OC already stored (by any request): no need to download them again."""
+    rows = await pool.fetch(
+        "SELECT photo_id, type, storage_key, sha256 FROM photos"
+        " WHERE code_oc = $1 AND photo_id = ANY($2::uuid[])",
+        code_oc,
+        list(photo_ids),
+    )
+    return {row["photo_id"]: PhotoSummary(**dict(row)) for row in rows}

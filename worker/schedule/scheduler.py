@@ -1,0 +1,180 @@
+"""Claims due requests from PostgreSQL and runs their attempts, within per-OC and global limits.
+
+Waiting requests cost nothing here: they are rows with a `next_attempt_at`, not tasks or timers.
+The loop sleeps until the earliest due time (at most `poll_seconds`) or until woken by intake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import asyncpg
+import structlog
+
+from worker.observe.failures import DB_ERRORS, report_failure
+from worker.observe.metrics import Metrics
+from worker.schedule import claims
+from worker.schedule.claims import Claim
+from worker.settings import Settings
+
+log = structlog.get_logger()
+# Timer wake-ups are at least this share of poll_seconds apart (0.5 s by default): requests
+# falling due one after the other are then claimed, asked and written back together, a few
+# statements for a batch instead of several per request. An attempt starts at most that late.
+_BATCH_WINDOW = 0.25
+_RELEASE_SECONDS = 2.0
+
+
+Run = Callable[[Claim], Awaitable[object]]
+
+
+class Scheduler:
+    """Claims for `run` (one attempt), up to `slots[oc]` at once per OC; knows nothing of HTTP."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: Settings,
+        metrics: Metrics,
+        slots: dict[str, int],
+        run: Run,
+        rng: random.Random,
+    ) -> None:
+        self._pool = pool
+        self._settings = settings
+        self._metrics = metrics
+        self._run = run
+        self._rng = rng  # the order in which OCs are offered slots
+        self._free = dict(slots)
+        self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Claim and start attempts until `stop` is set; running attempts are left to drain()."""
+        settings = self._settings
+        while not stop.is_set():
+            # Cleared before claiming: a wake-up that comes during the claim is not lost.
+            self._wake.clear()
+            try:
+                claimed = await self._claim()
+            except Exception as exc:
+                report_failure(self._metrics, exc, "claiming due requests failed")
+                await _wait(stop, settings.poll_seconds)
+                continue
+            if not claimed:
+                await self._sleep(stop)
+
+    def _has_room(self) -> bool:
+        return len(self._tasks) < self._settings.concurrency and any(self._free.values())
+
+    async def _claim(self) -> int:
+        if not self._has_room():
+            return 0
+        settings = self._settings
+        limit = settings.concurrency - len(self._tasks)
+        # A new order each time, so that when the global limit binds no OC always comes last.
+        codes = [code for code, n in self._free.items() if n > 0]
+        self._rng.shuffle(codes)
+        free = {code: self._free[code] for code in codes}
+        taken = await claims.claim_due(
+            self._pool, free, limit, settings.lease_seconds, settings.instance
+        )
+        for claim in taken:
+            self._start(claim)
+        return len(taken)
+
+    def _start(self, claim: Claim) -> None:
+        self._free[claim.code_oc] -= 1
+        self._metrics.in_flight.labels(claim.code_oc).inc()
+        task = asyncio.create_task(self._attempt(claim), name=f"attempt-{claim.message_id}")
+        self._tasks[claim.lease_id] = task
+        task.add_done_callback(lambda _: self._done(claim))
+
+    def _done(self, claim: Claim) -> None:
+        # A freed slot is news only where slots had run out; otherwise the next wake-up will do.
+        was_full = self._free[claim.code_oc] == 0 or not self._has_room()
+        self._free[claim.code_oc] += 1
+        self._metrics.in_flight.labels(claim.code_oc).dec()
+        self._tasks.pop(claim.lease_id, None)
+        if was_full:
+            self._wake.set()
+
+    async def _attempt(self, claim: Claim) -> None:
+        structlog.contextvars.bind_contextvars(
+            message_id=str(claim.message_id), code_oc=claim.code_oc, attempt=claim.attempt
+        )
+        try:
+            await self._run(claim)
+        except Exception as exc:
+            # The lease runs out and the request falls due again: nothing is lost.
+            report_failure(self._metrics, exc, "attempt interrupted; retried when its lease ends")
+
+    async def _sleep(self, stop: asyncio.Event) -> None:
+        """Until the next request falls due (within the batch window), new work, or stop."""
+        poll = self._settings.poll_seconds
+        timeout = poll
+        if self._has_room():
+            with contextlib.suppress(*DB_ERRORS):
+                due = await claims.next_due(self._pool, list(self._free))
+                if due is not None:
+                    until_due = (due - datetime.now(UTC)).total_seconds()
+                    timeout = min(poll, max(until_due, poll * _BATCH_WINDOW))
+        await _wait_any(stop, self._wake, timeout)
+
+    async def renew_leases(self, stop: asyncio.Event) -> None:
+        """Keep the leases of running attempts alive; cancel an attempt whose lease was lost."""
+        interval = self._settings.lease_seconds / 3
+        while not await _wait(stop, interval):
+            held = dict(self._tasks)
+            if not held:
+                continue
+            try:
+                kept = await claims.renew_leases(
+                    self._pool, list(held), self._settings.lease_seconds
+                )
+            except Exception as exc:
+                report_failure(self._metrics, exc, "renewing leases failed")
+                continue
+            for lease_id in held.keys() - kept:
+                self._metrics.lease_lost.inc()
+                held[lease_id].cancel()
+
+    async def drain(self, grace: float) -> None:
+        """Let running attempts finish within `grace`; give the others back, due now."""
+        if self._tasks:
+            log.info("waiting for running attempts", count=len(self._tasks), grace=grace)
+            await asyncio.wait(list(self._tasks.values()), timeout=grace)
+        unfinished = dict(self._tasks)
+        for task in unfinished.values():
+            task.cancel()
+        await asyncio.gather(*unfinished.values(), return_exceptions=True)
+        if unfinished:
+            with contextlib.suppress(*DB_ERRORS):  # else their leases run out: the same, later
+                await asyncio.wait_for(
+                    claims.release_leases(self._pool, list(unfinished)), _RELEASE_SECONDS
+                )
+            log.warning("attempts given back unfinished", count=len(unfinished))
+
+
+async def _wait(stop: asyncio.Event, timeout: float) -> bool:
+    """Sleep up to `timeout`; True if `stop` was set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout)
+    return stop.is_set()
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
