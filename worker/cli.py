@@ -8,13 +8,13 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from worker.database.migrations import MigrationError, migrate
 from worker.observe.logs import configure_logging
 from worker.ops.commands import add_operator_commands
-from worker.partners.config import Partner, load_partners
+from worker.partners.config import load_partners, secrets_of
 from worker.resources import ServiceUnavailable
 from worker.settings import ConfigError, Settings, load_settings
 
@@ -81,21 +81,6 @@ def _adder(commands: Any) -> Callable[[str, Handler, str], argparse.ArgumentPars
         return sub
 
     return add
-
-
-def secrets_of(settings: Settings, partners: Mapping[str, Partner]) -> list[str]:
-    """Every secret the process knows, so that logs can never print one."""
-    values = [settings.amqp_url, settings.database_url, settings.aws_secret_access_key]
-    for partner in partners.values():
-        values += [partner.token, partner.client_secret]
-    found = [v.get_secret_value() for v in values if v is not None]
-    return found + [_password(url) for url in found if "://" in url]
-
-
-def _password(url: str) -> str:
-    from urllib.parse import urlparse
-
-    return urlparse(url).password or ""
 
 
 def _migrate(_: argparse.Namespace) -> int:

@@ -5,20 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
-from functools import partial
 
 import structlog
 
-from worker.attempt import outcomes
-from worker.attempt.outcomes import Rescheduling
-from worker.attempt.runner import AttemptContext, run_attempt
+from worker.attempt.context import AttemptContext
+from worker.attempt.outcomes import Outcomes, Rescheduling
+from worker.attempt.runner import run_attempt
+from worker.border import Redactor, Sanitizer
 from worker.database.batching import Batcher
 from worker.events.outbox import OutboxRelay
 from worker.events.topology import DEAD_QUEUE, EXCHANGE, QUEUE, declare
 from worker.intake.consumer import Intake
+from worker.observe.failures import is_data_error
 from worker.observe.health import Monitor
 from worker.observe.metrics import Metrics
-from worker.partners.config import Partner
+from worker.partners.config import Partner, secrets_of
 from worker.resources import Resources, open_resources
 from worker.schedule import claims
 from worker.schedule.claims import Claim
@@ -96,21 +97,25 @@ class _Parts:
         await _warn_about_unknown_ocs(resources, partners)
         exchange = await resources.publisher_channel.get_exchange(EXCHANGE, ensure=False)
         relay = OutboxRelay(resources.pool, exchange, metrics, settings.poll_seconds)
+        sanitizer = Sanitizer(Redactor(secrets_of(settings, partners)))
+        outcomes = Outcomes(resources.pool, sanitizer, settings.instance)
         reschedules: Batcher[Rescheduling, bool] = Batcher(
-            partial(outcomes.reschedule_many, resources.pool),
+            outcomes.reschedule_many,
             max_batch=_BATCH,
             linger=_RESCHEDULE_LINGER,
+            isolate=is_data_error,
         )
         ctx = AttemptContext(
-            resources.pool, resources.store, settings, metrics, relay.wake, reschedules
+            resources.pool, resources.store, settings, metrics, outcomes, relay.wake, reschedules
         )
         clients = resources.clients
-        slots = {code: client.partner.config.concurrency for code, client in clients.items()}
 
         async def attempt(claim: Claim) -> str:
             return await run_attempt(ctx, clients[claim.code_oc], claim)
 
-        scheduler = Scheduler(resources.pool, settings, metrics, slots, attempt, ctx.rng)
+        scheduler = Scheduler(
+            resources.pool, settings, metrics, partners, attempt, sanitizer, ctx.rng
+        )
         intake = Intake(
             resources.pool,
             resources.publisher_channel,

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(2.0, gt=0, description="longest sleep between schedule checks")
     photo_max_bytes: int = Field(50 * MIB, ge=1)
     not_found_retries: int = Field(3, ge=0, description="404 answers tolerated before failed")
+    max_interruptions: int = Field(
+        5, ge=1, description="attempts in a row ending without an outcome before failed"
+    )
     shutdown_grace_seconds: float = Field(25.0, ge=0)
     metrics_port: int = Field(9300, ge=0, le=65535, description="0: any free port")
     metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped from outside the container

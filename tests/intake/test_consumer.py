@@ -9,7 +9,7 @@ import uuid
 import asyncpg
 import pytest
 
-from tests.harness import Broker, InProcessWorker, cr_stoc, wait_for_status
+from tests.harness import Broker, InProcessWorker, StartWorker, cr_stoc, wait_for_status
 from tests.services import rabbitmqctl, wait_until
 
 pytestmark = pytest.mark.services
@@ -153,3 +153,62 @@ async def _received(worker: InProcessWorker) -> int:
 
 async def _queue_empty(broker: Broker) -> bool:
     return await broker.queue_depth() == 0
+
+
+async def _publish_burst_then_start(
+    broker: Broker, start_worker: StartWorker, bodies: list[dict[str, object]]
+) -> InProcessWorker:
+    """Messages waiting in the queue when the worker starts arrive together: one batch."""
+    for body in bodies:
+        await broker.publish(body, message_id=str(body["messageId"]))
+    return await start_worker()
+
+
+async def test_a_nul_in_a_reference_is_refused_and_its_burst_goes_on(
+    start_worker: StartWorker, broker: Broker, db: asyncpg.Pool
+) -> None:
+    valid = [cr_stoc(intervention=f"BURST-{i}:photos=1") for i in range(10)]
+    poison = cr_stoc(intervention="NUL\u0000HERE")
+    poison["messageId"] = str(uuid.uuid4())
+    await _publish_burst_then_start(broker, start_worker, [*valid[:5], poison, *valid[5:]])
+
+    for message in valid:
+        assert (await wait_for_status(db, message["messageId"]))["status"] == "completed"
+    [dead] = await _dead(broker, 1)
+    assert _text(dead.headers["x-dead-letter-reason"]) == "invalid_fields"  # type: ignore[attr-defined]
+    [recorded] = await wait_until(lambda: db.fetch("SELECT * FROM dead_letters"))
+    assert "control characters" in recorded["detail"]
+    assert "\ufffd" in recorded["body_excerpt"] or "\\u0000" in recorded["body_excerpt"]
+
+
+async def test_a_value_the_database_refuses_fails_alone_in_its_batch(
+    start_worker: StartWorker, broker: Broker, db: asyncpg.Pool
+) -> None:
+    # A constraint of this test's database stands for any value PostgreSQL refuses (SQLSTATE 23).
+    await db.execute(
+        "ALTER TABLE photo_requests ADD CONSTRAINT no_poison"
+        " CHECK (reference_commande_sous_traitant_oi <> 'POISON')"
+    )
+    valid = [cr_stoc(intervention=f"BATCH-{i}:photos=1") for i in range(10)]
+    poison = cr_stoc(intervention="POISON")
+    worker = await _publish_burst_then_start(broker, start_worker, [*valid, poison])
+
+    for message in valid:
+        assert (await wait_for_status(db, message["messageId"]))["status"] == "completed"
+    [dead] = await _dead(broker, 1)
+    assert _text(dead.headers["x-dead-letter-reason"]) == "unstorable"  # type: ignore[attr-defined]
+    assert "no_poison" in _text(dead.headers["x-dead-letter-detail"])  # type: ignore[attr-defined]
+    assert worker.metrics.messages_settled.labels("requeued")._value.get() == 0
+    [recorded] = await db.fetch("SELECT * FROM dead_letters")
+    assert (recorded["message_id"], recorded["reason"]) == (poison["messageId"], "unstorable")
+
+
+async def test_a_dead_letter_with_a_nul_in_its_id_is_recorded(
+    worker: InProcessWorker, broker: Broker, db: asyncpg.Pool
+) -> None:
+    await broker.publish(b"{broken", message_id="id\u0000with-nul")
+    [dead] = await _dead(broker, 1)
+    assert dead.message_id == "id\u0000with-nul"  # type: ignore[attr-defined]
+    [recorded] = await wait_until(lambda: db.fetch("SELECT * FROM dead_letters"))
+    assert recorded["message_id"] == "id\ufffdwith-nul"
+    assert recorded["reason"] == "not_json"

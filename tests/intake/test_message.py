@@ -127,6 +127,14 @@ def test_not_an_object(raw: bytes) -> None:
         ({"referenceCommandeSousTraitantOI": 17}, "referenceCommandeSousTraitantOI"),
         ({"referencePrestationPrise": ""}, "referencePrestationPrise"),
         ({"referenceCommandeSousTraitantOI": "  \t"}, "referenceCommandeSousTraitantOI"),
+        ({"referenceCommandeSousTraitantOI": "A\u0000B"}, "referenceCommandeSousTraitantOI"),
+        ({"referenceCommandeSousTraitantOI": "A\nB"}, "referenceCommandeSousTraitantOI"),
+        ({"referenceCommandePriseInterneOC": "A\u007fB"}, "referenceCommandePriseInterneOC"),
+        ({"referencePrestationPrise": "A\u0085B"}, "referencePrestationPrise"),
+        ({"referenceCommandeSousTraitantOI": "."}, "referenceCommandeSousTraitantOI"),
+        ({"referenceCommandeSousTraitantOI": ".."}, "referenceCommandeSousTraitantOI"),
+        ({"referencePrestationPrise": "x" * 256}, "referencePrestationPrise"),
+        ({"referencePrestationPrise": "x" * 100_000}, "referencePrestationPrise"),
         ({"dateIntervention": "2024-05-01T10:30:00"}, "dateIntervention"),
         ({"dateIntervention": 1714552200}, "dateIntervention"),
         ({"dateIntervention": "yesterday"}, "dateIntervention"),
@@ -159,6 +167,12 @@ def test_no_reference_at_all(changes: dict[str, Any]) -> None:
         "referenceCommandeSousTraitantOI",
     ):
         assert name in error.detail
+
+
+@pytest.mark.parametrize("reference", ["x" * 255, "a/b", "../etc", "...", "Réf. 7"])
+def test_references_that_are_fine(reference: str) -> None:
+    message = parse_message(body(referenceCommandeSousTraitantOI=reference))
+    assert message.reference_commande_sous_traitant_oi == reference
 
 
 ALL: dict[Query, str | None] = {"intervention": "I", "order": "O", "access": "A"}

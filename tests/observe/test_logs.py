@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 import structlog
 
-from worker.observe.logs import Redactor, configure_logging
+from worker.border import Redactor
+from worker.observe.logs import EventCleaner, configure_logging
 
 SECRET = "s3cr3t-Value_42"
 
 
 def clean(value: Any, secrets: tuple[str, ...] = ()) -> Any:
-    return Redactor(secrets)(None, "info", {"value": value})["value"]
+    return EventCleaner(Redactor(secrets))(None, "info", {"value": value})["value"]
 
 
 def test_known_secret_is_removed_verbatim() -> None:
@@ -93,7 +94,7 @@ def test_nested_values_and_exceptions() -> None:
         "count": 7,
         "none": None,
     }
-    cleaned = Redactor([SECRET])(None, "info", event)
+    cleaned = EventCleaner(Redactor([SECRET]))(None, "info", event)
     text = json.dumps(cleaned)
     for leaked in (SECRET, "abc.def", "pw1"):
         assert leaked not in text

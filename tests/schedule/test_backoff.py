@@ -7,7 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from worker.schedule.backoff import backoff_delay, next_attempt, parse_retry_after
+from worker.schedule.backoff import (
+    RETRY_AFTER_FLOOR,
+    backoff_delay,
+    next_attempt,
+    parse_retry_after,
+    retry_floor,
+)
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -36,11 +42,18 @@ def test_retry_after_is_the_delay_plus_at_most_ten_percent(retry_after: float) -
     assert all(retry_after <= d <= retry_after * 1.1 for d in delays)
 
 
-@pytest.mark.parametrize("retry_after", [0.0, 0.2])
-def test_retry_after_is_at_least_one_second(retry_after: float) -> None:
+@pytest.mark.parametrize("retry_after", [0.0, 0.2, 4.9])
+def test_retry_after_is_at_least_the_floor(retry_after: float) -> None:
     rng = random.Random(2)
     delays = [backoff_delay(4, 60, 3600, rng, retry_after=retry_after) for _ in range(100)]
-    assert all(1.0 <= d <= 1.1 for d in delays)
+    assert all(RETRY_AFTER_FLOOR <= d <= RETRY_AFTER_FLOOR * 1.1 for d in delays)
+
+
+@pytest.mark.parametrize(("initial", "floor"), [(60.0, 5.0), (2.0, 2.0), (0.05, 0.05)])
+def test_the_floor_is_the_first_backoff_step_when_it_is_shorter(initial: float, floor: float):
+    assert retry_floor(initial) == floor
+    delay = backoff_delay(1, initial, 3600, random.Random(3), 0.0, retry_floor(initial))
+    assert floor <= delay <= floor * 1.1
 
 
 @pytest.mark.parametrize(
@@ -57,8 +70,18 @@ def test_parse_retry_after(value: str, seconds: float) -> None:
     assert parse_retry_after(value, NOW) == pytest.approx(seconds)
 
 
-def test_parse_retry_after_date_in_the_past_is_zero() -> None:
-    assert parse_retry_after("Tue, 30 Apr 2024 12:00:00 GMT", NOW) == 0.0
+@pytest.mark.parametrize(
+    "value", ["Tue, 30 Apr 2024 12:00:00 GMT", "Wed, 01 May 2024 12:00:00 GMT", "Thu, 01 Jan 1970"]
+)
+def test_a_date_that_is_not_in_the_future_is_no_advice(value: str) -> None:
+    assert parse_retry_after(value, NOW) is None
+
+
+@pytest.mark.parametrize(
+    "value", ["Wed, 01 May 99999999999999999999 12:00:00 GMT", "Wed, 01 May 10000 12:00:00 GMT"]
+)
+def test_a_date_out_of_range_is_no_advice(value: str) -> None:
+    assert parse_retry_after(value, NOW) is None
 
 
 @pytest.mark.parametrize("value", [None, "", "   ", "soon", "-5", "1.5", "12 seconds"])

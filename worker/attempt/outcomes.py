@@ -1,8 +1,8 @@
-"""The SQL of an attempt's outcome: one statement, fenced by the attempt's lease.
+"""Writes an attempt's outcome (SQL in `statements.py`): the one place where what came from a
+partner becomes statement arguments, so the one place where it is made safe to store.
 
-The request's row, the photos stored by the attempt and their links, the attempt's row and, for a
-final status, the refused photos and the outbox event are written by a single statement: one
-round trip, atomic, and a worker that lost its lease (the UPDATE matches nothing) writes nothing.
+Error texts, photo records and refusals are redacted, capped and stripped of what PostgreSQL
+refuses (`worker.border`); numbers were bounded when the photo's row was made (`catalog.py`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
+
+from worker.attempt import statements
 from worker.attempt.verdicts import Refusal
+from worker.border import INT4, Sanitizer, bounded
 from worker.photos.catalog import PhotoSummary, StoredPhoto
-from worker.schedule.claims import Claim, Pool
+from worker.schedule.claims import Claim
 
 
 @dataclass(frozen=True)
@@ -35,129 +39,18 @@ class AttemptReport:
     listed: bool = False  # the partner answered 200 with a list this time
     refusals: tuple[Refusal, ...] = ()
 
-
-# $1 lease, $2 photos stored (JSON), $3 photos already stored (ids), $4.. the attempt's row.
-_PHOTOS_AND_ATTEMPT = """
-, stored AS (
-    INSERT INTO photos (code_oc, photo_id, type, mime_type, name, title, description, taken_at,
-        width, height, declared_size, size_bytes, sha256, storage_key, latitude, longitude,
-        projection, declared_width, declared_height, anomalies, stored_at)
-    SELECT d.code_oc, p.photo_id, p.type, p.mime_type, p.name, p.title, p.description,
-        p.taken_at, p.width, p.height, p.declared_size, p.size_bytes, p.sha256, p.storage_key,
-        p.latitude, p.longitude, p.projection, p.declared_width, p.declared_height,
-        p.anomalies, now()
-    FROM done d, jsonb_to_recordset($2::jsonb) AS p(photo_id uuid, type text, mime_type text,
-        name text, title text, description text, taken_at timestamptz, width int, height int,
-        declared_size bigint, size_bytes bigint, sha256 text, storage_key text,
-        latitude float8, longitude float8, projection text, declared_width int,
-        declared_height int, anomalies text[])
-    ON CONFLICT (code_oc, photo_id) DO UPDATE SET
-        type = EXCLUDED.type, mime_type = EXCLUDED.mime_type, name = EXCLUDED.name,
-        title = EXCLUDED.title, description = EXCLUDED.description,
-        taken_at = EXCLUDED.taken_at, width = EXCLUDED.width, height = EXCLUDED.height,
-        declared_size = EXCLUDED.declared_size, size_bytes = EXCLUDED.size_bytes,
-        sha256 = EXCLUDED.sha256, storage_key = EXCLUDED.storage_key,
-        latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude,
-        projection = EXCLUDED.projection, declared_width = EXCLUDED.declared_width,
-        declared_height = EXCLUDED.declared_height, anomalies = EXCLUDED.anomalies,
-        stored_at = EXCLUDED.stored_at
-    RETURNING photo_id
-), linked AS (
-    INSERT INTO photo_request_photos (message_id, code_oc, photo_id)
-    SELECT d.message_id, d.code_oc, x.photo_id
-    FROM done d, (SELECT photo_id FROM stored UNION SELECT unnest($3::uuid[])) AS x(photo_id)
-    ON CONFLICT DO NOTHING
-), attempt AS (
-    INSERT INTO request_attempts (message_id, attempt, worker, operation, reference,
-        http_status, x_request_id, outcome, error, started_at, next_attempt_at)
-    SELECT d.message_id, d.attempts, $4, $5, $6, $7, $8, $9, $10, $11, d.next_attempt_at
-    FROM done d
-)
-"""
-
-_RESCHEDULE = (
-    """
-WITH done AS (
-    UPDATE photo_requests
-    SET next_attempt_at = $12, last_http_status = $7, last_error = $10, not_found_count = $13,
-        first_ready_at = coalesce(first_ready_at, $14), lease_id = NULL, lease_owner = NULL,
-        updated_at = now()
-    WHERE lease_id = $1 AND status = 'pending'
-    RETURNING message_id, code_oc, attempts, next_attempt_at
-)"""
-    + _PHOTOS_AND_ATTEMPT
-    + "SELECT count(*) FROM done"
-)
-
-_FINISH = (
-    """
-WITH done AS (
-    UPDATE photo_requests
-    SET status = $12, next_attempt_at = NULL, completed_at = now(), last_http_status = $7,
-        last_error = $10, first_ready_at = coalesce(first_ready_at, $13), lease_id = NULL,
-        lease_owner = NULL, updated_at = now()
-    WHERE lease_id = $1 AND status = 'pending'
-    RETURNING message_id, code_oc, reference_prestation_prise,
-        reference_commande_prise_interne_oc, reference_commande_sous_traitant_oi, status,
-        attempts, completed_at, last_error, next_attempt_at
-)"""
-    + _PHOTOS_AND_ATTEMPT
-    + """
-, refused AS (
-    INSERT INTO photo_refusals (message_id, code_oc, photo_id, reason, detail)
-    SELECT d.message_id, d.code_oc, r.photo_id, r.reason, r.detail
-    FROM done d, jsonb_to_recordset($14::jsonb) AS r(photo_id text, reason text, detail text)
-), event AS (
-    SELECT d.message_id, 'photos.' || d.status AS routing_key, jsonb_build_object(
-        'messageId', d.message_id, 'codeOC', d.code_oc,
-        'referencePrestationPrise', d.reference_prestation_prise,
-        'referenceCommandePriseInterneOC', d.reference_commande_prise_interne_oc,
-        'referenceCommandeSousTraitantOI', d.reference_commande_sous_traitant_oi,
-        'status', d.status, 'attempts', d.attempts, 'completedAt', d.completed_at,
-        'error', d.last_error,
-        -- Without a list in this attempt, the photos linked by earlier attempts.
-        'photos', coalesce($15::jsonb, (
-            SELECT coalesce(jsonb_agg(jsonb_build_object('photoId', p.photo_id, 'type', p.type,
-                'storageKey', p.storage_key, 'sha256', p.sha256) ORDER BY p.type, p.photo_id),
-                '[]'::jsonb)
-            FROM photo_request_photos l JOIN photos p USING (code_oc, photo_id)
-            WHERE l.message_id = d.message_id))
-    ) AS body
-    FROM done d
-), queued AS (
-    INSERT INTO outbox (message_id, routing_key, body)
-    SELECT message_id, routing_key, body FROM event
-)
-SELECT body::text FROM event
-"""
-)
-
-
-# Many attempts without photos (202s, transient errors) rescheduled by one statement.
-_RESCHEDULE_MANY = """
-WITH input AS (
-    SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(lease_id uuid, next_at timestamptz,
-        http_status int, error text, not_found_count int, ready_at timestamptz, worker text,
-        operation text, reference text, x_request_id uuid, outcome text, started_at timestamptz)
-), done AS (
-    UPDATE photo_requests p
-    SET next_attempt_at = i.next_at, last_http_status = i.http_status, last_error = i.error,
-        not_found_count = i.not_found_count,
-        first_ready_at = coalesce(p.first_ready_at, i.ready_at),
-        lease_id = NULL, lease_owner = NULL, updated_at = now()
-    FROM input i
-    WHERE p.lease_id = i.lease_id AND p.status = 'pending'
-    RETURNING p.message_id, p.attempts, i.lease_id, i.worker, i.operation, i.reference,
-        i.http_status, i.x_request_id, i.outcome, i.error, i.started_at, i.next_at
-), attempt AS (
-    INSERT INTO request_attempts (message_id, attempt, worker, operation, reference,
-        http_status, x_request_id, outcome, error, started_at, next_attempt_at)
-    SELECT message_id, attempts, worker, operation, reference, http_status, x_request_id,
-        outcome, error, started_at, next_at
-    FROM done
-)
-SELECT lease_id FROM done
-"""
+    def bare(self, error: str) -> AttemptReport:
+        """The same attempt failed with `error`, without the photos and refusals it carried."""
+        return AttemptReport(
+            self.started_at,
+            self.operation,
+            self.reference,
+            self.http_status,
+            self.request_id,
+            "failed",
+            error,
+            self.ready_at,
+        )
 
 
 @dataclass(frozen=True)
@@ -168,107 +61,100 @@ class Rescheduling:
     report: AttemptReport
     next_at: datetime
     not_found_count: int
-    worker: str
 
-    def as_input(self) -> dict[str, Any]:
-        report = self.report
+
+class Outcomes:
+    def __init__(self, pool: asyncpg.Pool, sanitizer: Sanitizer, worker: str) -> None:
+        self._pool = pool
+        self._clean = sanitizer
+        self._worker = worker
+
+    async def reschedule_many(self, items: list[Rescheduling]) -> list[bool]:
+        """Reschedule these attempts; for each, whether its lease was still held.
+
+        Attempts that stored or found photos go one by one (their photos are written too); the
+        others, nearly all of them, share one statement.
+        """
+        bare = [item for item in items if not (item.report.stored or item.report.known)]
+        bare_leases = {item.claim.lease_id for item in bare}
+        held = await self._reschedule_bare(bare)
+        results = []
+        for item in items:
+            if item.claim.lease_id in bare_leases:
+                results.append(item.claim.lease_id in held)
+            else:
+                results.append(await self.reschedule(item))
+        return results
+
+    async def _reschedule_bare(self, items: list[Rescheduling]) -> set[uuid.UUID]:
+        if not items:
+            return set()
+        rows = await self._pool.fetch(
+            statements.RESCHEDULE_MANY, json.dumps([self._input(item) for item in items])
+        )
+        return {uuid.UUID(str(row["lease_id"])) for row in rows}
+
+    async def reschedule(self, item: Rescheduling) -> bool:
+        """Keep the request pending until `next_at`; False if the lease was lost meanwhile."""
+        args = [
+            *self._common(item.claim, item.report),
+            item.next_at,
+            item.not_found_count,
+            item.report.ready_at,
+        ]
+        return bool(await self._pool.fetchval(statements.RESCHEDULE, *args))
+
+    async def finish(
+        self, claim: Claim, report: AttemptReport, status: str
+    ) -> dict[str, Any] | None:
+        """The final status and its event; None if the lease was lost meanwhile."""
+        refusals = [
+            {"photo_id": r.photo_id, "reason": r.reason, "detail": r.detail}
+            for r in report.refusals
+        ]
+        photos = _event_photos(report) if report.listed else None
+        args = [
+            *self._common(claim, report),
+            status,
+            report.ready_at,
+            json.dumps(self._clean.payload(refusals)),
+            json.dumps(photos) if photos is not None else None,
+        ]
+        body = await self._pool.fetchval(statements.FINISH, *args)
+        return json.loads(body) if body is not None else None
+
+    def _common(self, claim: Claim, report: AttemptReport) -> list[Any]:
+        """$1 lease, $2 photos stored (JSON), $3 photos already stored, $4.. the attempt's row."""
+        return [
+            claim.lease_id,
+            json.dumps([self._clean.payload(photo.row()) for photo in report.stored]),
+            [summary.photo_id for summary in report.known],
+            self._worker,
+            report.operation,
+            report.reference,
+            bounded(report.http_status, INT4),
+            report.request_id,
+            report.outcome,
+            self._clean.text(report.error),
+            report.started_at,
+        ]
+
+    def _input(self, item: Rescheduling) -> dict[str, Any]:
+        report = item.report
         return {
-            "lease_id": str(self.claim.lease_id),
-            "next_at": self.next_at.isoformat(),
-            "http_status": report.http_status,
-            "error": report.error,
-            "not_found_count": self.not_found_count,
+            "lease_id": str(item.claim.lease_id),
+            "next_at": item.next_at.isoformat(),
+            "http_status": bounded(report.http_status, INT4),
+            "error": self._clean.text(report.error),
+            "not_found_count": item.not_found_count,
             "ready_at": report.ready_at.isoformat() if report.ready_at else None,
-            "worker": self.worker,
+            "worker": self._worker,
             "operation": report.operation,
             "reference": report.reference,
             "x_request_id": str(report.request_id) if report.request_id else None,
             "outcome": report.outcome,
             "started_at": report.started_at.isoformat(),
         }
-
-
-async def reschedule_many(pool: Pool, items: list[Rescheduling]) -> list[bool]:
-    """Reschedule these attempts; for each, whether its lease was still held.
-
-    Attempts that stored or found photos go one by one (their photos are written too); the
-    others, nearly all of them, share one statement.
-    """
-    bare = [item for item in items if not (item.report.stored or item.report.known)]
-    bare_leases = {item.claim.lease_id for item in bare}
-    held = {uuid.UUID(str(lease)) for lease in await _reschedule_bare(pool, bare)}
-    results = []
-    for item in items:
-        if item.claim.lease_id in bare_leases:
-            results.append(item.claim.lease_id in held)
-        else:
-            results.append(
-                await reschedule(
-                    pool,
-                    item.claim,
-                    item.report,
-                    next_at=item.next_at,
-                    not_found_count=item.not_found_count,
-                    worker=item.worker,
-                )
-            )
-    return results
-
-
-async def _reschedule_bare(pool: Pool, items: list[Rescheduling]) -> list[object]:
-    if not items:
-        return []
-    rows = await pool.fetch(_RESCHEDULE_MANY, json.dumps([item.as_input() for item in items]))
-    return [row["lease_id"] for row in rows]
-
-
-def _common(claim: Claim, report: AttemptReport, worker: str) -> list[Any]:
-    return [
-        claim.lease_id,
-        json.dumps([photo.row() for photo in report.stored]),
-        [summary.photo_id for summary in report.known],
-        worker,
-        report.operation,
-        report.reference,
-        report.http_status,
-        report.request_id,
-        report.outcome,
-        report.error,
-        report.started_at,
-    ]
-
-
-async def reschedule(
-    pool: Pool,
-    claim: Claim,
-    report: AttemptReport,
-    *,
-    next_at: datetime,
-    not_found_count: int,
-    worker: str,
-) -> bool:
-    """Keep the request pending until `next_at`; False if the lease was lost meanwhile."""
-    args = [*_common(claim, report, worker), next_at, not_found_count, report.ready_at]
-    return bool(await pool.fetchval(_RESCHEDULE, *args))
-
-
-async def finish(
-    pool: Pool, claim: Claim, report: AttemptReport, *, status: str, worker: str
-) -> dict[str, Any] | None:
-    """The final status and its event; None if the lease was lost meanwhile."""
-    refusals = [
-        {"photo_id": r.photo_id, "reason": r.reason, "detail": r.detail} for r in report.refusals
-    ]
-    photos = _event_photos(report) if report.listed else None
-    args = [
-        *_common(claim, report, worker),
-        status,
-        report.ready_at,
-        json.dumps(refusals),
-        json.dumps(photos) if photos is not None else None,
-    ]
-    body = await pool.fetchval(_FINISH, *args)
-    return json.loads(body) if body is not None else None
 
 
 def _event_photos(report: AttemptReport) -> list[dict[str, str]]:

@@ -1,97 +1,68 @@
-"""One attempt at a request: ask for the metadata, fetch the photos, decide what happens next."""
+"""One attempt at a request: ask for the metadata, fetch the photos, decide what happens next.
+
+Every request ends: one past its deadline, or whose attempts were interrupted too many times in a
+row, is finished as soon as it is claimed, before the partner is asked again. Times are the
+database's (`Claim.now()`), never this machine's clock.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import timedelta
 from typing import Literal
 
-import asyncpg
 import structlog
 
-from worker.attempt import outcomes
+from worker.attempt.collection import collect_photos
+from worker.attempt.context import AttemptContext, Progress
 from worker.attempt.outcomes import AttemptReport, Rescheduling
 from worker.attempt.verdicts import Final, Outcome, Refusal, Retry, judge_metadata
-from worker.database.batching import Batcher
-from worker.observe.metrics import Metrics
-from worker.partners.client import METADATA_MAX_BYTES, Answer, PartnerClient, PartnerUnreachable
+from worker.observe.failures import describe_refusal, is_data_error
+from worker.partners.client import METADATA_MAX_BYTES, PartnerClient, PartnerUnreachable
 from worker.partners.config import choose_query, format_duration
 from worker.partners.credentials import TokenRefused, TokenUnavailable
-from worker.partners.records import MalformedAnswer, PhotoRecord, parse_photo_list
-from worker.photos import catalog
-from worker.photos.catalog import PhotoSummary, StoredPhoto
-from worker.photos.fetch import PhotoFetcher, PhotoNotFound, PhotoUnavailable
-from worker.photos.inspector import PhotoRefused
-from worker.photos.storage import PhotoStore, StorageError
-from worker.schedule.backoff import backoff_delay, next_attempt, parse_retry_after
+from worker.partners.records import MalformedAnswer, parse_photo_list
+from worker.schedule.backoff import backoff_delay, next_attempt, parse_retry_after, retry_floor
 from worker.schedule.claims import Claim
-from worker.settings import Settings
 
 log = structlog.get_logger()
 
 
-@dataclass(frozen=True)
-class AttemptContext:
-    """What every attempt of this process shares."""
-
-    pool: asyncpg.Pool
-    store: PhotoStore
-    settings: Settings
-    metrics: Metrics
-    on_finished: Callable[[], None]
-    reschedules: Batcher[Rescheduling, bool]
-    rng: random.Random = field(default_factory=random.Random)
-
-
-@dataclass
-class _Progress:
-    """What this attempt learned so far; written with its outcome in one transaction."""
-
-    started_at: datetime
-    operation: str | None = None
-    reference: str | None = None
-    answer: Answer | None = None
-    ready_at: datetime | None = None
-    stored: list[StoredPhoto] = field(default_factory=list)
-    known: dict[uuid.UUID, PhotoSummary] = field(default_factory=dict)
-    listed: bool = False
-
-    def report(
-        self, outcome: str, error: str | None, refusals: tuple[Refusal, ...] = ()
-    ) -> AttemptReport:
-        answer = self.answer
-        return AttemptReport(
-            started_at=self.started_at,
-            operation=self.operation,
-            reference=self.reference,
-            http_status=answer.status if answer else None,
-            request_id=answer.request_id if answer else None,
-            outcome=outcome,
-            error=error,
-            ready_at=self.ready_at,
-            stored=tuple(self.stored),
-            known=tuple(self.known.values()),
-            listed=self.listed,
-            refusals=refusals,
-        )
-
-
 async def run_attempt(ctx: AttemptContext, client: PartnerClient, claim: Claim) -> str:
     """Runs the attempt and records its outcome; returns the outcome for the summary line."""
-    progress = _Progress(started_at=datetime.now(UTC))
+    progress = Progress(started_at=claim.now())
+    doomed = _doomed(ctx, client, claim)
+    if doomed is not None:
+        return await _finish(ctx, claim, progress, doomed)
     outcome = await _attempt(ctx, client, claim, progress)
     if isinstance(outcome, Retry):
         return await _retry_or_give_up(ctx, client, claim, progress, outcome)
     return await _finish(ctx, claim, progress, outcome)
 
 
+def _doomed(ctx: AttemptContext, client: PartnerClient, claim: Claim) -> Final | None:
+    """A request that must end now, whatever the partner would say.
+
+    The last chance at the deadline may be claimed up to a lease late; past that, the attempt at
+    the deadline itself was interrupted, and the request ends with what it last learned.
+    """
+    settings = ctx.settings
+    if claim.claimed_at > claim.deadline + timedelta(seconds=settings.lease_seconds):
+        waited = format_duration(client.partner.config.max_wait.total_seconds(), units=4)
+        status: Literal["expired", "failed"] = (
+            "expired" if claim.last_http_status == 202 else "failed"
+        )
+        return Final(status, f"max_wait {waited} reached; last error: {claim.last_error}")
+    if claim.interruptions >= settings.max_interruptions:
+        last = claim.last_error or "none recorded (the worker was killed or lost its lease)"
+        return Final(
+            "failed", f"attempt interrupted {claim.interruptions} times in a row; last: {last}"
+        )
+    return None
+
+
 async def _attempt(
-    ctx: AttemptContext, client: PartnerClient, claim: Claim, progress: _Progress
+    ctx: AttemptContext, client: PartnerClient, claim: Claim, progress: Progress
 ) -> Outcome:
     query, reference = choose_query(client.partner.config.query, claim.references)
     progress.operation, progress.reference = query, reference
@@ -107,7 +78,7 @@ async def _attempt(
     verdict = judge_metadata(answer)
     if verdict != "photos":
         return verdict
-    progress.ready_at = datetime.now(UTC)
+    progress.ready_at = claim.now()
     if len(answer.body) > METADATA_MAX_BYTES:
         return Final("failed", f"metadata answer larger than {METADATA_MAX_BYTES} bytes")
     try:
@@ -115,127 +86,37 @@ async def _attempt(
     except MalformedAnswer as exc:
         return Final("failed", str(exc))
     refusals = [Refusal(r.photo_id, "invalid_record", r.detail) for r in listing.refusals]
-    return await _collect(ctx, client, claim, progress, listing.records, refusals)
-
-
-async def _collect(
-    ctx: AttemptContext,
-    client: PartnerClient,
-    claim: Claim,
-    progress: _Progress,
-    records: list[PhotoRecord],
-    refusals: list[Refusal],
-) -> Outcome:
-    """Download every listed photo not stored yet; decide once all have been tried.
-
-    A photo's write to storage runs while the next one downloads (one write ahead at most): on
-    S3 a PUT takes tens of milliseconds that would otherwise add up photo after photo.
-    """
-    known = await catalog.known_photos(ctx.pool, claim.code_oc, [r.id for r in records])
-    progress.known, progress.listed = known, True
-    fetcher = PhotoFetcher(ctx.store, client, ctx.settings.photo_max_bytes, ctx.metrics)
-    waiting: list[Retry] = []
-    writes: list[tuple[StoredPhoto, asyncio.Task[None]]] = []
-    try:
-        for record in (r for r in records if r.id not in known):
-            try:
-                photo, write = await fetcher.fetch(claim.code_oc, record)
-            except PhotoRefused as exc:
-                refusals.append(Refusal(str(record.id), exc.reason, exc.detail))
-            except PhotoNotFound as exc:
-                waiting.append(Retry("not_found", str(exc)))
-            except StorageError as exc:
-                waiting.append(_storage_failed(ctx, record, exc))
-            except (PhotoUnavailable, PartnerUnreachable, TokenUnavailable) as exc:
-                waiting.append(Retry("transient", str(exc)))
-            else:
-                writes.append((photo, asyncio.create_task(write)))
-                waiting += await _written(ctx, claim, progress, writes, keep=1)
-        waiting += await _written(ctx, claim, progress, writes, keep=0)
-    finally:
-        for _, task in writes:  # only when the attempt itself is cancelled
-            task.cancel()
-    return _photos_outcome(refusals, waiting, len(records))
-
-
-async def _written(
-    ctx: AttemptContext,
-    claim: Claim,
-    progress: _Progress,
-    writes: list[tuple[StoredPhoto, asyncio.Task[None]]],
-    keep: int,
-) -> list[Retry]:
-    """Wait for the oldest writes until `keep` are left; a failed one is retried later."""
-    failed = []
-    while len(writes) > keep:
-        photo, task = writes.pop(0)
-        try:
-            await task
-        except StorageError as exc:
-            failed.append(_storage_failed(ctx, photo.record, exc))
-            continue
-        progress.stored.append(photo)
-        ctx.metrics.photos_stored.labels(claim.code_oc).inc()
-        ctx.metrics.photo_bytes.labels(claim.code_oc).inc(photo.facts.size)
-    return failed
-
-
-def _storage_failed(ctx: AttemptContext, record: PhotoRecord, exc: StorageError) -> Retry:
-    ctx.metrics.errors.labels("storage").inc()
-    log.error("storing a photo failed", photo_id=str(record.id), error=str(exc))
-    return Retry("transient", str(exc))
-
-
-def _photos_outcome(refusals: list[Refusal], waiting: list[Retry], listed: int) -> Outcome:
-    if waiting:
-        # Some photos may still come: decide about the refused ones when nothing is left to wait.
-        first = waiting[0]
-        more = f" (and {len(waiting) - 1} more)" if len(waiting) > 1 else ""
-        return Retry(first.reason, first.error + more)
-    if refusals:
-        return Final("failed", describe_refusals(refusals, listed), refusals=tuple(refusals))
-    return Final("completed", None)
-
-
-def describe_refusals(refusals: list[Refusal], listed: int) -> str:
-    head = f"{len(refusals)} of {listed + sum(r.reason == 'invalid_record' for r in refusals)}"
-    details = "; ".join(
-        f"{r.photo_id or 'record without id'}: {r.reason}: {r.detail}" for r in refusals
-    )
-    return f"{head} photos refused: {details}"[:2000]
+    return await collect_photos(ctx, client, claim, progress, listing.records, refusals)
 
 
 async def _retry_or_give_up(
-    ctx: AttemptContext, client: PartnerClient, claim: Claim, progress: _Progress, retry: Retry
+    ctx: AttemptContext, client: PartnerClient, claim: Claim, progress: Progress, retry: Retry
 ) -> str:
     settings = ctx.settings
     not_found = claim.not_found_count + (retry.reason == "not_found")
     if retry.reason == "not_found" and not_found > settings.not_found_retries:
         error = f"{retry.error} ({not_found} times, giving up)"
         return await _finish(ctx, claim, progress, Final("failed", error))
-    now = datetime.now(UTC)
+    now = claim.now()
     retry_after = parse_retry_after(progress.answer.retry_after if progress.answer else None, now)
-    delay = backoff_delay(
-        claim.attempt,
-        settings.retry_initial_seconds,
-        settings.retry_max_seconds,
-        ctx.rng,
-        retry_after,
-    )
-    max_wait = client.partner.config.max_wait
-    next_at = next_attempt(now, delay, claim.waiting_since + max_wait)
+    initial, cap = settings.retry_initial_seconds, settings.retry_max_seconds
+    delay = backoff_delay(claim.attempt, initial, cap, ctx.rng, retry_after, retry_floor(initial))
+    next_at = next_attempt(now, delay, claim.deadline)
     if next_at is None:
         status: Literal["expired", "failed"] = (
             "expired" if retry.reason == "not_ready" else "failed"
         )
-        error = (
-            f"{retry.error}; max_wait {format_duration(max_wait.total_seconds(), units=4)} reached"
+        waited = format_duration(client.partner.config.max_wait.total_seconds(), units=4)
+        return await _finish(
+            ctx, claim, progress, Final(status, f"{retry.error}; max_wait {waited} reached")
         )
-        return await _finish(ctx, claim, progress, Final(status, error))
     report = progress.report(f"retry:{retry.reason}", retry.error)
-    held = await ctx.reschedules.submit(
-        Rescheduling(claim, report, next_at, not_found, settings.instance)
-    )
+    try:
+        held = await ctx.reschedules.submit(Rescheduling(claim, report, next_at, not_found))
+    except Exception as exc:
+        if not is_data_error(exc):
+            raise
+        return await _finish_unrecordable(ctx, claim, report, exc)
     if not held:
         return _lease_lost(ctx)
     ctx.metrics.retries_scheduled.labels(claim.code_oc, retry.reason).inc()
@@ -253,13 +134,35 @@ async def _retry_or_give_up(
     return f"retry:{retry.reason}"
 
 
-async def _finish(ctx: AttemptContext, claim: Claim, progress: _Progress, final: Final) -> str:
+async def _finish(ctx: AttemptContext, claim: Claim, progress: Progress, final: Final) -> str:
     report = progress.report(final.status, final.error, final.refusals)
-    event = await outcomes.finish(
-        ctx.pool, claim, report, status=final.status, worker=ctx.settings.instance
-    )
+    try:
+        event = await ctx.outcomes.finish(claim, report, final.status)
+    except Exception as exc:
+        if not is_data_error(exc):
+            raise
+        return await _finish_unrecordable(ctx, claim, report, exc)
     if event is None:
         return _lease_lost(ctx)
+    return _finished(ctx, claim, report, final, len(event["photos"]))
+
+
+async def _finish_unrecordable(
+    ctx: AttemptContext, claim: Claim, report: AttemptReport, exc: Exception
+) -> str:
+    """The outcome's values were refused by PostgreSQL: end the request as failed, saying so,
+    without them, rather than trying the same statement at every lease for ever."""
+    error = f"the outcome of this attempt could not be recorded: {describe_refusal(exc)}"
+    log.error("outcome refused by the database; request finished as failed", error=error)
+    event = await ctx.outcomes.finish(claim, report.bare(error), "failed")
+    if event is None:
+        return _lease_lost(ctx)
+    return _finished(ctx, claim, report.bare(error), Final("failed", error), len(event["photos"]))
+
+
+def _finished(
+    ctx: AttemptContext, claim: Claim, report: AttemptReport, final: Final, photos: int
+) -> str:
     ctx.metrics.requests_finished.labels(claim.code_oc, final.status).inc()
     for refusal in final.refusals:
         ctx.metrics.photos_refused.labels(claim.code_oc, refusal.reason).inc()
@@ -267,7 +170,7 @@ async def _finish(ctx: AttemptContext, claim: Claim, progress: _Progress, final:
     log.info(
         "request finished",
         status=final.status,
-        photos=len(event["photos"]),
+        photos=photos,
         refused=len(final.refusals),
         attempt=claim.attempt,
         http_status=report.http_status,

@@ -4,6 +4,9 @@ Used for intake (a burst of deliveries becomes one INSERT) and for the reschedul
 (the polls claimed together, mostly answered 202, are written back by one UPDATE). A batch leaves
 after `linger` seconds or when `max_batch` items wait; with no linger, as soon as the event loop
 has handed over what it already had.
+
+When a batch fails on one item's data (`isolate` says so: PostgreSQL refused a value), each item
+is written again on its own, so that the one poisoned item fails alone and its neighbours go on.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ class Batcher(Generic[Item, Result]):
         write: Callable[[list[Item]], Awaitable[Sequence[Result]]],
         max_batch: int,
         linger: float = 0.0,
+        isolate: Callable[[Exception], bool] = lambda _: False,
     ) -> None:
         self._write = write
+        self._isolate = isolate
         self._max_batch = max_batch
         self._linger = linger
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
@@ -46,7 +51,12 @@ class Batcher(Generic[Item, Result]):
     async def _run(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         try:
             results = await self._write([item for item, _ in batch])
-        except Exception as exc:  # each caller gets the error and decides for its own item
+        except Exception as exc:
+            if len(batch) > 1 and self._isolate(exc):
+                for one in batch:
+                    await self._run([one])
+                return
+            # Each caller gets the error and decides for its own item.
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)

@@ -19,7 +19,13 @@ from worker.database.batching import Batcher
 from worker.events.topology import DEAD_QUEUE, persistent_copy
 from worker.intake import requests
 from worker.intake.message import CrStoc, InvalidMessage, parse_message
-from worker.observe.failures import AMQP_ERRORS, DB_ERRORS, report_failure
+from worker.observe.failures import (
+    AMQP_ERRORS,
+    DB_ERRORS,
+    describe_refusal,
+    is_data_error,
+    report_failure,
+)
 from worker.observe.metrics import Metrics
 
 log = structlog.get_logger()
@@ -66,7 +72,7 @@ class Intake:
         self._instance = instance
         self._in_flight: set[asyncio.Task[object]] = set()
         self._inserter: Batcher[CrStoc, bool] = Batcher(
-            partial(requests.insert_requests, pool), max_batch=_BATCH
+            partial(requests.insert_requests, pool), max_batch=_BATCH, isolate=is_data_error
         )
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
@@ -106,6 +112,10 @@ class Intake:
         try:
             new = await self._inserter.submit(request)
         except DB_ERRORS as exc:
+            if is_data_error(exc):
+                # Valid by the contract, refused by the database: retrying cannot help.
+                refusal = describe_refusal(exc)
+                return DeadLetter("unstorable", f"PostgreSQL refused the request: {refusal}")
             self._metrics.errors.labels("database").inc()
             return Requeue(f"recording the request failed: {exc!r}")
         if new:

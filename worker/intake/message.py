@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import unicodedata
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
@@ -27,6 +28,27 @@ class Action(StrEnum):
     PENETRATION_LOGEMENT = "PENETRATION_LOGEMENT"
     POSE_TRAVERSE_AERIEN = "POSE_TRAVERSE_AERIEN"
     CABLAGE_APPUI_AERIEN = "CABLAGE_APPUI_AERIEN"
+
+
+REFERENCE_MAX_LENGTH = 255
+
+
+def check_reference(value: str) -> str:
+    """A reference becomes a path segment at the OC and a value in our rows and logs: text of
+    1 to 255 characters, not blank, with no control characters, and not `.` or `..` (a partner
+    or a proxy that normalises paths would serve another resource, with the OI's token)."""
+    if not value.strip():
+        raise ValueError("must not be blank")
+    if any(unicodedata.category(c) in {"Cc", "Cs"} for c in value):
+        raise ValueError("must not contain control characters")
+    if value in {".", ".."}:
+        raise ValueError("must not be '.' or '..'")
+    return value
+
+
+Reference = Annotated[
+    str, Field(min_length=1, max_length=REFERENCE_MAX_LENGTH), AfterValidator(check_reference)
+]
 
 
 class InvalidMessage(Exception):
@@ -46,29 +68,16 @@ class CrStoc(BaseModel):
     message_id: UUID = Field(alias="messageId")
     flux: Literal["CR_STOC"]
     code_oc: str = Field(alias="codeOC", pattern=r"^[A-Z0-9]{4}$")
-    reference_prestation_prise: str | None = Field(
-        None, alias="referencePrestationPrise", min_length=1
+    reference_prestation_prise: Reference | None = Field(None, alias="referencePrestationPrise")
+    reference_commande_prise_interne_oc: Reference | None = Field(
+        None, alias="referenceCommandePriseInterneOC"
     )
-    reference_commande_prise_interne_oc: str | None = Field(
-        None, alias="referenceCommandePriseInterneOC", min_length=1
-    )
-    reference_commande_sous_traitant_oi: str | None = Field(
-        None, alias="referenceCommandeSousTraitantOI", min_length=1
+    reference_commande_sous_traitant_oi: Reference | None = Field(
+        None, alias="referenceCommandeSousTraitantOI"
     )
     date_intervention: AwareDatetime | None = Field(None, alias="dateIntervention")
     resultat: Literal["OK", "KO"] | None = None
     actions: list[Action] | None = None
-
-    @field_validator(
-        "reference_prestation_prise",
-        "reference_commande_prise_interne_oc",
-        "reference_commande_sous_traitant_oi",
-    )
-    @classmethod
-    def _not_blank(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("must not be blank")
-        return value
 
     @model_validator(mode="after")
     def _one_reference(self) -> CrStoc:

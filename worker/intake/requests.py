@@ -1,4 +1,7 @@
-"""The SQL of intake: a batch of accepted messages becomes request rows; refusals are kept too."""
+"""The SQL of intake: a batch of accepted messages becomes request rows; refusals are kept too.
+
+A refusal is recorded whatever its bytes: the message id and the excerpt are made storable.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from worker.border import cap, storable
 from worker.intake.message import CrStoc
 
 Pool = asyncpg.Pool
@@ -53,9 +57,9 @@ async def record_dead_letter(
     await pool.execute(
         "INSERT INTO dead_letters (message_id, reason, detail, body_excerpt, worker)"
         " VALUES ($1, $2, $3, $4, $5)",
-        message_id,
+        storable(cap(message_id, 255)) if message_id is not None else None,
         reason,
-        detail,
-        body[:2000].decode("utf-8", errors="replace").replace("\x00", ""),
+        storable(cap(detail, 2000)),
+        storable(body[:2000].decode("utf-8", errors="replace")),
         worker,
     )

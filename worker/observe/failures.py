@@ -28,6 +28,24 @@ AMQP_ERRORS = (
 )
 
 log = structlog.get_logger()
+# SQLSTATE classes of values PostgreSQL refuses: data exception, integrity constraint violation,
+# program limit exceeded. Another try with the same values fails the same way; other values pass.
+_DATA_CLASSES = ("22", "23", "54")
+
+
+def describe_refusal(exc: BaseException) -> str:
+    """What PostgreSQL said, without its DETAIL: that repeats the refused row, partner data and
+    all, which has no place in an error column or a log line."""
+    if isinstance(exc, asyncpg.PostgresError):
+        return f"{exc.args[0] if exc.args else type(exc).__name__} (SQLSTATE {exc.sqlstate})"
+    return repr(exc)
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """PostgreSQL refused the values, not the connection: retry item by item, then give up on
+    the item. Any other database error means "unavailable now, try again later"."""
+    sqlstate = getattr(exc, "sqlstate", None) if isinstance(exc, asyncpg.PostgresError) else None
+    return isinstance(sqlstate, str) and sqlstate.startswith(_DATA_CLASSES)
 
 
 def report_failure(metrics: Metrics, exc: Exception, what: str) -> None:

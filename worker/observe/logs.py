@@ -15,41 +15,23 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-_PATTERNS = (
-    # Authorization header values, whatever the scheme (Bearer, Basic...), wherever quoted.
-    (
-        re.compile(
-            r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?(?:(?:bearer|basic|digest|token)\s+)?)"
-            r"[^'\",}\s]+"
-        ),
-        r"\1[REDACTED]",
-    ),
-    (re.compile(r"(?i)\b((?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{6,}"), r"\1[REDACTED]"),
-    # Passwords in URLs: scheme://user:password@host
-    (re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@/\s]+@"), r"\1[REDACTED]@"),
-    (
-        re.compile(
-            r"(?i)((?:client_secret|access_token|password)['\"]?\s*[:=]\s*['\"]?)[^'\"&,}\s]+"
-        ),
-        r"\1[REDACTED]",
-    ),
-)
+from worker.border import Redactor, cap
+
 # Keys whose values are secret whatever they look like (headers logged as a dict, for instance).
 _SECRET_KEYS = re.compile(r"(?i)authorization|token|secret|password")
+# A value longer than this is cut: a 100 KB reference must cost a log line little, and read well.
+VALUE_LIMIT = 2000
+TRACEBACK_LIMIT = 16000
 
 
-class Redactor:
-    """Removes secrets from every string of an event: the known ones verbatim, and patterns."""
+class EventCleaner:
+    """A structlog processor: every string of an event redacted, then capped.
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+    Redaction comes first, so that a cut can never leave half a secret behind.
+    """
 
-    def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "[REDACTED]")
-        for pattern, replacement in _PATTERNS:
-            text = pattern.sub(replacement, text)
-        return text
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
 
     def __call__(self, _: WrappedLogger, __: str, event: EventDict) -> EventDict:
         return {key: self._clean_item(key, value) for key, value in event.items()}
@@ -57,17 +39,18 @@ class Redactor:
     def _clean_item(self, key: Any, value: Any) -> Any:
         if isinstance(key, str) and _SECRET_KEYS.search(key) and isinstance(value, str):
             return "[REDACTED]"
-        return self._clean(value)
+        limit = TRACEBACK_LIMIT if key == "exception" else VALUE_LIMIT
+        return self._clean(value, limit)
 
-    def _clean(self, value: Any) -> Any:
+    def _clean(self, value: Any, limit: int = VALUE_LIMIT) -> Any:
         if isinstance(value, str):
-            return self.redact(value)
+            return cap(self._redactor.redact(value), limit)
         if isinstance(value, dict):
             return {k: self._clean_item(k, v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self._clean(v) for v in value]
         if isinstance(value, BaseException):
-            return self.redact(repr(value))
+            return cap(self._redactor.redact(repr(value)), limit)
         return value
 
 
@@ -95,7 +78,7 @@ def configure_logging(
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             # Tracebacks become text before redaction, so exception messages are cleaned too.
             structlog.processors.format_exc_info,
-            Redactor(secrets),
+            EventCleaner(Redactor(secrets)),
             renderer,
         ],
     )

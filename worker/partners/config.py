@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
 from pydantic import (
     BaseModel,
@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from worker.settings import ConfigError
+from worker.settings import ConfigError, Settings
 from worker.validation import describe_errors
 
 Query = Literal["intervention", "order", "access"]
@@ -191,3 +191,16 @@ def _from_env(env: Mapping[str, str], name: str, key: str, path: Path) -> str:
     if not value:
         raise ConfigError(f"partners file {path}: {key}: environment variable {name} is not set")
     return value
+
+
+def secrets_of(settings: Settings, partners: Mapping[str, Partner]) -> list[str]:
+    """Every secret the process knows, so that logs can never print one."""
+    values = [settings.amqp_url, settings.database_url, settings.aws_secret_access_key]
+    for partner in partners.values():
+        values += [partner.token, partner.client_secret]
+    found = [v.get_secret_value() for v in values if v is not None]
+    return found + [_password(url) for url in found if "://" in url]
+
+
+def _password(url: str) -> str:
+    return urlparse(url).password or ""

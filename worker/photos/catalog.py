@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from worker.border import INT4, INT8, bounded
 from worker.partners.records import PhotoRecord
 from worker.photos.inspector import PhotoFacts
 
@@ -46,7 +47,11 @@ class StoredPhoto:
         )
 
     def row(self) -> dict[str, Any]:
-        """The `photos` row, as JSON for the outcome statement."""
+        """The `photos` row, as JSON for the outcome statement.
+
+        A number that does not fit its column is left out (NULL); the anomalies keep what the
+        record or the header said. Text is made safe where the statement is assembled.
+        """
         record, facts, geo = self.record, self.facts, self.record.geo
         return {
             "photo_id": str(record.id),
@@ -56,17 +61,17 @@ class StoredPhoto:
             "title": record.title,
             "description": record.description,
             "taken_at": record.date.isoformat() if record.date else None,
-            "width": facts.width,
-            "height": facts.height,
-            "declared_size": record.size,
+            "width": bounded(facts.width, INT4),
+            "height": bounded(facts.height, INT4),
+            "declared_size": bounded(record.size, INT8),
             "size_bytes": facts.size,
             "sha256": facts.sha256,
             "storage_key": self.storage_key,
             "latitude": geo.latitude if geo else None,
             "longitude": geo.longitude if geo else None,
             "projection": geo.projection if geo else None,
-            "declared_width": record.width,
-            "declared_height": record.height,
+            "declared_width": bounded(record.width, INT4),
+            "declared_height": bounded(record.height, INT4),
             "anomalies": list(self.anomalies),
         }
 

@@ -6,10 +6,11 @@ What an attempt writes when it ends is in `worker/attempt/outcomes.py`; intake's
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -20,7 +21,12 @@ Pool = asyncpg.Pool
 
 @dataclass(frozen=True)
 class Claim:
-    """A pending request this worker holds until `lease_id` is released or expires."""
+    """A pending request this worker holds until `lease_id` is released or expires.
+
+    Its times are PostgreSQL's: `claimed_at` is the database's clock at the claim, and `now()`
+    adds the time elapsed here since, so a worker whose clock is minutes off schedules exactly
+    as one whose clock is right.
+    """
 
     message_id: uuid.UUID
     code_oc: str
@@ -30,13 +36,26 @@ class Claim:
     received_at: datetime
     lease_id: uuid.UUID
     waiting_since: datetime  # received_at, or the last refetch: where max_wait counts from
+    deadline: datetime  # waiting_since + the OC's max_wait
+    claimed_at: datetime
+    interruptions: int  # attempts in a row, this one included, that ended without an outcome
+    last_http_status: int | None = None
+    last_error: str | None = None
+    clock: float = field(default_factory=time.monotonic, compare=False)
+
+    def now(self) -> datetime:
+        return self.claimed_at + timedelta(seconds=time.monotonic() - self.clock)
+
+    @property
+    def overdue(self) -> bool:
+        return self.claimed_at >= self.deadline
 
 
 _CLAIM = """
 WITH slots AS (
-    SELECT * FROM unnest($1::text[], $2::int[]) AS s(code_oc, free)
+    SELECT * FROM unnest($1::text[], $2::int[], $6::float8[]) AS s(code_oc, free, max_wait)
 ), due AS (
-    SELECT r.message_id
+    SELECT r.message_id, slots.max_wait
     FROM slots CROSS JOIN LATERAL (
         SELECT message_id FROM photo_requests p
         WHERE p.status = 'pending' AND p.code_oc = slots.code_oc AND p.next_attempt_at <= now()
@@ -48,27 +67,38 @@ WITH slots AS (
 )
 UPDATE photo_requests p
 SET next_attempt_at = now() + make_interval(secs => $4), lease_owner = $5,
-    lease_id = gen_random_uuid(), attempts = attempts + 1, updated_at = now()
+    lease_id = gen_random_uuid(), attempts = attempts + 1, updated_at = now(),
+    -- Still leased: the attempt that held it ended without an outcome (killed, lease lost).
+    interruptions = p.interruptions + (p.lease_id IS NOT NULL)::int
 FROM due WHERE p.message_id = due.message_id
 RETURNING p.message_id, p.code_oc, p.reference_prestation_prise,
     p.reference_commande_prise_interne_oc, p.reference_commande_sous_traitant_oi,
     p.attempts, p.not_found_count, p.received_at, p.lease_id,
-    coalesce(p.refetched_at, p.received_at) AS waiting_since
+    coalesce(p.refetched_at, p.received_at) AS waiting_since,
+    coalesce(p.refetched_at, p.received_at) + make_interval(secs => due.max_wait) AS deadline,
+    now() AS claimed_at, p.interruptions, p.last_http_status, p.last_error
 """
 
 
 async def claim_due(
-    pool: Pool, free: dict[str, int], limit: int, lease_seconds: float, owner: str
+    pool: Pool,
+    free: dict[str, int],
+    max_wait: dict[str, float],
+    limit: int,
+    lease_seconds: float,
+    owner: str,
 ) -> list[Claim]:
     """Take up to `free[oc]` due requests of each OC, `limit` in all, for `lease_seconds`.
 
     SKIP LOCKED lets replicas claim side by side without waiting on each other's rows.
+    `max_wait[oc]` (seconds) gives each claim its deadline, on the database's clock.
     """
     codes = [code for code, n in free.items() if n > 0]
     if not codes or limit <= 0:
         return []
     counts = [free[code] for code in codes]
-    rows = await pool.fetch(_CLAIM, codes, counts, limit, lease_seconds, owner)
+    waits = [max_wait[code] for code in codes]
+    rows = await pool.fetch(_CLAIM, codes, counts, limit, lease_seconds, owner, waits)
     return [_claim(row) for row in rows]
 
 
@@ -86,6 +116,11 @@ def _claim(row: asyncpg.Record) -> Claim:
         received_at=row["received_at"],
         lease_id=row["lease_id"],
         waiting_since=row["waiting_since"],
+        deadline=row["deadline"],
+        claimed_at=row["claimed_at"],
+        interruptions=row["interruptions"],
+        last_http_status=row["last_http_status"],
+        last_error=row["last_error"],
     )
 
 
@@ -99,11 +134,12 @@ async def pending_of_other_ocs(pool: Pool, codes: Sequence[str]) -> dict[str, in
     return {row["code_oc"]: row["n"] for row in rows}
 
 
-async def next_due(pool: Pool, codes: Sequence[str]) -> datetime | None:
+async def seconds_to_next_due(pool: Pool, codes: Sequence[str]) -> float | None:
+    """How long until the next request falls due, by the database's clock; None if none waits."""
     # One index probe per OC: min() over `code_oc = ANY(...)` would read the whole index.
-    value: datetime | None = await pool.fetchval(
+    value: float | None = await pool.fetchval(
         """
-        SELECT min(first.next_attempt_at)
+        SELECT extract(epoch FROM min(first.next_attempt_at) - now())::float8
         FROM unnest($1::text[]) AS c(code_oc) CROSS JOIN LATERAL (
             SELECT next_attempt_at FROM photo_requests p
             WHERE p.status = 'pending' AND p.code_oc = c.code_oc
@@ -126,6 +162,18 @@ async def renew_leases(
         lease_seconds,
     )
     return {row["lease_id"] for row in rows}
+
+
+async def note_interruption(pool: Pool, lease_id: uuid.UUID, error: str) -> None:
+    """An attempt ended on an error of ours before its outcome: say so, and let the request fall
+    due when the lease would have ended. The claim counts it as an interruption."""
+    await pool.execute(
+        "UPDATE photo_requests SET last_error = $2, lease_id = NULL, lease_owner = NULL,"
+        " interruptions = interruptions + 1, updated_at = now()"
+        " WHERE lease_id = $1 AND status = 'pending'",
+        lease_id,
+        error,
+    )
 
 
 async def release_leases(pool: Pool, lease_ids: Sequence[uuid.UUID]) -> None:

@@ -10,14 +10,15 @@ import asyncio
 import contextlib
 import random
 import uuid
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Mapping
 
 import asyncpg
 import structlog
 
+from worker.border import Sanitizer
 from worker.observe.failures import DB_ERRORS, report_failure
 from worker.observe.metrics import Metrics
+from worker.partners.config import Partner
 from worker.schedule import claims
 from worker.schedule.claims import Claim
 from worker.settings import Settings
@@ -34,25 +35,32 @@ Run = Callable[[Claim], Awaitable[object]]
 
 
 class Scheduler:
-    """Claims for `run` (one attempt), up to `slots[oc]` at once per OC; knows nothing of HTTP."""
+    """Claims for `run` (one attempt), up to each OC's `concurrency` at once; knows nothing of
+    HTTP. An attempt that ends on an error is noted on its request, cleaned by `sanitizer`."""
 
     def __init__(
         self,
         pool: asyncpg.Pool,
         settings: Settings,
         metrics: Metrics,
-        slots: dict[str, int],
+        partners: Mapping[str, Partner],
         run: Run,
+        sanitizer: Sanitizer,
         rng: random.Random,
     ) -> None:
         self._pool = pool
         self._settings = settings
         self._metrics = metrics
         self._run = run
+        self._sanitizer = sanitizer
         self._rng = rng  # the order in which OCs are offered slots
-        self._free = dict(slots)
+        self._free = {code: p.config.concurrency for code, p in partners.items()}
+        self._max_wait = {code: p.config.max_wait.total_seconds() for code, p in partners.items()}
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
+        # Held while a claim is in flight, so that drain() sees the attempts it starts.
+        self._claiming = asyncio.Lock()
+        self._closed = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -76,20 +84,24 @@ class Scheduler:
         return len(self._tasks) < self._settings.concurrency and any(self._free.values())
 
     async def _claim(self) -> int:
-        if not self._has_room():
-            return 0
-        settings = self._settings
-        limit = settings.concurrency - len(self._tasks)
-        # A new order each time, so that when the global limit binds no OC always comes last.
-        codes = [code for code, n in self._free.items() if n > 0]
-        self._rng.shuffle(codes)
-        free = {code: self._free[code] for code in codes}
-        taken = await claims.claim_due(
-            self._pool, free, limit, settings.lease_seconds, settings.instance
-        )
-        for claim in taken:
-            self._start(claim)
-        return len(taken)
+        async with self._claiming:
+            if self._closed or not self._has_room():
+                return 0
+            settings = self._settings
+            limit = settings.concurrency - len(self._tasks)
+            # A new order each time, so that when the global limit binds no OC always comes last.
+            codes = [code for code, n in self._free.items() if n > 0]
+            self._rng.shuffle(codes)
+            free = {code: self._free[code] for code in codes}
+            taken = await claims.claim_due(
+                self._pool, free, self._max_wait, limit, settings.lease_seconds, settings.instance
+            )
+            if self._closed:  # drain() began meanwhile: these go back at once, unstarted
+                await claims.release_leases(self._pool, [claim.lease_id for claim in taken])
+                return 0
+            for claim in taken:
+                self._start(claim)
+            return len(taken)
 
     def _start(self, claim: Claim) -> None:
         self._free[claim.code_oc] -= 1
@@ -114,8 +126,12 @@ class Scheduler:
         try:
             await self._run(claim)
         except Exception as exc:
-            # The lease runs out and the request falls due again: nothing is lost.
+            # The request falls due again when its lease would have ended: nothing is lost, and
+            # after WORKER_MAX_INTERRUPTIONS of these in a row it is finished as failed.
             report_failure(self._metrics, exc, "attempt interrupted; retried when its lease ends")
+            error = self._sanitizer.text(f"attempt interrupted: {exc!r}")
+            with contextlib.suppress(*DB_ERRORS):
+                await claims.note_interruption(self._pool, claim.lease_id, error or "")
 
     async def _sleep(self, stop: asyncio.Event) -> None:
         """Until the next request falls due (within the batch window), new work, or stop."""
@@ -123,9 +139,8 @@ class Scheduler:
         timeout = poll
         if self._has_room():
             with contextlib.suppress(*DB_ERRORS):
-                due = await claims.next_due(self._pool, list(self._free))
-                if due is not None:
-                    until_due = (due - datetime.now(UTC)).total_seconds()
+                until_due = await claims.seconds_to_next_due(self._pool, list(self._free))
+                if until_due is not None:
                     timeout = min(poll, max(until_due, poll * _BATCH_WINDOW))
         await _wait_any(stop, self._wake, timeout)
 
@@ -148,10 +163,20 @@ class Scheduler:
                 held[lease_id].cancel()
 
     async def drain(self, grace: float) -> None:
-        """Let running attempts finish within `grace`; give the others back, due now."""
+        """Let running attempts finish within `grace`; give the others back, due now.
+
+        A claim still in flight is waited for first (it gives its requests back), so that no
+        attempt starts after the list of running ones is taken.
+        """
+        self._closed = True
+        end = asyncio.get_running_loop().time() + grace
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(end):
+                await self._claiming.acquire()
+                self._claiming.release()
         if self._tasks:
             log.info("waiting for running attempts", count=len(self._tasks), grace=grace)
-            await asyncio.wait(list(self._tasks.values()), timeout=grace)
+            await asyncio.wait(list(self._tasks.values()), timeout=_left(end))
         unfinished = dict(self._tasks)
         for task in unfinished.values():
             task.cancel()
@@ -162,6 +187,10 @@ class Scheduler:
                     claims.release_leases(self._pool, list(unfinished)), _RELEASE_SECONDS
                 )
             log.warning("attempts given back unfinished", count=len(unfinished))
+
+
+def _left(end: float) -> float:
+    return max(0.0, end - asyncio.get_running_loop().time())
 
 
 async def _wait(stop: asyncio.Event, timeout: float) -> bool:

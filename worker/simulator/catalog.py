@@ -4,7 +4,13 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from worker.simulator.images import PhotoFormat, Picture, PictureCache, render_small
+from worker.simulator.images import (
+    PhotoFormat,
+    Picture,
+    PictureCache,
+    render_small,
+    with_png_width,
+)
 from worker.simulator.records import build_record, photo_seed
 from worker.simulator.scenarios import Scenario
 
@@ -49,6 +55,8 @@ class Catalog:
 
     async def _build(self, reference: str, scenario: Scenario) -> list[Photo]:
         pictures = await self._pictures_for(reference, scenario)
+        if "pngwidth" in scenario.poison:
+            pictures = [with_png_width(picture, 2**31 + 1) for picture in pictures]
         photos = [
             Photo(index, build_record(reference, scenario, index, picture), picture, scenario)
             for index, picture in enumerate(pictures, start=1)

@@ -92,6 +92,16 @@ def _encode(image: Image.Image, image_format: PhotoFormat, quality: int) -> Pict
     return Picture(buffer.getvalue(), image_format, image.width, image.height)
 
 
+def with_png_width(picture: Picture, width: int) -> Picture:
+    """The same PNG whose header declares another width (CRC made right, so readers accept it)."""
+    if picture.image_format != "png":
+        return picture
+    ihdr = picture.data[12:29]  # type and data of the first chunk, always IHDR
+    patched = ihdr[:4] + struct.pack(">I", width) + ihdr[8:]
+    crc = struct.pack(">I", zlib.crc32(patched))
+    return dataclasses.replace(picture, data=picture.data[:12] + patched + crc + picture.data[33:])
+
+
 def _pad(picture: Picture, size: int) -> bytes:
     gap = size - len(picture.data)
     if picture.image_format == "png":

@@ -4,7 +4,12 @@ import asyncio
 
 from aiohttp import web
 
-from worker.simulator.responses import error_response, retry_headers, unauthorized
+from worker.simulator.responses import (
+    error_response,
+    poisoned_error,
+    retry_headers,
+    unauthorized,
+)
 from worker.simulator.scenarios import Scenario, ScenarioError, parse_scenario
 from worker.simulator.state import STATE, SimulatorState
 
@@ -25,6 +30,8 @@ async def list_photos(request: web.Request) -> web.StreamResponse:
     if status == 401:
         # Only an issued token is revoked, so a client that fetches a new one gets through.
         state.tokens.revoke(request.headers.get("Authorization"))
+    if status >= 400 and scenario.poison & {"errbody", "echo"}:
+        return poisoned_error(scenario, status, request.headers.get("Authorization"))
     return await _answer(state, reference, scenario, status)
 
 

@@ -64,6 +64,16 @@ def build_record(
         )
     if index in scenario.badrecord:
         record["type"] = "SELFIE"
+    return _poisoned(record, scenario.poison)
+
+
+def _poisoned(record: dict[str, Any], poison: frozenset[str]) -> dict[str, Any]:
+    if "text" in poison:
+        for key in ("name", "title", "description"):
+            record[key] = f"{record[key]} \u0000 \ud800"
+        record["geoPositionCoords"]["projection"] = "WGS\u000084 \udfff"
+    if "numbers" in poison:
+        record.update(width=2**31 + 7, height=2**32, size=2**63 + 1)
     return record
 
 

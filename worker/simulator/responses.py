@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from worker.simulator.scenarios import Scenario
+from worker.simulator.scenarios import RETRY_DATES, Scenario
 
 _REASONS = {
     400: "bad_request",
@@ -33,4 +33,15 @@ def retry_headers(scenario: Scenario, status: int) -> dict[str, str]:
     """Retry-After for the answers a client should retry (202, 429, 5xx), when asked for."""
     if scenario.retry_after is None or not (status in (202, 429) or status >= 500):
         return {}
-    return {"Retry-After": str(scenario.retry_after)}
+    value = scenario.retry_after
+    return {"Retry-After": RETRY_DATES.get(str(value), str(value))}
+
+
+def poisoned_error(scenario: Scenario, status: int, authorization: str | None) -> web.Response:
+    """An error body a bad gateway could send: a NUL byte, or the request's credentials."""
+    text = f"scenario {scenario.label} answers {status}"
+    if "echo" in scenario.poison:
+        text += f"; upstream refused the request with Authorization: {authorization}"
+    body = text.encode() + (b" \x00 NUL here" if "errbody" in scenario.poison else b"")
+    headers = retry_headers(scenario, status)
+    return web.Response(status=status, body=body, content_type="text/plain", headers=headers)

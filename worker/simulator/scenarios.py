@@ -17,6 +17,12 @@ pictures), ``format=jpeg|png|mixed`` (mixed: odd JPEG, even PNG), and, by 1-base
 
 getPhoto, counted per photo: ``photoerrors=E`` 500, then ``truncate=E`` half the body and the
 connection closed; ``slow=MS`` pauses between body chunks.
+
+A hostile partner, for the tests of the worker's border: ``poison=K[,K]`` with ``text`` (NUL and
+a lone surrogate in every record's text fields), ``numbers`` (declared width and height >= 2^31,
+size >= 2^63), ``pngwidth`` (PNG headers declaring a width >= 2^31), ``errbody`` (error bodies
+with a NUL byte), ``echo`` (error bodies echoing the Authorization header, as a bad gateway
+does); ``retry_after=past|far`` sends an HTTP date in the past, or in year 99999999999999999999.
 """
 
 import dataclasses
@@ -35,6 +41,11 @@ _SIZE_PATTERN = re.compile(r"(\d+(?:\.\d+)?)([km]?)b?", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024 * 1024}
 _FORMATS: dict[str, ImageFormat] = {"jpeg": "jpeg", "png": "png", "mixed": "mixed"}
 _STATUSES = frozenset({200, 202, 204, *range(400, 600)})
+POISONS = frozenset({"text", "numbers", "pngwidth", "errbody", "echo"})
+RETRY_DATES = {
+    "past": "Tue, 30 Apr 2024 12:00:00 GMT",
+    "far": "Wed, 01 May 99999999999999999999 12:00:00 GMT",
+}
 
 
 class PhotoOutcome(enum.Enum):
@@ -61,7 +72,8 @@ class Scenario:
     status: int | None = None
     errors: int = 0
     code: int = 500
-    retry_after: int | None = None
+    retry_after: int | str | None = None
+    """Seconds, or a key of RETRY_DATES."""
     notfound: int = 0
     unauth: int = 0
     delay: int = 0
@@ -78,6 +90,7 @@ class Scenario:
     badrecord: frozenset[int] = frozenset()
     mismatch: frozenset[int] = frozenset()
     photo404: frozenset[int] = frozenset()
+    poison: frozenset[str] = frozenset()
 
     def metadata_status(self, call: int) -> int:
         """Status of the call-th metadata call (1-based) about this reference.
@@ -117,6 +130,17 @@ def parse_count(value: str) -> int:
     if not value.isdigit() or not value.isascii():
         raise ScenarioError(f"{value!r} is not a non-negative integer")
     return int(value)
+
+
+def parse_retry_after(value: str) -> int | str:
+    return value if value in RETRY_DATES else parse_count(value)
+
+
+def parse_poison(value: str) -> frozenset[str]:
+    kinds = frozenset(value.split(","))
+    if not kinds <= POISONS:
+        raise ScenarioError(f"unknown poison {sorted(kinds - POISONS)}; known: {sorted(POISONS)}")
+    return kinds
 
 
 def parse_after(value: str) -> int | None:
@@ -174,7 +198,7 @@ _KEYS: dict[str, tuple[str, Callable[[str], object]]] = {
     "status": ("status", parse_status),
     "errors": ("errors", parse_count),
     "code": ("code", parse_code),
-    "retry_after": ("retry_after", parse_count),
+    "retry_after": ("retry_after", parse_retry_after),
     "notfound": ("notfound", parse_count),
     "unauth": ("unauth", parse_count),
     "delay": ("delay", parse_count),
@@ -188,6 +212,7 @@ _KEYS: dict[str, tuple[str, Callable[[str], object]]] = {
     "badrecord": ("badrecord", parse_indexes),
     "mismatch": ("mismatch", parse_indexes),
     "photo404": ("photo404", parse_indexes),
+    "poison": ("poison", parse_poison),
 }
 SCENARIO_KEYS = frozenset(_KEYS)
 

@@ -1,0 +1,112 @@
+"""The photos of a 200: each listed photo not stored yet is downloaded, checked and stored.
+
+The attempt's outcome is decided once every photo has been tried: what still may come makes it
+a retry, what was refused makes it `failed`, all stored makes it `completed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from worker.attempt.context import AttemptContext, Progress
+from worker.attempt.verdicts import Final, Outcome, Refusal, Retry
+from worker.partners.client import PartnerClient, PartnerUnreachable
+from worker.partners.credentials import TokenUnavailable
+from worker.partners.records import PhotoRecord
+from worker.photos import catalog
+from worker.photos.catalog import StoredPhoto
+from worker.photos.fetch import PhotoFetcher, PhotoNotFound, PhotoUnavailable
+from worker.photos.inspector import PhotoRefused
+from worker.photos.storage import StorageError
+from worker.schedule.claims import Claim
+
+log = structlog.get_logger()
+
+
+async def collect_photos(
+    ctx: AttemptContext,
+    client: PartnerClient,
+    claim: Claim,
+    progress: Progress,
+    records: list[PhotoRecord],
+    refusals: list[Refusal],
+) -> Outcome:
+    """Download every listed photo not stored yet; decide once all have been tried.
+
+    A photo's write to storage runs while the next one downloads (one write ahead at most): on
+    S3 a PUT takes tens of milliseconds that would otherwise add up photo after photo.
+    """
+    known = await catalog.known_photos(ctx.pool, claim.code_oc, [r.id for r in records])
+    progress.known, progress.listed = known, True
+    fetcher = PhotoFetcher(ctx.store, client, ctx.settings.photo_max_bytes, ctx.metrics)
+    waiting: list[Retry] = []
+    writes: list[tuple[StoredPhoto, asyncio.Task[None]]] = []
+    try:
+        for record in (r for r in records if r.id not in known):
+            try:
+                photo, write = await fetcher.fetch(claim.code_oc, record)
+            except PhotoRefused as exc:
+                refusals.append(Refusal(str(record.id), exc.reason, exc.detail))
+            except PhotoNotFound as exc:
+                waiting.append(Retry("not_found", str(exc)))
+            except StorageError as exc:
+                waiting.append(_storage_failed(ctx, record, exc))
+            except (PhotoUnavailable, PartnerUnreachable, TokenUnavailable) as exc:
+                waiting.append(Retry("transient", str(exc)))
+            else:
+                writes.append((photo, asyncio.create_task(write)))
+                waiting += await _written(ctx, claim, progress, writes, keep=1)
+        waiting += await _written(ctx, claim, progress, writes, keep=0)
+    finally:
+        for _, task in writes:  # only when the attempt itself is cancelled
+            task.cancel()
+    return _photos_outcome(refusals, waiting, len(records))
+
+
+async def _written(
+    ctx: AttemptContext,
+    claim: Claim,
+    progress: Progress,
+    writes: list[tuple[StoredPhoto, asyncio.Task[None]]],
+    keep: int,
+) -> list[Retry]:
+    """Wait for the oldest writes until `keep` are left; a failed one is retried later."""
+    failed = []
+    while len(writes) > keep:
+        photo, task = writes.pop(0)
+        try:
+            await task
+        except StorageError as exc:
+            failed.append(_storage_failed(ctx, photo.record, exc))
+            continue
+        progress.stored.append(photo)
+        ctx.metrics.photos_stored.labels(claim.code_oc).inc()
+        ctx.metrics.photo_bytes.labels(claim.code_oc).inc(photo.facts.size)
+    return failed
+
+
+def _storage_failed(ctx: AttemptContext, record: PhotoRecord, exc: StorageError) -> Retry:
+    ctx.metrics.errors.labels("storage").inc()
+    log.error("storing a photo failed", photo_id=str(record.id), error=str(exc))
+    return Retry("transient", str(exc))
+
+
+def _photos_outcome(refusals: list[Refusal], waiting: list[Retry], listed: int) -> Outcome:
+    if waiting:
+        # Some photos may still come: decide about the refused ones when nothing is left to wait.
+        first = waiting[0]
+        more = f" (and {len(waiting) - 1} more)" if len(waiting) > 1 else ""
+        return Retry(first.reason, first.error + more)
+    if refusals:
+        return Final("failed", describe_refusals(refusals, listed), refusals=tuple(refusals))
+    return Final("completed", None)
+
+
+def describe_refusals(refusals: list[Refusal], listed: int) -> str:
+    head = f"{len(refusals)} of {listed + sum(r.reason == 'invalid_record' for r in refusals)}"
+    details = "; ".join(
+        f"{r.photo_id or 'record without id'}: {r.reason}: {r.detail}" for r in refusals
+    )
+    return f"{head} photos refused: {details}"[:2000]
