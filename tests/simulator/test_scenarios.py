@@ -27,7 +27,7 @@ def test_every_key_is_read() -> None:
     reference = (
         "X:photos=6:after=3:final=204:status=403:errors=2:code=503:retry_after=1:notfound=1"
         ":unauth=2:delay=250:delayed=1:size=200k:format=png:slow=10:photoerrors=1:truncate=2"
-        ":badmagic=1:badrecord=2:mismatch=3:photo404=4,5"
+        ":badmagic=1:badrecord=2:mismatch=3:photo404=4,5:poison=text,echo"
     )
     assert parse_scenario(reference) == Scenario(
         label="X",
@@ -51,8 +51,20 @@ def test_every_key_is_read() -> None:
         badrecord=frozenset({2}),
         mismatch=frozenset({3}),
         photo404=frozenset({4, 5}),
+        poison=frozenset({"text", "echo"}),
     )
-    assert len(SCENARIO_KEYS) == 20
+    assert len(SCENARIO_KEYS) == 21
+
+
+@pytest.mark.parametrize("value", ["past", "far", "30"])
+def test_retry_after_takes_seconds_or_a_date_kind(value: str) -> None:
+    expected = int(value) if value.isdigit() else value
+    assert parse_scenario(f"X:retry_after={value}").retry_after == expected
+
+
+def test_an_unknown_poison_is_refused() -> None:
+    with pytest.raises(ScenarioError, match="unknown poison"):
+        parse_scenario("X:poison=text,arsenic")
 
 
 def test_after_never_means_forever() -> None:
