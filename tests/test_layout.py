@@ -31,11 +31,22 @@ ALLOWED: dict[str, set[str]] = {
     "service": BASE | {"observe", "database", "partners", "resources"} | STAGES,
     "ops": BASE | {"observe", "database", "partners", "resources"} | STAGES,
     "simulator": set(),
+    "console": BASE | {"observe", "database", "partners", "resources", "ops"} | STAGES,
     "demo": BASE
-    | {"observe", "database", "partners", "resources", "service", "simulator"}
+    | {"observe", "database", "partners", "resources", "service", "simulator", "console"}
     | STAGES,
     "cli": BASE
-    | {"observe", "database", "partners", "resources", "service", "simulator", "ops", "demo"}
+    | {
+        "observe",
+        "database",
+        "partners",
+        "resources",
+        "service",
+        "simulator",
+        "ops",
+        "console",
+        "demo",
+    }
     | STAGES,
     "__main__": {"cli"},
 }

@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         send.add_argument(f"--{query}", metavar="REF", help=f"the {query} reference; {{n}}: index")
     send.add_argument("--count", type=int, default=1)
     add_operator_commands(add)
+    add("console", _console, "serve the operators' web console: requests, photos, findings")
     demo = add("demo", _demo, "run migrations, the simulator and the worker on sample messages")
     demo.add_argument(
         "--timeout", type=float, default=120.0, help="give up after this many seconds"
@@ -183,6 +184,14 @@ def _send(args: argparse.Namespace) -> int:
     sent = asyncio.run(send_messages(settings, args.oc, references, args.count))
     print("\n".join(sent) if len(sent) <= 20 else f"{len(sent)} messages sent")
     return 0
+
+
+def _console(_: argparse.Namespace) -> int:
+    from worker.console.app import serve_console
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format, secrets_of(settings, {}))
+    return run_until_signalled(lambda stop: serve_console(settings, stop))
 
 
 def _demo(args: argparse.Namespace) -> int:

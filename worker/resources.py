@@ -69,7 +69,7 @@ async def connect_broker(settings: Settings) -> AbstractRobustConnection:
         raise ServiceUnavailable(f"RabbitMQ at {_where(url)}: {exc!r}") from exc
 
 
-async def _close_pool(pool: asyncpg.Pool) -> None:
+async def close_pool(pool: asyncpg.Pool) -> None:
     """Close gracefully if the database answers, at once otherwise."""
     try:
         await asyncio.wait_for(pool.close(), _CLOSE_SECONDS)
@@ -96,7 +96,7 @@ async def open_resources(
     async with AsyncExitStack() as stack:
         store = open_store(settings)
         pool = await open_pool(settings, max_size=max(4, min(20, settings.concurrency + 2)))
-        stack.push_async_callback(_close_pool, pool)
+        stack.push_async_callback(close_pool, pool)
         await check_schema(pool)
         connection = await connect_broker(settings)
         stack.push_async_callback(connection.close)

@@ -60,6 +60,16 @@ class Settings(BaseSettings):
     log_format: Annotated[Literal["auto", "json", "console"], _lower] = "auto"
     instance: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
 
+    # `worker console`: the operators' web console (README "Console").
+    console_host: str = Field("127.0.0.1", description="anything but loopback needs auth")
+    console_port: int = Field(8400, ge=0, le=65535, description="0: any free port")
+    console_password: SecretStr | None = Field(None, description="HTTP Basic or Bearer secret")
+    console_trusted_header: str | None = Field(None, description="who, set by a reverse proxy")
+    console_trusted_proxies: str | None = Field(None, description="comma list of proxy CIDRs")
+    console_actions: bool = Field(False, description="refetch and replay buttons")
+    console_thumbnail_dir: Path = Path("data/thumbnails")
+    console_refresh_seconds: float = Field(5.0, ge=1)
+
     aws_endpoint_url: str | None = Field(None, validation_alias=AliasChoices("AWS_ENDPOINT_URL"))
     aws_access_key_id: str | None = Field(None, validation_alias=AliasChoices("AWS_ACCESS_KEY_ID"))
     aws_secret_access_key: SecretStr | None = Field(

@@ -19,6 +19,7 @@ from worker.database.batching import Batcher
 from worker.events.topology import DEAD_QUEUE, persistent_copy
 from worker.intake import requests
 from worker.intake.message import CrStoc, InvalidMessage, parse_message
+from worker.intake.requests import DEAD_LETTER_ID
 from worker.observe.failures import (
     AMQP_ERRORS,
     DB_ERRORS,
@@ -138,8 +139,11 @@ class Intake:
 
     async def _dead_letter(self, message: AbstractIncomingMessage, reason: str, detail: str) -> str:
         """Copy to the dead queue with the reason in headers, confirmed, then ack the original."""
-        await self._record(message, reason, detail)
+        record_id = await self._record(message, reason, detail)
         headers = dict(message.headers or {})
+        headers.pop(DEAD_LETTER_ID, None)  # only ever our own row's id
+        if record_id is not None:
+            headers[DEAD_LETTER_ID] = record_id
         headers.update(
             {
                 "x-dead-letter-reason": reason,
@@ -159,15 +163,18 @@ class Intake:
         self._metrics.messages_dead_lettered.labels(reason).inc()
         return await _ack(message, "dead_lettered")
 
-    async def _record(self, message: AbstractIncomingMessage, reason: str, detail: str) -> None:
+    async def _record(
+        self, message: AbstractIncomingMessage, reason: str, detail: str
+    ) -> int | None:
         """Best effort: the dead-letter queue, the log and the metrics have it anyway."""
         try:
-            await requests.record_dead_letter(
+            return await requests.record_dead_letter(
                 self._pool, message.message_id, reason, detail, message.body, self._instance
             )
         except DB_ERRORS as exc:
             self._metrics.errors.labels("database").inc()
             log.error("could not record the dead letter in the database", error=repr(exc))
+            return None
 
 
 async def _ack(message: AbstractIncomingMessage, outcome: str) -> str:

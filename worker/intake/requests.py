@@ -15,6 +15,8 @@ from worker.border import cap, storable
 from worker.intake.message import CrStoc
 
 Pool = asyncpg.Pool
+# Header of a dead-lettered copy: the id of its `dead_letters` row, which a replay marks.
+DEAD_LETTER_ID = "x-dead-letter-id"
 
 
 async def insert_requests(pool: Pool, messages: Sequence[CrStoc]) -> list[bool]:
@@ -53,13 +55,15 @@ async def _insert_new(pool: Pool, messages: Sequence[CrStoc]) -> set[uuid.UUID]:
 
 async def record_dead_letter(
     pool: Pool, message_id: str | None, reason: str, detail: str, body: bytes, worker: str
-) -> None:
-    await pool.execute(
+) -> int:
+    """The row's id, which the dead-lettered copy carries so that a replay can mark the row."""
+    record_id: int = await pool.fetchval(
         "INSERT INTO dead_letters (message_id, reason, detail, body_excerpt, worker)"
-        " VALUES ($1, $2, $3, $4, $5)",
+        " VALUES ($1, $2, $3, $4, $5) RETURNING id",
         storable(cap(message_id, 255)) if message_id is not None else None,
         reason,
         storable(cap(detail, 2000)),
         storable(body[:2000].decode("utf-8", errors="replace")),
         worker,
     )
+    return record_id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -11,9 +12,11 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from worker.database.migrations import check_schema
-from worker.ops.detail import build_detail, find_requests, render_detail
+from worker.ops.detail import build_detail, render_dead_letters, render_detail
+from worker.ops.formatting import plain
+from worker.ops.lookup import find_dead_letters, find_requests
 from worker.ops.refetch import REFETCHABLE, RefetchSelection, refetch
-from worker.ops.replay import DeadLetterFilter, replay_dead_letters
+from worker.ops.replay import REASONS, DeadLetterFilter, mark_replayed, replay_dead_letters
 from worker.ops.status import build_status, render_status
 from worker.resources import ServiceUnavailable
 from worker.settings import Settings, load_settings
@@ -26,14 +29,16 @@ def add_operator_commands(add: Adder) -> None:
         "status", _status, "counts by status and OC, oldest pending, next retries, dead letters"
     )
     status.add_argument("--json", action="store_true", help="one JSON object, for scripts")
-    show = add("show", _show, "one request in detail, by messageId or by any of its references")
-    show.add_argument("key", help="a messageId, or a reference (intervention, order or access)")
+    show = add("show", _show, "requests and dead letters by messageId or reference (or its prefix)")
+    show.add_argument(
+        "key",
+        help="a messageId, or a reference (intervention, order or access); REF* for every"
+        " reference starting with REF (also used when nothing matches REF exactly)",
+    )
     show.add_argument("--json", action="store_true")
     replay = add("replay-dead-letters", _replay, "send dead letters back to photos.cr_stoc")
     replay.add_argument("--dry-run", action="store_true", help="list what would be replayed")
-    replay.add_argument(
-        "--reason", help="only this reason (not_json, invalid_fields, unknown_oc...)"
-    )
+    replay.add_argument("--reason", choices=REASONS, help="only dead letters of this reason")
     replay.add_argument("--message-id", help="only this messageId")
     replay.add_argument(
         "--contains", help="only bodies containing this text (a codeOC, a reference)"
@@ -74,14 +79,20 @@ def _show(args: argparse.Namespace) -> int:
 
     async def work(conn: asyncpg.Connection) -> int:
         found = await find_requests(conn, args.key)
-        if not found:
-            print(f"no request with messageId or reference {args.key!r}", file=sys.stderr)
+        letters = await find_dead_letters(conn, args.key)
+        if not found and not letters:
+            print(
+                f"no request or dead letter with messageId or reference {args.key!r}",
+                file=sys.stderr,
+            )
             return 1
         details = [await build_detail(conn, mid, settings.storage_url) for mid in found]
         if args.json:
-            print(json.dumps(details if len(details) > 1 else details[0], indent=2))
+            shown = details + [{"dead_letter": plain(letter)} for letter in letters]
+            print(json.dumps(shown[0] if len(shown) == 1 else shown, indent=2))
         else:
-            print("\n\n".join(render_detail(d) for d in details))
+            texts = [render_detail(d) for d in details]
+            print("\n\n".join(texts + ([render_dead_letters(letters)] if letters else [])))
         return 0
 
     return asyncio.run(_with_db(settings, work))
@@ -90,17 +101,24 @@ def _show(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     settings = load_settings()
     wanted = DeadLetterFilter(args.reason, args.message_id, args.contains, args.limit)
-    letters = asyncio.run(replay_dead_letters(settings, wanted, args.dry_run))
-    verb = "would replay" if args.dry_run else "replayed"
-    for letter in letters:
-        mark = verb if letter.replayed else "kept"
-        print(f"{mark:12}  {letter.message_id or '-'}  {letter.reason}: {letter.detail[:80]}")
-    chosen = sum(letter.replayed for letter in letters)
-    print(
-        f"{len(letters)} dead letters looked at, {chosen} {verb}, "
-        f"{len(letters) - chosen} left in the dead-letter queue"
-    )
-    return 0
+
+    async def work(conn: asyncpg.Connection) -> int:
+        letters = await replay_dead_letters(settings, wanted, args.dry_run)
+        verb = "would replay" if args.dry_run else "replayed"
+        for letter in letters:
+            mark = verb if letter.replayed else "kept"
+            print(f"{mark:12}  {letter.message_id or '-'}  {letter.reason}: {letter.detail[:80]}")
+        chosen = sum(letter.replayed for letter in letters)
+        print(
+            f"{len(letters)} dead letters looked at, {chosen} {verb}, "
+            f"{len(letters) - chosen} left in the dead-letter queue"
+        )
+        if not args.dry_run and chosen:
+            marked = await mark_replayed(conn, letters, f"{getpass.getuser()} (command line)")
+            print(f"{marked} of their dead_letters rows marked replayed")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
 
 
 def _refetch(args: argparse.Namespace) -> int:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
-import asyncpg
-
 from worker.ops.formatting import plain, table
+from worker.ops.status import Db
 from worker.photos.storage import object_url
 
 _REQUEST_COLUMNS = (
@@ -32,45 +32,31 @@ _REQUEST_COLUMNS = (
 )
 
 
-async def find_requests(conn: asyncpg.Connection, key: str) -> list[uuid.UUID]:
-    """The request of a messageId, or every request that carries this reference."""
-    try:
-        message_id = uuid.UUID(key)
-    except ValueError:
-        rows = await conn.fetch(
-            "SELECT message_id FROM photo_requests"
-            " WHERE $1 IN (reference_commande_sous_traitant_oi,"
-            " reference_commande_prise_interne_oc, reference_prestation_prise)"
-            " ORDER BY received_at",
-            key,
-        )
-        return [row["message_id"] for row in rows]
-    found = await conn.fetchval(
-        "SELECT message_id FROM photo_requests WHERE message_id = $1", message_id
-    )
-    return [found] if found else []
-
-
-async def build_detail(
-    conn: asyncpg.Connection, message_id: uuid.UUID, storage_url: str
-) -> dict[str, Any]:
+async def load_detail(conn: Db, message_id: uuid.UUID) -> dict[str, Any]:
+    """Everything recorded about one request, as database values (the console renders these)."""
     request = await conn.fetchrow(
         f"SELECT {', '.join(_REQUEST_COLUMNS)} FROM photo_requests WHERE message_id = $1",  # noqa: S608
         message_id,
     )
-    photos = [dict(r) for r in await conn.fetch(_PHOTOS, message_id)]
-    for photo in photos:
+    return {
+        "request": dict(request) if request else None,
+        "attempts": [dict(r) for r in await conn.fetch(_ATTEMPTS, message_id)],
+        "photos": [dict(r) for r in await conn.fetch(_PHOTOS, message_id)],
+        "refused": [dict(r) for r in await conn.fetch(_REFUSED, message_id)],
+        "findings": [dict(r) for r in await conn.fetch(_FINDINGS, message_id)],
+        "events": [dict(r) for r in await conn.fetch(_EVENTS, message_id)],
+    }
+
+
+async def build_detail(conn: Db, message_id: uuid.UUID, storage_url: str) -> dict[str, Any]:
+    """`worker show`: the detail as plain JSON values, with where each photo is stored."""
+    detail = await load_detail(conn, message_id)
+    for photo in detail["photos"]:
         photo["location"] = object_url(storage_url, photo["storage_key"])
-    detail: dict[str, Any] = plain(
-        {
-            "request": dict(request) if request else None,
-            "attempts": [dict(r) for r in await conn.fetch(_ATTEMPTS, message_id)],
-            "photos": photos,
-            "refused": [dict(r) for r in await conn.fetch(_REFUSED, message_id)],
-            "events": [dict(r) for r in await conn.fetch(_EVENTS, message_id)],
-        }
-    )
-    return detail
+    for event in detail["events"]:
+        event["body"] = json.loads(event["body"])
+    plain_detail: dict[str, Any] = plain(detail)
+    return plain_detail
 
 
 _ATTEMPTS = """
@@ -79,16 +65,23 @@ SELECT attempt, started_at, finished_at, worker, operation, reference, http_stat
 FROM request_attempts WHERE message_id = $1 ORDER BY id
 """
 _PHOTOS = """
-SELECT p.photo_id, p.type, p.mime_type, p.size_bytes, p.width, p.height, p.sha256, p.storage_key,
-    p.taken_at, p.anomalies, p.stored_at
+SELECT p.photo_id, p.code_oc, p.type, p.mime_type, p.size_bytes, p.width, p.height, p.sha256,
+    p.storage_key, p.taken_at, p.anomalies, p.stored_at, p.name, p.title, p.description,
+    p.declared_size, p.declared_width, p.declared_height, p.latitude, p.longitude, p.projection
 FROM photo_request_photos l JOIN photos p USING (code_oc, photo_id)
-WHERE l.message_id = $1 ORDER BY p.type, p.photo_id
+WHERE l.message_id = $1 ORDER BY p.type, p.taken_at, p.photo_id
 """
 _REFUSED = """
 SELECT photo_id, reason, detail, refused_at FROM photo_refusals WHERE message_id = $1 ORDER BY id
 """
+_FINDINGS = """
+SELECT kind, severity, photo_ids, detail, related_message_id, created_at
+FROM photo_findings WHERE message_id = $1
+ORDER BY array_position(ARRAY['suspect', 'warning', 'info'], severity), kind, id
+"""
 _EVENTS = """
-SELECT routing_key, created_at, sent_at FROM outbox WHERE message_id = $1 ORDER BY id
+SELECT routing_key, created_at, sent_at, body::text AS body
+FROM outbox WHERE message_id = $1 ORDER BY id
 """
 
 
@@ -122,10 +115,34 @@ def render_detail(detail: dict[str, Any]) -> str:
     ]
     lines += ["", f"Photos refused ({len(detail['refused'])}):"]
     lines += [f"  {r['photo_id'] or '-'}  {r['reason']}: {r['detail']}" for r in detail["refused"]]
+    lines += ["", f"Findings ({len(detail['findings'])}):"]
+    lines += [
+        f"  {f['severity']:8} {f['kind']}: {f['detail']}"
+        + (f" (see {f['related_message_id']})" if f["related_message_id"] else "")
+        for f in detail["findings"]
+    ]
     lines += ["", "Result events:"]
     lines += [
         f"  {e['routing_key']}  written {e['created_at'][:19]}  "
         f"{'published ' + e['sent_at'][:19] if e['sent_at'] else 'not yet published'}"
         for e in detail["events"]
     ] or ["  none yet"]
+    return "\n".join(lines)
+
+
+def render_dead_letters(letters: list[dict[str, Any]]) -> str:
+    lines = [f"Dead letters ({len(letters)}):"]
+    for letter in letters:
+        replayed = letter["replayed_at"]
+        lines += [
+            f"  #{letter['id']}  {letter['dead_lettered_at']:%Y-%m-%dT%H:%M:%S}  messageId"
+            f" {letter['message_id'] or '-'}  {letter['reason']}: {letter['detail']}",
+            "    "
+            + (
+                f"replayed {replayed:%Y-%m-%dT%H:%M:%S} by {letter['replayed_by'] or '-'}"
+                if replayed
+                else "not replayed (worker replay-dead-letters)"
+            ),
+            f"    body: {letter['body_excerpt'][:200]}",
+        ]
     return "\n".join(lines)

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 REFETCHABLE = ("pending", "expired", "failed")
 
@@ -58,7 +59,7 @@ class Refetched:
 
 
 async def refetch(
-    conn: asyncpg.Connection, selection: RefetchSelection, dry_run: bool
+    conn: asyncpg.Connection | PoolConnectionProxy, selection: RefetchSelection, dry_run: bool
 ) -> list[Refetched]:
     """The requests chosen, each saying whether it was in flight (and so left alone)."""
     where, args = selection.where()

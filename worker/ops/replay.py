@@ -14,10 +14,21 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from worker.events.topology import DEAD_QUEUE, QUEUE, declare, persistent_copy
+from worker.intake.requests import DEAD_LETTER_ID
+from worker.ops.status import Db
 from worker.resources import connect_broker
 from worker.settings import Settings
 
-_OUR_HEADERS = ("x-dead-letter-reason", "x-dead-letter-detail", "x-dead-lettered-by", "x-death")
+_OUR_HEADERS = (
+    "x-dead-letter-reason",
+    "x-dead-letter-detail",
+    "x-dead-lettered-by",
+    "x-death",
+    DEAD_LETTER_ID,
+)
+# Why a message is dead: intake's reasons (intake/message.py, intake/consumer.py), and the
+# broker's own rejections, which carry no reason of ours.
+REASONS = ("not_json", "invalid_fields", "unknown_oc", "rejected_by_broker")
 
 
 @dataclass(frozen=True)
@@ -26,12 +37,14 @@ class DeadLetterFilter:
     message_id: str | None = None
     contains: str | None = None  # a substring of the body, e.g. a codeOC or a reference
     limit: int | None = None
+    record_id: int | None = None  # the `dead_letters` row the message was recorded as
 
     def matches(self, letter: DeadLetter) -> bool:
         return (
             (self.reason is None or letter.reason == self.reason)
             and (self.message_id is None or letter.message_id == self.message_id)
             and (self.contains is None or self.contains in letter.body_text)
+            and (self.record_id is None or letter.record_id == self.record_id)
         )
 
 
@@ -42,6 +55,7 @@ class DeadLetter:
     detail: str
     body_text: str
     replayed: bool
+    record_id: int | None = None
 
 
 def _text(value: object) -> str:
@@ -58,7 +72,12 @@ def describe(message: AbstractIncomingMessage, replayed: bool) -> DeadLetter:
         detail=_text(headers.get("x-dead-letter-detail")),
         body_text=message.body[:2000].decode("utf-8", errors="replace"),
         replayed=replayed,
+        record_id=_record_id(headers.get(DEAD_LETTER_ID)),
     )
+
+
+def _record_id(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 async def replay_dead_letters(
@@ -104,3 +123,30 @@ def _fresh_copy(message: AbstractIncomingMessage) -> aio_pika.Message:
     replays = headers.get("x-replayed", 0)
     headers["x-replayed"] = (replays if isinstance(replays, int) else 0) + 1
     return persistent_copy(message, headers)
+
+
+async def mark_replayed(db: Db, letters: list[DeadLetter], who: str) -> int:
+    """Mark the rows of the letters replayed; returns how many. A message dead-lettered before
+    its copies carried their row's id is matched by messageId and reason instead."""
+    sent = [letter for letter in letters if letter.replayed]
+    ids = [letter.record_id for letter in sent if letter.record_id is not None]
+    marked = len(
+        await db.fetch(
+            "UPDATE dead_letters SET replayed_at = now(), replayed_by = $2"
+            " WHERE id = ANY($1::bigint[]) AND replayed_at IS NULL RETURNING id",
+            ids,
+            who,
+        )
+    )
+    for letter in sent:
+        if letter.record_id is None and letter.message_id is not None:
+            marked += len(await db.fetch(_MARK_ONE, letter.message_id, letter.reason, who))
+    return marked
+
+
+_MARK_ONE = """
+UPDATE dead_letters SET replayed_at = now(), replayed_by = $3
+WHERE id = (SELECT id FROM dead_letters WHERE message_id = $1 AND reason = $2
+            AND replayed_at IS NULL ORDER BY id LIMIT 1)
+RETURNING id
+"""

@@ -15,6 +15,8 @@ from worker.partners.config import format_duration
 from worker.resources import ServiceUnavailable, connect_broker
 from worker.settings import Settings
 
+# A connection or a pool: the commands hold one connection, the console a pool.
+Db = asyncpg.Connection | asyncpg.Pool
 STATUSES = ("pending", "completed", "unavailable", "expired", "failed")
 
 
@@ -38,26 +40,49 @@ class StatusReport:
 async def build_status(
     conn: asyncpg.Connection, settings: Settings, limit: int = 10
 ) -> StatusReport:
-    counts = await conn.fetch(
-        "SELECT code_oc, status, count(*) AS n FROM photo_requests GROUP BY code_oc, status"
-    )
-    requests: dict[str, dict[str, int]] = {}
-    for row in counts:
-        requests.setdefault(row["code_oc"], dict.fromkeys(STATUSES, 0))[row["status"]] = row["n"]
     report = StatusReport(
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        requests=dict(sorted(requests.items())),
-        oldest_pending=_first(await conn.fetch(_OLDEST)),
+        requests=await count_requests(conn),
+        oldest_pending=await oldest_pending(conn),
         next_due=[dict(r) for r in await conn.fetch(_NEXT_DUE, limit)],
         in_flight={r["lease_owner"]: r["n"] for r in await conn.fetch(_IN_FLIGHT)},
-        unsent_events=await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"),
+        unsent_events=await unsent_events(conn),
         queues={QUEUE: None, DEAD_QUEUE: None},
-        recent_dead_letters=[dict(r) for r in await conn.fetch(_DEAD_LETTERS, 5)],
+        recent_dead_letters=await recent_dead_letters(conn, 5),
     )
     await _count_queues(settings, report)
     return report
 
 
+async def count_requests(conn: Db) -> dict[str, dict[str, int]]:
+    """Requests by OC and status, every status present for each OC, OCs in order."""
+    requests: dict[str, dict[str, int]] = {}
+    for row in await conn.fetch(_COUNTS):
+        requests.setdefault(row["code_oc"], dict.fromkeys(STATUSES, 0))[row["status"]] = row["n"]
+    return dict(sorted(requests.items()))
+
+
+async def oldest_pending(conn: Db) -> dict[str, Any] | None:
+    return _first(await conn.fetch(_OLDEST))
+
+
+async def unsent_events(conn: Db) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
+
+
+async def recent_dead_letters(conn: Db, limit: int) -> list[dict[str, Any]]:
+    return [dict(r) for r in await conn.fetch(_DEAD_LETTERS, limit)]
+
+
+# Two parts, so that each reads an index of its own: pending requests through the due index,
+# finished ones through the index of finished requests (migrations 0004 and 0009).
+_COUNTS = """
+SELECT code_oc, 'pending' AS status, count(*) AS n FROM photo_requests
+WHERE status = 'pending' GROUP BY code_oc
+UNION ALL
+SELECT code_oc, status, count(*) AS n FROM photo_requests
+WHERE status <> 'pending' GROUP BY code_oc, status
+"""
 _OLDEST = """
 SELECT message_id, code_oc, coalesce(reference_commande_sous_traitant_oi,
     reference_commande_prise_interne_oc, reference_prestation_prise) AS reference,
@@ -77,8 +102,8 @@ SELECT lease_owner, count(*) AS n FROM photo_requests
 WHERE status = 'pending' AND lease_id IS NOT NULL GROUP BY lease_owner ORDER BY lease_owner
 """
 _DEAD_LETTERS = """
-SELECT dead_lettered_at, message_id, reason, detail FROM dead_letters
-ORDER BY id DESC LIMIT $1
+SELECT id, dead_lettered_at, message_id, reason, detail, replayed_at, replayed_by
+FROM dead_letters ORDER BY id DESC LIMIT $1
 """
 
 
@@ -166,7 +191,12 @@ def _dead_letter_lines(report: StatusReport) -> list[str]:
     lines = ["Latest dead letters recorded:"]
     for row in report.recent_dead_letters:
         when = row["dead_lettered_at"].isoformat(timespec="seconds")
-        lines.append(f"  {when}  {row['message_id'] or '-'}  {row['reason']}: {row['detail'][:80]}")
+        replayed = row["replayed_at"]
+        mark = f"replayed {replayed.isoformat(timespec='seconds')}" if replayed else "waiting"
+        lines.append(
+            f"  {when}  {mark:34}  {row['message_id'] or '-'}  {row['reason']}:"
+            f" {row['detail'][:80]}"
+        )
     return lines
 
 

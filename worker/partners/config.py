@@ -195,7 +195,12 @@ def _from_env(env: Mapping[str, str], name: str, key: str, path: Path) -> str:
 
 def secrets_of(settings: Settings, partners: Mapping[str, Partner]) -> list[str]:
     """Every secret the process knows, so that logs can never print one."""
-    values = [settings.amqp_url, settings.database_url, settings.aws_secret_access_key]
+    values = [
+        settings.amqp_url,
+        settings.database_url,
+        settings.aws_secret_access_key,
+        settings.console_password,
+    ]
     for partner in partners.values():
         values += [partner.token, partner.client_secret]
     found = [v.get_secret_value() for v in values if v is not None]

@@ -79,6 +79,11 @@ class PhotoStore:
         result = await obstore.get_async(self._store, key)
         return bytes(await result.bytes_async())
 
+    async def open(self, key: str, chunk_size: int = 256 * 1024) -> AsyncIterator[bytes]:
+        """The object's bytes as they arrive; FileNotFoundError at once if there is none."""
+        result = await obstore.get_async(self._store, key)
+        return _bytes(result.stream(min_chunk_size=chunk_size))
+
     def location(self, key: str) -> str:
         return f"{self.url}/{key}"
 
@@ -123,6 +128,11 @@ async def _peek(
         if size > limit:
             return head, chunks
     return head, None
+
+
+async def _bytes(chunks: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        yield bytes(chunk)
 
 
 async def _done() -> None:

@@ -1,0 +1,96 @@
+"""`worker console`: the application (routes, templates, static files) and its server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from worker.console import actions, dead_letters, detail, findings, images, listing, overview
+from worker.console.guard import Access, Csrf, add_security_headers, guard
+from worker.console.pages import STATE, ConsoleState, setup_templates
+from worker.console.thumbnails import Thumbnails
+from worker.database.migrations import check_schema
+from worker.photos.storage import open_store
+from worker.resources import close_pool, open_pool
+from worker.settings import Settings
+
+log = structlog.get_logger()
+STATIC = Path(__file__).parent / "static"
+
+
+def build_app(console: ConsoleState, access: Access) -> web.Application:
+    app = web.Application(middlewares=[guard(access)])
+    app.on_response_prepare.append(add_security_headers)
+    app[STATE] = console
+    setup_templates(app)
+    route = app.router
+    route.add_get("/", overview.overview_page, name="overview")
+    route.add_get("/overview", overview.overview_panel, name="overview_panel")
+    route.add_get("/requests", listing.requests_page, name="requests")
+    route.add_get("/requests/{message_id}", detail.request_page, name="request")
+    route.add_post("/requests/{message_id}/refetch", actions.refetch_request, name="refetch")
+    route.add_get("/findings", findings.findings_page, name="findings")
+    route.add_get("/findings.csv", findings.findings_csv, name="findings_csv")
+    route.add_get("/dead-letters", dead_letters.dead_letters_page, name="dead_letters")
+    route.add_post(
+        r"/dead-letters/{record_id:\d+}/replay", actions.replay_dead_letter, name="replay"
+    )
+    route.add_get("/photos/{code_oc}/{photo_id}", images.photo, name="photo")
+    route.add_get("/photos/{code_oc}/{photo_id}/thumb", images.thumbnail, name="thumbnail")
+    route.add_get("/healthz", _healthz)
+    route.add_static("/static", STATIC, name="static", append_version=True)
+    return app
+
+
+async def _healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def serve_console(
+    settings: Settings, stop: asyncio.Event, on_started: Callable[[str], None] | None = None
+) -> None:
+    """Serve until `stop` is set. Refuses to start on a public address without authentication,
+    and on a database whose schema is behind."""
+    access = Access.from_settings(settings)
+    async with AsyncExitStack() as stack:
+        store = open_store(settings)
+        pool = await open_pool(settings, max_size=8)
+        stack.push_async_callback(close_pool, pool)
+        await check_schema(pool)
+        thumbnails = Thumbnails(settings.console_thumbnail_dir.resolve())
+        app = build_app(ConsoleState(settings, pool, store, thumbnails, Csrf()), access)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, settings.console_host, settings.console_port)
+        await site.start()
+        url = console_url(settings.console_host, runner.addresses[0][1])
+        log.info(
+            "console serving",
+            url=url,
+            actions=settings.console_actions,
+            authentication=_describe(access),
+        )
+        if on_started is not None:
+            on_started(url)
+        await stop.wait()
+    log.info("console stopped")
+
+
+def console_url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104
+    return f"http://{f'[{shown}]' if ':' in shown else shown}:{port}/"
+
+
+def _describe(access: Access) -> str:
+    ways = [
+        name
+        for name, on in (("password", access.password), ("header", access.trusted_header))
+        if on
+    ]
+    return " or ".join(ways) or "none (loopback only)"

@@ -1,0 +1,49 @@
+"""One request's page: its message, attempts as a timeline, photos side by side, findings and
+the event sent. The data is `worker show`'s (`ops.detail`)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from worker.console.gallery import group_photos
+from worker.console.pages import render, state
+from worker.ops.detail import load_detail
+from worker.ops.refetch import REFETCHABLE
+
+
+async def request_page(request: web.Request) -> web.Response:
+    try:
+        message_id = uuid.UUID(request.match_info["message_id"])
+    except ValueError:
+        raise web.HTTPNotFound(text="not a messageId\n") from None
+    detail = await load_detail(state(request).pool, message_id)
+    if detail["request"] is None:
+        raise web.HTTPNotFound(text=f"no request {message_id}\n")
+    req = detail["request"]
+    context = {
+        "r": req,
+        "attempts": [_timed(a) for a in detail["attempts"]],
+        "groups": group_photos(detail["photos"], detail["findings"]),
+        "photo_count": len(detail["photos"]),
+        "refused": detail["refused"],
+        "findings": detail["findings"],
+        "events": [e | {"pretty": _pretty(e["body"])} for e in detail["events"]],
+        "refetchable": req["status"] in REFETCHABLE and req["lease_owner"] is None,
+    }
+    return render(request, "request.html", context)
+
+
+def _timed(attempt: dict[str, Any]) -> dict[str, Any]:
+    outcome = attempt["outcome"]
+    kinds = {"completed": "ok", "failed": "bad"}
+    kind = "retry" if outcome.startswith("retry") else kinds.get(outcome, "end")
+    seconds = (attempt["finished_at"] - attempt["started_at"]).total_seconds()
+    return attempt | {"seconds": seconds, "kind": kind}
+
+
+def _pretty(body: str) -> str:
+    return json.dumps(json.loads(body), indent=2, ensure_ascii=False)

@@ -1,0 +1,340 @@
+"""The requests page: filters (OC, status, days received, finding kind), search by messageId or
+reference, keyset pagination.
+
+Each way of listing reads an index in the order it shows, so a page costs about the same on the
+millionth row as on the first, whatever the filters (the plans are in the README, "Console"):
+
+- browsing: newest received first, one index range per (OC, status), merged: finished requests
+  through `photo_requests_finished` (migration 0009), pending ones through the due index;
+- a finding kind: most recently flagged first, through the findings' (kind, created_at) index;
+- a search: by messageId, or by reference prefix (`ops.lookup`), in reference order.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from worker.console.pages import render, state
+from worker.ops.lookup import Key, by_reference_prefix
+from worker.ops.status import STATUSES
+
+PAGE = 50
+FINISHED = STATUSES[1:]
+_OC = re.compile(r"^[A-Z0-9]{4}$")
+_KIND = re.compile(r"^[a-z_]{1,40}$")
+
+
+class BadFilter(ValueError):
+    """A filter value that cannot be used; the message says which."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    oc: str | None = None
+    status: str | None = None
+    since: date | None = None  # received on or after this day (UTC)
+    until: date | None = None  # received on or before this day
+    kind: str | None = None
+    q: str = ""
+    after: str | None = None  # the cursor: where the previous page ended
+    after_id: str | None = None
+
+    @classmethod
+    def parse(cls, query: Mapping[str, str]) -> Filters:
+        oc = query.get("oc", "").strip().upper() or None
+        status = query.get("status") or None
+        kind = query.get("kind") or None
+        if oc and not _OC.match(oc):
+            raise BadFilter(f"OC {oc!r}: four letters or digits")
+        if status and status not in STATUSES:
+            raise BadFilter(f"status {status!r}: one of {', '.join(STATUSES)}")
+        if kind and not _KIND.match(kind):
+            raise BadFilter(f"finding kind {kind!r}: lower-case letters and _")
+        return cls(
+            oc=oc,
+            status=status,
+            since=_day(query.get("from")),
+            until=_day(query.get("to")),
+            kind=kind,
+            q=query.get("q", "").strip()[:255],
+            after=query.get("after") or None,
+            after_id=query.get("after_id") or None,
+        )
+
+    def as_query(self, **changes: Any) -> dict[str, str]:
+        """The filters as a query string, for links; the cursor only if given in `changes`."""
+        values = replace(self, after=None, after_id=None, **changes)
+        pairs = {
+            "q": values.q,
+            "oc": values.oc,
+            "status": values.status,
+            "kind": values.kind,
+            "from": values.since.isoformat() if values.since else None,
+            "to": values.until.isoformat() if values.until else None,
+            "after": values.after,
+            "after_id": values.after_id,
+        }
+        return {k: v for k, v in pairs.items() if v}
+
+    def received_range(self) -> tuple[datetime | None, datetime | None]:
+        start = datetime.combine(self.since, time(), UTC) if self.since else None
+        end = datetime.combine(self.until + timedelta(days=1), time(), UTC) if self.until else None
+        return start, end
+
+
+def _day(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadFilter(f"date {text!r}: YYYY-MM-DD") from None
+
+
+@dataclass
+class Page:
+    rows: list[dict[str, Any]]
+    next_cursor: dict[str, str] | None
+    heading: str
+    ocs: list[str] = field(default_factory=list)
+
+
+class _Conditions:
+    """SQL conditions on `r` (photo_requests) with their numbered arguments."""
+
+    def __init__(self, args: list[Any] | None = None) -> None:
+        self.sql: list[str] = []
+        self.args: list[Any] = list(args or [])
+
+    def add(self, template: str, *values: Any) -> None:
+        """`template` names its values {0}, {1}...: they become the next $n."""
+        numbers = [f"${len(self.args) + i + 1}" for i in range(len(values))]
+        self.args += values
+        self.sql.append(template.format(*numbers))
+
+    def received(self, filters: Filters) -> _Conditions:
+        start, end = filters.received_range()
+        if start:
+            self.add("r.received_at >= {0}", start)
+        if end:
+            self.add("r.received_at < {0}", end)
+        return self
+
+    def text(self) -> str:
+        return " AND ".join(self.sql)
+
+
+async def list_requests(pool: asyncpg.Pool, filters: Filters) -> Page:
+    ocs = await known_ocs(pool)
+    key = Key.parse(filters.q) if filters.q else None
+    if key is not None and key.message_id is not None:
+        page = await _by_message_id(pool, key.message_id)
+    elif key is not None:
+        page = await _by_reference(pool, filters, key.text)
+    elif filters.kind:
+        page = await _by_finding(pool, filters)
+    else:
+        page = await _browse(pool, filters, [filters.oc] if filters.oc else ocs)
+    page.ocs = ocs
+    return page
+
+
+async def known_ocs(pool: asyncpg.Pool) -> list[str]:
+    """Every OC with requests: a skip scan of each index that starts with code_oc."""
+    rows = await pool.fetch(_KNOWN_OCS)
+    return [row["code_oc"] for row in rows]
+
+
+_SKIP_SCAN = """
+    (SELECT code_oc FROM photo_requests WHERE status {op} 'pending' ORDER BY code_oc LIMIT 1)
+    UNION ALL
+    SELECT (SELECT r.code_oc FROM photo_requests r WHERE r.status {op} 'pending'
+            AND r.code_oc > s.code_oc ORDER BY r.code_oc LIMIT 1)
+    FROM {name} s WHERE s.code_oc IS NOT NULL
+"""
+_KNOWN_OCS = f"""
+WITH RECURSIVE finished(code_oc) AS ({_SKIP_SCAN.format(op="<>", name="finished")}),
+pending(code_oc) AS ({_SKIP_SCAN.format(op="=", name="pending")})
+SELECT code_oc FROM finished WHERE code_oc IS NOT NULL
+UNION SELECT code_oc FROM pending WHERE code_oc IS NOT NULL
+ORDER BY code_oc
+"""
+
+
+async def _browse(pool: asyncpg.Pool, filters: Filters, ocs: list[str]) -> Page:
+    statuses = [filters.status] if filters.status else list(STATUSES)
+    pairs = [(oc, s) for oc in ocs for s in statuses if s != "pending"]
+    waiting = ocs if "pending" in statuses else []
+    cond = _Conditions([[oc for oc, _ in pairs], [s for _, s in pairs], waiting])
+    cond.received(filters)
+    if filters.after and filters.after_id:
+        cond.add("(r.received_at, r.message_id) < ({0}, {1})", *_cursor(filters))
+    inner = ("AND " + cond.text()) if cond.sql else ""
+    order = "ORDER BY r.received_at DESC, r.message_id DESC LIMIT " + str(PAGE + 1)
+    # The status is a constant in each part, so that each can use its partial index.
+    sql = (
+        "(SELECT p.* FROM unnest($1::text[], $2::text[]) AS k(code_oc, status) CROSS JOIN LATERAL"
+        " (SELECT r.message_id, r.received_at FROM photo_requests r WHERE r.status <> 'pending'"
+        f" AND r.code_oc = k.code_oc AND r.status = k.status {inner} {order}) p)"
+        " UNION ALL (SELECT p.* FROM unnest($3::text[]) AS k(code_oc) CROSS JOIN LATERAL"
+        " (SELECT r.message_id, r.received_at FROM photo_requests r WHERE r.status = 'pending'"
+        f" AND r.code_oc = k.code_oc {inner} {order}) p)"
+        f" ORDER BY received_at DESC, message_id DESC LIMIT {PAGE + 1}"
+    )
+    found = await pool.fetch(sql, *cond.args)
+    rows = await hydrate(pool, [row["message_id"] for row in found])
+    more = len(rows) > PAGE
+    last = rows[PAGE - 1] if more else None
+    cursor = (
+        {"after": last["received_at"].isoformat(), "after_id": str(last["message_id"])}
+        if last
+        else None
+    )
+    return Page(rows[:PAGE], cursor, "Requests, newest first")
+
+
+def _cursor(filters: Filters) -> tuple[datetime, uuid.UUID]:
+    try:
+        return datetime.fromisoformat(filters.after or ""), uuid.UUID(filters.after_id)
+    except (ValueError, TypeError):
+        raise BadFilter("the page cursor is not valid: start from the first page") from None
+
+
+async def _by_message_id(pool: asyncpg.Pool, message_id: uuid.UUID) -> Page:
+    rows = await hydrate(pool, [message_id])
+    return Page(rows, None, f"messageId {message_id}")
+
+
+async def _by_reference(pool: asyncpg.Pool, filters: Filters, prefix: str) -> Page:
+    cond = _narrowing(filters)
+    after = None
+    if filters.after and filters.after_id:
+        after = (filters.after, _uuid(filters.after_id))
+    matches = await by_reference_prefix(pool, prefix, PAGE + 1, after, (cond.text(), cond.args))
+    rows = await hydrate(pool, [m.message_id for m in matches])
+    matched = {m.message_id: m.reference for m in matches}
+    for row in rows:
+        row["matched"] = matched[row["message_id"]]
+    more = len(rows) > PAGE
+    cursor = (
+        {"after": matches[PAGE - 1].reference, "after_id": str(matches[PAGE - 1].message_id)}
+        if more
+        else None
+    )
+    return Page(rows[:PAGE], cursor, f"References starting with “{prefix}”, exact match first")
+
+
+def _narrowing(filters: Filters) -> _Conditions:
+    """The filters as plain conditions, for a search (which reads its own index)."""
+    cond = _Conditions()
+    if filters.oc:
+        cond.add("r.code_oc = {0}", filters.oc)
+    if filters.status:
+        cond.add("r.status = {0}", filters.status)
+    if filters.kind:
+        cond.add(
+            "EXISTS (SELECT 1 FROM photo_findings f WHERE f.message_id = r.message_id"
+            " AND f.kind = {0})",
+            filters.kind,
+        )
+    return cond.received(filters)
+
+
+def _uuid(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise BadFilter("the page cursor is not valid: start from the first page") from None
+
+
+async def _by_finding(pool: asyncpg.Pool, filters: Filters) -> Page:
+    cond = _Conditions()
+    cond.add("f.kind = {0}", filters.kind)
+    if filters.oc:
+        cond.add("f.code_oc = {0}", filters.oc)
+    if filters.status:
+        cond.add("r.status = {0}", filters.status)
+    cond.received(filters)
+    if filters.after and filters.after_id:
+        try:
+            at, finding = datetime.fromisoformat(filters.after), int(filters.after_id)
+        except ValueError:
+            raise BadFilter("the page cursor is not valid: start from the first page") from None
+        cond.add("(f.created_at, f.id) < ({0}, {1})", at, finding)
+    found = await pool.fetch(
+        "SELECT f.id, f.created_at, f.message_id FROM photo_findings f"
+        f" JOIN photo_requests r USING (message_id) WHERE {cond.text()}"
+        f" ORDER BY f.created_at DESC, f.id DESC LIMIT {PAGE + 1}",
+        *cond.args,
+    )
+    more = len(found) > PAGE
+    found = found[:PAGE]
+    ids = list(dict.fromkeys(row["message_id"] for row in found))  # a request flagged twice
+    cursor = (
+        {"after": found[-1]["created_at"].isoformat(), "after_id": str(found[-1]["id"])}
+        if more
+        else None
+    )
+    heading = f"Requests with a “{filters.kind}” finding, most recently flagged first"
+    return Page(await hydrate(pool, ids), cursor, heading)
+
+
+async def hydrate(pool: asyncpg.Pool, ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+    """The rows to show for these requests, in this order, each with its findings' kinds."""
+    rows = await pool.fetch(_ROWS, ids)
+    by_id = {row["message_id"]: dict(row) | {"findings": []} for row in rows}
+    for finding in await pool.fetch(_FINDING_KINDS, ids):
+        by_id[finding["message_id"]]["findings"].append(dict(finding))
+    return [by_id[i] for i in ids if i in by_id]
+
+
+_ROWS = """
+SELECT message_id, code_oc, status, attempts, last_http_status, received_at, completed_at,
+    next_attempt_at, last_error, reference_commande_sous_traitant_oi,
+    reference_commande_prise_interne_oc, reference_prestation_prise
+FROM photo_requests WHERE message_id = ANY($1::uuid[])
+"""
+_FINDING_KINDS = """
+SELECT message_id, kind, count(*) AS n, (ARRAY['info', 'warning', 'suspect'])[
+    max(array_position(ARRAY['info', 'warning', 'suspect'], severity))] AS severity
+FROM photo_findings WHERE message_id = ANY($1::uuid[])
+GROUP BY message_id, kind ORDER BY message_id, kind
+"""
+
+
+async def known_kinds(pool: asyncpg.Pool) -> list[str]:
+    """The finding kinds present: a skip scan of the (kind, created_at) index."""
+    rows = await pool.fetch(_KNOWN_KINDS)
+    return [row["kind"] for row in rows]
+
+
+_KNOWN_KINDS = """
+WITH RECURSIVE kinds(kind) AS (
+    (SELECT kind FROM photo_findings ORDER BY kind LIMIT 1)
+    UNION ALL
+    SELECT (SELECT f.kind FROM photo_findings f WHERE f.kind > k.kind ORDER BY f.kind LIMIT 1)
+    FROM kinds k WHERE k.kind IS NOT NULL
+)
+SELECT kind FROM kinds WHERE kind IS NOT NULL
+"""
+
+
+async def requests_page(request: web.Request) -> web.Response:
+    pool = state(request).pool
+    context: dict[str, Any] = {"statuses": STATUSES, "kinds": await known_kinds(pool)}
+    try:
+        filters = Filters.parse(request.query)
+        page = await list_requests(pool, filters)
+    except BadFilter as exc:
+        empty = Page([], None, "Requests", await known_ocs(pool))
+        context |= {"f": Filters(q=request.query.get("q", "")[:255]), "page": empty}
+        return render(request, "requests.html", context | {"error": str(exc)}, status=400)
+    return render(request, "requests.html", context | {"f": filters, "page": page, "error": ""})

@@ -1,0 +1,126 @@
+"""What every page shares: the console's state, rendering with the common context, and the
+template filters that turn timestamps, durations and sizes into text for people."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp_jinja2
+import asyncpg
+import jinja2
+from aiohttp import web
+
+from worker.console.guard import WHO, Csrf
+from worker.console.thumbnails import Thumbnails
+from worker.photos.storage import PhotoStore
+from worker.settings import Settings
+
+
+@dataclass(frozen=True)
+class ConsoleState:
+    settings: Settings
+    pool: asyncpg.Pool
+    store: PhotoStore
+    thumbnails: Thumbnails
+    csrf: Csrf
+
+
+STATE = web.AppKey("console", ConsoleState)
+
+
+def state(request: web.Request) -> ConsoleState:
+    return request.app[STATE]
+
+
+def render(
+    request: web.Request, template: str, context: dict[str, Any], status: int = 200
+) -> web.Response:
+    console = state(request)
+    who = request.get(WHO, "")
+    common = {
+        "who": who,
+        "csrf_token": console.csrf.token(who),
+        "actions": console.settings.console_actions,
+        "refresh_seconds": int(console.settings.console_refresh_seconds),
+        "path": request.path,
+        "notice": request.query.get("notice", ""),
+    }
+    response = aiohttp_jinja2.render_template(template, request, common | context, status=status)
+    # Pages show live data: never from a cache, the browser's included.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def setup_templates(app: web.Application) -> None:
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("worker.console", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(when=when, ago=ago, duration=duration, size=size)
+    env.globals.update(url=url, static=static)
+
+
+@jinja2.pass_context
+def url(context: Any, name: str, query_: dict[str, Any] | None = None, **parts: Any) -> str:
+    """The path of a named route; any value (a UUID...) is a part, `query_` the query string."""
+    app: web.Application = context["app"]
+    path = app.router[name].url_for(**{key: str(value) for key, value in parts.items()})
+    if query_:
+        path = path.with_query({k: str(v) for k, v in query_.items() if v not in (None, "")})
+    return str(path)
+
+
+@jinja2.pass_context
+def static(context: Any, filename: str) -> str:
+    return url(context, "static", filename=filename)
+
+
+def when(value: datetime | None) -> str:
+    if value is None:
+        return "-"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def ago(value: datetime | None, now: datetime | None = None) -> str:
+    if value is None:
+        return "-"
+    seconds = ((now or datetime.now(UTC)) - value).total_seconds()
+    text = duration(abs(seconds), precise=False)
+    return f"{text} ago" if seconds >= 0 else f"in {text}"
+
+
+def duration(seconds: float | None, precise: bool = True) -> str:
+    """`850 ms`, `12.3 s`, `4 min 10 s`, `3 h 5 min`, `2 d 4 h`."""
+    if seconds is None:
+        return "-"
+    if seconds < 1 and precise:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s" if precise else f"{seconds:.0f} s"
+    units = [("d", 86400), ("h", 3600), ("min", 60), ("s", 1)]
+    parts: list[str] = []
+    rest = int(seconds)
+    for name, size_ in units:
+        if rest >= size_ or parts:
+            parts.append(f"{rest // size_} {name}")
+            rest %= size_
+        if len(parts) == 2:
+            break
+    return " ".join(parts)
+
+
+def size(count: int | None) -> str:
+    if count is None:
+        return "-"
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
