@@ -87,6 +87,11 @@ def test_installed_wheel_runs_and_migrates_a_fresh_database(tmp_path: Path) -> N
     assert Path(where.strip()).is_relative_to(site), where
     assert "migrate" in _run(sys.executable, "-m", "worker", "--help", cwd=tmp_path, env=env)
     assert (site / "worker/_migrations/0001_initial.sql").is_file()
+    # The console's templates and its one script and stylesheet travel with the package.
+    console = ROOT / "worker/console"
+    for folder in ("templates", "static"):
+        shipped = {p.name for p in (site / "worker/console" / folder).iterdir()}
+        assert shipped == {p.name for p in (console / folder).iterdir()}, folder
 
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
     try:

@@ -27,6 +27,8 @@ def build_app(console: ConsoleState, access: Access) -> web.Application:
     app = web.Application(middlewares=[guard(access)])
     app.on_response_prepare.append(add_security_headers)
     app[STATE] = console
+    # A little under the pages' refresh period: one count per period, however many pages.
+    app[overview.CACHE] = overview.OverviewCache(console.settings.console_refresh_seconds - 0.5)
     setup_templates(app)
     route = app.router
     route.add_get("/", overview.overview_page, name="overview")

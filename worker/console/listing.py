@@ -71,7 +71,7 @@ class Filters:
 
     def as_query(self, **changes: Any) -> dict[str, str]:
         """The filters as a query string, for links; the cursor only if given in `changes`."""
-        values = replace(self, after=None, after_id=None, **changes)
+        values = replace(self, **({"after": None, "after_id": None} | changes))
         pairs = {
             "q": values.q,
             "oc": values.oc,

@@ -6,6 +6,8 @@ queries as `worker status`; the rates of the last hour and day are the console's
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,19 +41,57 @@ class Overview:
 
 
 async def build_overview(pool: asyncpg.Pool) -> Overview:
-    requests = await count_requests(pool)
-    totals = {s: sum(counts[s] for counts in requests.values()) for s in STATUSES}
+    # Side by side on the pool's connections: the page waits for the slowest, not the sum.
+    async with asyncio.TaskGroup() as group:
+        requests = group.create_task(count_requests(pool))
+        oldest = group.create_task(oldest_pending(pool))
+        finished = {
+            name: group.create_task(_finished(pool, span)) for name, span in WINDOWS.items()
+        }
+        photos = {
+            name: group.create_task(_photos_stored(pool, span)) for name, span in WINDOWS.items()
+        }
+        dead = group.create_task(_dead_letter_counts(pool))
+        latest = group.create_task(recent_dead_letters(pool, 5))
+        unsent = group.create_task(unsent_events(pool))
+    counts = requests.result()
     return Overview(
         generated_at=datetime.now(UTC),
-        requests=requests,
-        totals=totals,
-        oldest_pending=await oldest_pending(pool),
-        finished={name: await _finished(pool, span) for name, span in WINDOWS.items()},
-        photos_stored={name: await _photos_stored(pool, span) for name, span in WINDOWS.items()},
-        dead_letters=dict(await pool.fetchrow(_DEAD_LETTER_COUNTS) or {}),
-        latest_dead_letters=await recent_dead_letters(pool, 5),
-        unsent_events=await unsent_events(pool),
+        requests=counts,
+        totals={s: sum(by_status[s] for by_status in counts.values()) for s in STATUSES},
+        oldest_pending=oldest.result(),
+        finished={name: task.result() for name, task in finished.items()},
+        photos_stored={name: task.result() for name, task in photos.items()},
+        dead_letters=dead.result(),
+        latest_dead_letters=latest.result(),
+        unsent_events=unsent.result(),
     )
+
+
+async def _dead_letter_counts(pool: asyncpg.Pool) -> dict[str, int]:
+    row = await pool.fetchrow(_DEAD_LETTER_COUNTS)
+    return {"total": row["total"], "waiting": row["waiting"]} if row else {}
+
+
+class OverviewCache:
+    """The overview, made at most once per `ttl` seconds whoever asks: however many pages
+    refresh it, PostgreSQL counts once per period."""
+
+    def __init__(self, ttl: float) -> None:
+        self._ttl = ttl
+        self._made_at = 0.0
+        self._overview: Overview | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self, pool: asyncpg.Pool) -> Overview:
+        async with self._lock:
+            if self._overview is None or time.monotonic() - self._made_at >= self._ttl:
+                self._overview = await build_overview(pool)
+                self._made_at = time.monotonic()
+            return self._overview
+
+
+CACHE = web.AppKey("overview", OverviewCache)
 
 
 async def _finished(pool: asyncpg.Pool, span: timedelta) -> dict[str, int]:
@@ -79,9 +119,11 @@ FROM dead_letters
 
 
 async def overview_page(request: web.Request) -> web.Response:
-    return render(request, "overview.html", {"o": await build_overview(state(request).pool)})
+    overview = await request.app[CACHE].get(state(request).pool)
+    return render(request, "overview.html", {"o": overview})
 
 
 async def overview_panel(request: web.Request) -> web.Response:
     """The refreshing part of the page alone, swapped in place by htmx."""
-    return render(request, "_overview.html", {"o": await build_overview(state(request).pool)})
+    overview = await request.app[CACHE].get(state(request).pool)
+    return render(request, "_overview.html", {"o": overview})

@@ -61,7 +61,7 @@ class Thumbnails:
         path = self.directory / sha256[:2] / f"{sha256}-{self.box}.jpg"
         try:
             return await asyncio.to_thread(path.read_bytes)
-        except FileNotFoundError:
+        except OSError:  # not cached yet, or an unusable cache directory: make it
             pass
         async with self._decoding:
             data = await load()
