@@ -178,7 +178,10 @@ async def run(args: argparse.Namespace) -> None:
         assert pool is not None
         recording = RecordingPool(pool)
         console = ConsoleState(
-            settings, recording, open_store(settings), Thumbnails(settings.console_thumbnail_dir),
+            settings,
+            recording,
+            open_store(settings),
+            Thumbnails(settings.console_thumbnail_dir),
             Csrf(),
         )  # type: ignore[arg-type]
         app = build_app(console, Access.from_settings(settings))
@@ -199,7 +202,7 @@ async def run(args: argparse.Namespace) -> None:
 async def report(base: str, pool: asyncpg.Pool, recording: RecordingPool, photos: Path) -> None:
     count = await pool.fetchval("SELECT count(*) FROM photo_requests")
     print(f"\n{count:,} requests. Times over HTTP, {RUNS} runs after one warm-up (ms):\n")
-    print(f"| page | median | slowest | slowest statement |\n|---|---|---|---|")
+    print("| page | median | slowest | slowest statement |\n|---|---|---|---|")
     plans = []
     async with aiohttp.ClientSession() as session:
         for name, path in (await pages(pool)).items():
@@ -214,8 +217,10 @@ async def report(base: str, pool: asyncpg.Pool, recording: RecordingPool, photos
             if worst[1]:
                 plans.append((name, path, worst))
         cold, warm = await thumbnail_times(session, base, pool, photos)
-        print(f"| thumbnail of a 4000x3000 JPEG, made / cached | {cold * 1000:.0f} |"
-              f" {warm * 1000:.0f} | |")
+        print(
+            f"| thumbnail of a 4000x3000 JPEG, made / cached | {cold * 1000:.0f} |"
+            f" {warm * 1000:.0f} | |"
+        )
     print("\nThe slowest statement of each page, EXPLAIN (ANALYZE, BUFFERS):")
     for name, path, (_, sql, sql_args) in plans:
         print(f"\n## {name}: {path}\n    {' '.join(sql.split())[:400]}")
