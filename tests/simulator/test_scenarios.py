@@ -27,7 +27,7 @@ def test_every_key_is_read() -> None:
     reference = (
         "X:photos=6:after=3:final=204:status=403:errors=2:code=503:retry_after=1:notfound=1"
         ":unauth=2:delay=250:delayed=1:size=200k:format=png:slow=10:photoerrors=1:truncate=2"
-        ":badmagic=1:badrecord=2:mismatch=3:photo404=4,5:poison=text,echo"
+        ":badmagic=1:badrecord=2:mismatch=3:photo404=4,5:poison=text,echo:copy=3"
     )
     assert parse_scenario(reference) == Scenario(
         label="X",
@@ -52,8 +52,12 @@ def test_every_key_is_read() -> None:
         mismatch=frozenset({3}),
         photo404=frozenset({4, 5}),
         poison=frozenset({"text", "echo"}),
+        copy=frozenset({3}),
     )
-    assert len(SCENARIO_KEYS) == 21
+    drawn = parse_scenario("Y:photos=6:blur=1:dark=2:tiny=3:olddate=4:faraway=5,6:reuse=T-1:bomb=2")
+    assert (drawn.blur, drawn.dark, drawn.tiny) == ({1}, {2}, {3})
+    assert (drawn.olddate, drawn.faraway, drawn.reuse) == ({4}, {5, 6}, "T-1")
+    assert len(SCENARIO_KEYS) == 29
 
 
 @pytest.mark.parametrize("value", ["past", "far", "30"])
@@ -108,6 +112,10 @@ def test_sizes_accept_units(text: str, size: int) -> None:
         ("X:badrecord=4", "badrecord: index beyond photos=3"),
         ("X:photos=2:photo404=1,3", "photo404: index beyond"),
         ("X:photos=100000", "at most"),
+        ("X:copy=1", "no photo before it"),
+        ("X:blur=4", "blur: index beyond"),
+        ("X:size=200k:dark=1", "dark: only with the default pictures"),
+        ("X:reuse=a.b", "not a tag"),
     ],
 )
 def test_typos_are_refused_with_a_reason(reference: str, reason: str) -> None:

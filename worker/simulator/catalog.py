@@ -1,33 +1,47 @@
 """The photos the simulated OC has listed, and what getPhoto serves for each."""
 
 import asyncio
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from worker.simulator.images import (
     PhotoFormat,
     Picture,
     PictureCache,
-    render_small,
+    render_photo,
     with_png_width,
 )
-from worker.simulator.records import build_record, photo_seed
+from worker.simulator.records import Shot, build_record, photo_seed, shot_of
 from worker.simulator.scenarios import Scenario
+from worker.simulator.scenes import Effect, camera_exif
+from worker.simulator.variants import inflate, vary
 
 
 @dataclass
 class Photo:
-    """One listed photo: its record, the bytes served for it, and its getPhoto count."""
+    """One listed photo: its record, the bytes served for it, and its getPhoto count.
+
+    A sized photo is a variant (`variant` is its seed) of a picture shared by every photo of
+    that size: its bytes are made when it is downloaded, not kept.
+    """
 
     index: int
     record: dict[str, Any]
     picture: Picture
     scenario: Scenario
+    variant: int | None = None
     calls: int = 0
 
     @property
     def photo_id(self) -> str:
         return str(self.record["id"])
+
+    async def body(self) -> bytes:
+        if self.variant is None:
+            return self.picture.data
+        return await asyncio.to_thread(vary, self.picture, self.variant)
 
 
 class Catalog:
@@ -54,25 +68,29 @@ class Catalog:
         await self._pictures.close()
 
     async def _build(self, reference: str, scenario: Scenario) -> list[Photo]:
-        pictures = await self._pictures_for(reference, scenario)
+        listed_at = datetime.now(UTC)
+        indexes = range(1, scenario.photos + 1)
+        shots = [shot_of(reference, scenario, index, listed_at) for index in indexes]
+        formats = [_served_format(scenario, index) for index in indexes]
+        if scenario.size is None:
+            # Distinct pictures per photo; drawn in a thread so a long listing does not stall
+            # the other clients.
+            pictures = await asyncio.to_thread(_render_all, reference, scenario, formats, shots)
+            variants: list[int | None] = [None] * scenario.photos
+        else:
+            sized = {fmt: await self._pictures.sized(fmt, scenario.size) for fmt in set(formats)}
+            pictures = [sized[fmt] for fmt in formats]
+            variants = [photo_seed(reference, scenario.source_of(index)) for index in indexes]
         if "pngwidth" in scenario.poison:
             pictures = [with_png_width(picture, 2**31 + 1) for picture in pictures]
         photos = [
-            Photo(index, build_record(reference, scenario, index, picture), picture, scenario)
-            for index, picture in enumerate(pictures, start=1)
+            Photo(index, build_record(reference, scenario, index, picture, shot), picture, scenario)
+            for index, picture, shot in zip(indexes, pictures, shots, strict=True)
         ]
+        for photo, variant in zip(photos, variants, strict=True):
+            photo.variant = variant
         self._photos.update((photo.photo_id, photo) for photo in photos)
         return photos
-
-    async def _pictures_for(self, reference: str, scenario: Scenario) -> list[Picture]:
-        formats = [_served_format(scenario, index) for index in range(1, scenario.photos + 1)]
-        if scenario.size is None:
-            # Distinct small pictures per photo; drawn in a thread so a long listing
-            # does not stall the other clients.
-            return await asyncio.to_thread(_render_all_small, reference, scenario.label, formats)
-        size = scenario.size
-        by_format = {fmt: await self._pictures.sized(fmt, size) for fmt in set(formats)}
-        return [by_format[fmt] for fmt in formats]
 
 
 def _served_format(scenario: Scenario, index: int) -> PhotoFormat:
@@ -82,8 +100,27 @@ def _served_format(scenario: Scenario, index: int) -> PhotoFormat:
     return "png" if declared == "jpeg" else "jpeg"
 
 
-def _render_all_small(reference: str, label: str, formats: list[PhotoFormat]) -> list[Picture]:
-    return [
-        render_small(fmt, photo_seed(reference, index), f"{label} #{index}")
-        for index, fmt in enumerate(formats, start=1)
-    ]
+def _render_all(
+    reference: str, scenario: Scenario, formats: list[PhotoFormat], shots: list[Shot]
+) -> list[Picture]:
+    pictures: list[Picture] = []
+    for index, (fmt, shot) in enumerate(zip(formats, shots, strict=True), start=1):
+        if index in scenario.copy:
+            pictures.append(pictures[index - 2])
+        elif index == 1 and scenario.reuse:
+            # No EXIF: a photo sent again is the same file, whatever it was sent for.
+            seed = uuid.uuid5(uuid.NAMESPACE_URL, scenario.reuse).int & 0xFFFFFFFF
+            pictures.append(render_photo(fmt, seed, f"photo {scenario.reuse}"))
+        else:
+            exif = camera_exif(shot.camera_taken_at, shot.camera_place, offset=index % 2 == 1)
+            seed, caption = photo_seed(reference, index), f"{scenario.label} #{index}"
+            effect = _effect(scenario, index)
+            pictures.append(render_photo(fmt, seed, caption, effect=effect, exif=exif))
+        if index in scenario.bomb:
+            pictures[-1] = inflate(pictures[-1])
+    return pictures
+
+
+def _effect(scenario: Scenario, index: int) -> Effect | None:
+    effects: tuple[Effect, ...] = ("blur", "dark", "tiny")
+    return next((effect for effect in effects if index in getattr(scenario, effect)), None)

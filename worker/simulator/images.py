@@ -10,14 +10,21 @@ import zlib
 from dataclasses import dataclass
 from typing import Literal
 
-from PIL import Image, ImageDraw
+from PIL import Image
+
+from worker.simulator.scenes import Effect, add_noise, render_scene, spoil
 
 PhotoFormat = Literal["jpeg", "png"]
 MIME_TYPES: dict[PhotoFormat, str] = {"jpeg": "image/jpeg", "png": "image/png"}
 _PIL_FORMATS: dict[PhotoFormat, str] = {"jpeg": "JPEG", "png": "PNG"}
-# Bytes per pixel of noise: PNG stored without compression is raw RGB; JPEG of noise at
-# quality 100 measured at about 4.1. Sized pictures start from this guess and correct it.
-_NOISE_DENSITY: dict[PhotoFormat, float] = {"jpeg": 4.1, "png": 3.0}
+# Bytes per pixel: PNG stored without compression is raw RGB (of noise); a JPEG scene with
+# sensor-like noise at quality 85 measured at about 0.5, as a phone photo. Sized pictures start
+# from this guess and correct it.
+_NOISE_DENSITY: dict[PhotoFormat, float] = {"jpeg": 0.5, "png": 3.0}
+_NOISE_AMPLITUDE = 12
+# Restart markers every few 8x8 blocks make the entropy-coded data a row of independent pieces,
+# which `variants.py` shuffles to make each photo another image of exactly the same size.
+_RESTART_BLOCKS = 4
 _SIZE_TOLERANCE = 0.03
 _SIZE_ATTEMPTS = 6
 _MIN_PADDING = 12  # room for the smallest PNG chunk or JPEG comment segment
@@ -38,16 +45,20 @@ class Picture:
         return MIME_TYPES[self.image_format]
 
 
-def render_small(image_format: PhotoFormat, seed: int, caption: str) -> Picture:
-    """A small picture (64x48 to 320x240, a few KB) whose pixels depend on seed and caption."""
-    scale = 1 + seed % 5
-    width, height = 64 * scale, 48 * scale
-    ramp = Image.linear_gradient("L").resize((width, height))
-    cross = Image.linear_gradient("L").transpose(Image.Transpose.ROTATE_90).resize((width, height))
-    tint = Image.new("L", (width, height), seed % 256)
-    image = Image.merge("RGB", (ramp, cross, tint))
-    ImageDraw.Draw(image).text((4, 4), caption, fill=(255, 255, 255))
-    return _encode(image, image_format, quality=85)
+def render_photo(
+    image_format: PhotoFormat,
+    seed: int,
+    caption: str,
+    *,
+    effect: Effect | None = None,
+    exif: bytes | None = None,
+) -> Picture:
+    """A 640x480 scene (tens of KB) whose pixels depend on seed and caption, spoiled by `effect`
+    if asked, with the camera's EXIF if given."""
+    image = render_scene(seed, caption)
+    if effect is not None:
+        image = spoil(image, effect)
+    return _encode(image, image_format, quality=85, exif=exif)
 
 
 def render_sized(image_format: PhotoFormat, size: int, seed: int = 0) -> Picture:
@@ -77,18 +88,30 @@ def render_sized(image_format: PhotoFormat, size: int, seed: int = 0) -> Picture
 def _render_noise(image_format: PhotoFormat, pixels: float, seed: int) -> Picture:
     width = max(4, round(math.sqrt(pixels * 4 / 3)))
     height = max(3, round(pixels / width))
-    noise = random.Random(seed).randbytes(width * height * 3)  # noqa: S311 - test pixels
-    image = Image.frombytes("RGB", (width, height), noise)
-    return _encode(image, image_format, quality=100)
-
-
-def _encode(image: Image.Image, image_format: PhotoFormat, quality: int) -> Picture:
-    buffer = io.BytesIO()
     if image_format == "jpeg":
-        image.save(buffer, "JPEG", quality=quality, subsampling=0)
+        scene = render_scene(seed, "", (width, height))
+        return _encode(add_noise(scene, seed, _NOISE_AMPLITUDE), "jpeg", quality=85)
+    noise = random.Random(seed).randbytes(width * height * 3)  # noqa: S311 - test pixels
+    return _encode(Image.frombytes("RGB", (width, height), noise), "png", quality=100)
+
+
+def _encode(
+    image: Image.Image, image_format: PhotoFormat, quality: int, exif: bytes | None = None
+) -> Picture:
+    buffer = io.BytesIO()
+    extra = {"exif": exif} if exif else {}
+    if image_format == "jpeg":
+        image.save(
+            buffer,
+            "JPEG",
+            quality=quality,
+            subsampling=0,
+            restart_marker_blocks=_RESTART_BLOCKS,
+            **extra,
+        )
     else:
         # Level 0 keeps big noise pictures fast to encode; small ones compress well anyway.
-        image.save(buffer, "PNG", compress_level=0 if quality == 100 else 6)
+        image.save(buffer, "PNG", compress_level=0 if quality == 100 else 6, **extra)
     return Picture(buffer.getvalue(), image_format, image.width, image.height)
 
 
@@ -105,11 +128,11 @@ def with_png_width(picture: Picture, width: int) -> Picture:
 def _pad(picture: Picture, size: int) -> bytes:
     gap = size - len(picture.data)
     if picture.image_format == "png":
-        return _pad_png(picture.data, gap)
+        return pad_png(picture.data, gap)
     return _pad_jpeg(picture.data, gap)
 
 
-def _pad_png(data: bytes, gap: int) -> bytes:
+def pad_png(data: bytes, gap: int) -> bytes:
     """Insert a private ancillary chunk (decoders skip it) just before IEND."""
     if gap == 0:
         return data

@@ -28,7 +28,7 @@ async def get_photo(request: web.Request) -> web.StreamResponse:
 async def _stream(
     request: web.Request, photo: Photo, chunk_size: int, *, truncated: bool
 ) -> web.StreamResponse:
-    data = memoryview(photo.picture.data)
+    data = memoryview(await photo.body())
     response = web.StreamResponse()
     # The declared type, even when badmagic serves other bytes: that is the lie to catch.
     response.content_type = str(photo.record["mimeType"])

@@ -1,7 +1,8 @@
 """Photo records as the spec describes them (the items of a metadata answer)."""
 
 import uuid
-from datetime import UTC, datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from worker.simulator.images import Picture
@@ -19,8 +20,9 @@ PHOTO_TYPES = (
 )
 # Fixed so that the same reference lists the same photo ids in every run.
 _PHOTO_NAMESPACE = uuid.UUID("5b0c1c8e-3f47-4c5e-9a51-6a7c2f3e8d10")
-_EPOCH = datetime(2024, 3, 4, 7, 30, tzinfo=UTC)
 _PARIS_WINTER = timezone(timedelta(hours=1))
+_OLD = timedelta(days=3)
+_FAR = 0.25  # degrees of latitude: about 28 km
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
 
 
@@ -38,17 +40,38 @@ def declared_mime_type(scenario: Scenario, index: int) -> str:
     return "image/jpeg" if scenario.format_of(index) == "jpeg" else "image/png"
 
 
+@dataclass(frozen=True)
+class Shot:
+    """When and where a photo was taken: as its record declares it, as its camera recorded it."""
+
+    taken_at: datetime
+    place: tuple[float, float]
+    camera_taken_at: datetime
+    camera_place: tuple[float, float]
+
+
+def shot_of(reference: str, scenario: Scenario, index: int, listed_at: datetime) -> Shot:
+    """The photos of a reference are taken a few minutes and a few metres apart, in the hour
+    before they are listed (as the message's dateIntervention says), somewhere in France."""
+    taken = listed_at - timedelta(minutes=50 - 2 * (index % 20))
+    site = _position(photo_seed(reference, 0))
+    place = (round(site[0] + 0.00005 * index, 6), site[1])
+    camera_taken = taken - _OLD if index in scenario.olddate else taken
+    camera_place = (place[0] + _FAR, place[1]) if index in scenario.faraway else place
+    return Shot(taken, place, camera_taken, camera_place)
+
+
 def build_record(
-    reference: str, scenario: Scenario, index: int, picture: Picture
+    reference: str, scenario: Scenario, index: int, picture: Picture, shot: Shot
 ) -> dict[str, Any]:
     """The record of the index-th photo, describing the picture served (unless told to lie)."""
-    seed = photo_seed(reference, index)
     mime_type = declared_mime_type(scenario, index)
     photo_type = PHOTO_TYPES[(index - 1) % len(PHOTO_TYPES)]
     record: dict[str, Any] = {
         "id": photo_id(reference, index),
         "name": f"{scenario.label}_{index:02d}.{_EXTENSIONS[mime_type]}",
-        "date": _taken_at(seed, index).isoformat(),
+        # A non-UTC offset, as field devices report it, keeps clients honest about time zones.
+        "date": shot.taken_at.astimezone(_PARIS_WINTER).isoformat(),
         "title": f"{photo_type} {scenario.label}",
         "description": f"Cliché {index}/{scenario.photos} de l'intervention {scenario.label}",
         "type": photo_type,
@@ -56,7 +79,11 @@ def build_record(
         "width": picture.width,
         "height": picture.height,
         "size": len(picture.data),
-        "geoPositionCoords": _position(seed),
+        "geoPositionCoords": {
+            "latitude": shot.place[0],
+            "longitude": shot.place[1],
+            "projection": "WGS84",
+        },
     }
     if index in scenario.mismatch:
         record.update(
@@ -77,16 +104,6 @@ def _poisoned(record: dict[str, Any], poison: frozenset[str]) -> dict[str, Any]:
     return record
 
 
-def _taken_at(seed: int, index: int) -> datetime:
-    # A non-UTC offset, as field devices report it, keeps clients honest about time zones.
-    taken = _EPOCH + timedelta(hours=seed % 5000, minutes=3 * index)
-    return taken.astimezone(_PARIS_WINTER)
-
-
-def _position(seed: int) -> dict[str, Any]:
+def _position(seed: int) -> tuple[float, float]:
     """Somewhere in metropolitan France."""
-    return {
-        "latitude": round(43.0 + (seed % 6000) / 1000, 6),
-        "longitude": round(-1.0 + (seed // 6000 % 8000) / 1000, 6),
-        "projection": "WGS84",
-    }
+    return round(43.0 + (seed % 6000) / 1000, 6), round(-1.0 + (seed // 6000 % 8000) / 1000, 6)

@@ -23,6 +23,14 @@ a lone surrogate in every record's text fields), ``numbers`` (declared width and
 size >= 2^63), ``pngwidth`` (PNG headers declaring a width >= 2^31), ``errbody`` (error bodies
 with a NUL byte), ``echo`` (error bodies echoing the Authorization header, as a bad gateway
 does); ``retry_after=past|far`` sends an HTTP date in the past, or in year 99999999999999999999.
+
+Photos that the worker's checks flag, by 1-based index: ``copy=I`` (the bytes of photo I-1, so
+``copy=3`` makes PBO_APRES its PBO_AVANT again), and, with the default pictures only,
+``blur=I``, ``dark=I``, ``tiny=I`` (160x120), ``olddate=I`` (the camera's clock says three days
+earlier), ``faraway=I`` (the camera's GPS says 28 km away), ``bomb=I`` (a header declaring
+65,500 x 65,500 pixels for a JPEG, 100,000 x 100,000 for a PNG); ``reuse=TAG`` makes photo 1 a
+picture shared by every reference naming the same TAG, as a photo taken once and sent for two
+interventions.
 """
 
 import dataclasses
@@ -46,6 +54,9 @@ RETRY_DATES = {
     "past": "Tue, 30 Apr 2024 12:00:00 GMT",
     "far": "Wed, 01 May 99999999999999999999 12:00:00 GMT",
 }
+_TAG = re.compile(r"[A-Za-z0-9_-]{1,40}")
+# Keys whose effect is drawn on the default pictures (a sized picture is made once, shared).
+DRAWN = ("blur", "dark", "tiny", "olddate", "faraway", "bomb")
 
 
 class PhotoOutcome(enum.Enum):
@@ -91,6 +102,14 @@ class Scenario:
     mismatch: frozenset[int] = frozenset()
     photo404: frozenset[int] = frozenset()
     poison: frozenset[str] = frozenset()
+    copy: frozenset[int] = frozenset()
+    blur: frozenset[int] = frozenset()
+    dark: frozenset[int] = frozenset()
+    tiny: frozenset[int] = frozenset()
+    olddate: frozenset[int] = frozenset()
+    faraway: frozenset[int] = frozenset()
+    bomb: frozenset[int] = frozenset()
+    reuse: str | None = None
 
     def metadata_status(self, call: int) -> int:
         """Status of the call-th metadata call (1-based) about this reference.
@@ -120,10 +139,18 @@ class Scenario:
         return self.delay > 0 and (self.delayed is None or call <= self.delayed)
 
     def format_of(self, index: int) -> Literal["jpeg", "png"]:
-        """Format of the index-th photo (1-based): mixed alternates JPEG (odd) and PNG (even)."""
+        """Format of the index-th photo (1-based): mixed alternates JPEG (odd) and PNG (even);
+        a copy has the format of what it copies."""
+        index = self.source_of(index)
         if self.image_format == "mixed":
             return "jpeg" if index % 2 == 1 else "png"
         return self.image_format
+
+    def source_of(self, index: int) -> int:
+        """The photo whose picture the index-th one shows: the one before it for `copy`."""
+        while index in self.copy:
+            index -= 1
+        return index
 
 
 def parse_count(value: str) -> int:
@@ -173,6 +200,12 @@ def parse_indexes(value: str) -> frozenset[int]:
     return indexes
 
 
+def parse_tag(value: str) -> str:
+    if _TAG.fullmatch(value) is None:
+        raise ScenarioError(f"{value!r} is not a tag of 1 to 40 letters, digits, - or _")
+    return value
+
+
 def parse_size(value: str) -> int:
     """Byte size such as ``5000``, ``200k`` or ``30m`` (k = 1024, m = 1024 * 1024)."""
     match = _SIZE_PATTERN.fullmatch(value)
@@ -213,6 +246,14 @@ _KEYS: dict[str, tuple[str, Callable[[str], object]]] = {
     "mismatch": ("mismatch", parse_indexes),
     "photo404": ("photo404", parse_indexes),
     "poison": ("poison", parse_poison),
+    "copy": ("copy", parse_indexes),
+    "blur": ("blur", parse_indexes),
+    "dark": ("dark", parse_indexes),
+    "tiny": ("tiny", parse_indexes),
+    "olddate": ("olddate", parse_indexes),
+    "faraway": ("faraway", parse_indexes),
+    "bomb": ("bomb", parse_indexes),
+    "reuse": ("reuse", parse_tag),
 }
 SCENARIO_KEYS = frozenset(_KEYS)
 
@@ -247,7 +288,12 @@ def _split_option(option: str) -> tuple[str, str]:
 def _check_coherence(scenario: Scenario) -> None:
     if scenario.photos > MAX_PHOTOS:
         raise ScenarioError(f"photos: at most {MAX_PHOTOS}")
-    for key in ("badmagic", "badrecord", "mismatch", "photo404"):
+    for key in ("badmagic", "badrecord", "mismatch", "photo404", "copy", *DRAWN):
         indexes: frozenset[int] = getattr(scenario, key)
         if any(index > scenario.photos for index in indexes):
             raise ScenarioError(f"{key}: index beyond photos={scenario.photos}")
+    if 1 in scenario.copy:
+        raise ScenarioError("copy: photo 1 has no photo before it to copy")
+    drawn = [key for key in (*DRAWN, "reuse") if getattr(scenario, key)]
+    if scenario.size is not None and drawn:
+        raise ScenarioError(f"{drawn[0]}: only with the default pictures, not with size")
