@@ -13,7 +13,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "worker"
 BASE = {"settings", "validation", "border"}
-STAGES = {"intake", "schedule", "attempt", "photos", "events"}
+STAGES = {"intake", "schedule", "attempt", "photos", "findings", "events"}
 # Each room (a subpackage, or a module at the top) and the rooms it may import.
 ALLOWED: dict[str, set[str]] = {
     "settings": set(),
@@ -26,8 +26,9 @@ ALLOWED: dict[str, set[str]] = {
     "intake": BASE | {"observe", "database", "events", "partners"},
     "schedule": BASE | {"observe", "partners"},
     "photos": BASE | {"observe", "partners"},
-    "attempt": BASE | {"observe", "database", "partners", "schedule", "photos"},
-    "resources": BASE | {"observe", "database", "partners", "photos"},
+    "findings": BASE | {"observe", "partners", "photos"},
+    "attempt": BASE | {"observe", "database", "partners", "schedule", "photos", "findings"},
+    "resources": BASE | {"observe", "database", "partners", "photos", "findings"},
     "service": BASE | {"observe", "database", "partners", "resources"} | STAGES,
     "ops": BASE | {"observe", "database", "partners", "resources"} | STAGES,
     "simulator": set(),

@@ -13,6 +13,7 @@ import asyncpg
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 
 from worker.database.migrations import check_schema
+from worker.findings.analyzer import Analyzer
 from worker.observe.failures import AMQP_ERRORS, DB_ERRORS
 from worker.observe.metrics import Metrics
 from worker.partners.client import PartnerClient, open_session
@@ -37,6 +38,7 @@ class Resources:
     publisher_channel: AbstractRobustChannel
     store: PhotoStore
     clients: dict[str, PartnerClient]
+    analyzer: Analyzer | None  # None when the photo checks are off
 
 
 async def open_pool(settings: Settings, max_size: int = 10) -> asyncpg.Pool:
@@ -95,6 +97,9 @@ async def open_resources(
 ) -> AsyncIterator[Resources]:
     async with AsyncExitStack() as stack:
         store = open_store(settings)
+        analyzer = Analyzer(store, settings) if settings.qa_enabled else None
+        if analyzer is not None:
+            stack.callback(analyzer.close)
         pool = await open_pool(settings, max_size=max(4, min(20, settings.concurrency + 2)))
         stack.push_async_callback(close_pool, pool)
         await check_schema(pool)
@@ -109,4 +114,6 @@ async def open_resources(
             session = open_session(partner)
             stack.push_async_callback(session.close)
             clients[code] = PartnerClient(partner, oi_code, session, metrics)
-        yield Resources(pool, connection, consumer_channel, publisher_channel, store, clients)
+        yield Resources(
+            pool, connection, consumer_channel, publisher_channel, store, clients, analyzer
+        )

@@ -106,7 +106,14 @@ class _Parts:
             isolate=is_data_error,
         )
         ctx = AttemptContext(
-            resources.pool, resources.store, settings, metrics, outcomes, relay.wake, reschedules
+            resources.pool,
+            resources.store,
+            settings,
+            metrics,
+            outcomes,
+            relay.wake,
+            reschedules,
+            analyzer=resources.analyzer,
         )
         clients = resources.clients
 

@@ -6,6 +6,7 @@ import os
 import socket
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AliasChoices,
@@ -13,6 +14,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -70,12 +72,38 @@ class Settings(BaseSettings):
     console_thumbnail_dir: Path = Path("data/thumbnails")
     console_refresh_seconds: float = Field(5.0, ge=1)
 
+    # Photo checks (README "Photo findings"): what a quality analyst would look at first.
+    qa_enabled: bool = True
+    qa_threads: int = Field(2, ge=1, le=64, description="decoding threads; photos held at once")
+    qa_max_decode_pixels: int = Field(16_000_000, ge=1, description="after JPEG reduction")
+    qa_min_side: int = Field(480, ge=0, description="pixels of the short side; below: low_quality")
+    qa_blur_below: float = Field(20.0, ge=0, description="variance of the Laplacian at 512 px")
+    qa_dark_below: float = Field(40.0, ge=0, le=255, description="mean luminance, 0-255")
+    qa_bright_above: float = Field(220.0, ge=0, le=255, description="mean luminance, 0-255")
+    # The reuse index answers up to 7 exactly (4 bands of 16 bits, one bit of slack each).
+    qa_near_distance: int = Field(4, ge=0, le=7, description="perceptual hash bits, of 64")
+    qa_date_window_hours: float = Field(24.0, gt=0)
+    qa_timezone: str = Field("Europe/Paris", description="of EXIF times without an offset")
+    qa_gps_distance_m: float = Field(300.0, gt=0, description="EXIF GPS to declared position")
+    qa_spread_m: float = Field(3000.0, gt=0, description="between the photos of a request")
+
     aws_endpoint_url: str | None = Field(None, validation_alias=AliasChoices("AWS_ENDPOINT_URL"))
     aws_access_key_id: str | None = Field(None, validation_alias=AliasChoices("AWS_ACCESS_KEY_ID"))
     aws_secret_access_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY")
     )
     aws_region: str | None = Field(None, validation_alias=AliasChoices("AWS_REGION"))
+
+    @field_validator("qa_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (an IANA name such as Europe/Paris)"
+            ) from None
+        return value
 
     @model_validator(mode="after")
     def _backoff_in_order(self) -> Settings:

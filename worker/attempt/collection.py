@@ -23,6 +23,8 @@ from worker.photos.storage import StorageError
 from worker.schedule.claims import Claim
 
 log = structlog.get_logger()
+# A photo being written: what it is, the write, and its body when small enough to keep in hand.
+Write = tuple[StoredPhoto, asyncio.Task[None], bytes | None]
 
 
 async def collect_photos(
@@ -39,14 +41,14 @@ async def collect_photos(
     S3 a PUT takes tens of milliseconds that would otherwise add up photo after photo.
     """
     known = await catalog.known_photos(ctx.pool, claim.code_oc, [r.id for r in records])
-    progress.known, progress.listed = known, True
+    progress.known, progress.listed, progress.records = known, True, records
     fetcher = PhotoFetcher(ctx.store, client, ctx.settings.photo_max_bytes, ctx.metrics)
     waiting: list[Retry] = []
-    writes: list[tuple[StoredPhoto, asyncio.Task[None]]] = []
+    writes: list[Write] = []
     try:
         for record in (r for r in records if r.id not in known):
             try:
-                photo, write = await fetcher.fetch(claim.code_oc, record)
+                photo, write, body = await fetcher.fetch(claim.code_oc, record)
             except PhotoRefused as exc:
                 refusals.append(Refusal(str(record.id), exc.reason, exc.detail))
             except PhotoNotFound as exc:
@@ -56,11 +58,11 @@ async def collect_photos(
             except (PhotoUnavailable, PartnerUnreachable, TokenUnavailable) as exc:
                 waiting.append(Retry("transient", str(exc)))
             else:
-                writes.append((photo, asyncio.create_task(write)))
+                writes.append((photo, asyncio.create_task(write), body))
                 waiting += await _written(ctx, claim, progress, writes, keep=1)
         waiting += await _written(ctx, claim, progress, writes, keep=0)
     finally:
-        for _, task in writes:  # only when the attempt itself is cancelled
+        for _, task, _ in writes:  # only when the attempt itself is cancelled
             task.cancel()
     return _photos_outcome(refusals, waiting, len(records))
 
@@ -69,19 +71,23 @@ async def _written(
     ctx: AttemptContext,
     claim: Claim,
     progress: Progress,
-    writes: list[tuple[StoredPhoto, asyncio.Task[None]]],
+    writes: list[Write],
     keep: int,
 ) -> list[Retry]:
-    """Wait for the oldest writes until `keep` are left; a failed one is retried later."""
+    """Wait for the oldest writes until `keep` are left; a failed one is retried later.
+
+    A photo is checked once stored: its checks never see bytes that storage refused.
+    """
     failed = []
     while len(writes) > keep:
-        photo, task = writes.pop(0)
+        photo, task, body = writes.pop(0)
         try:
             await task
         except StorageError as exc:
             failed.append(_storage_failed(ctx, photo.record, exc))
             continue
         progress.stored.append(photo)
+        progress.checks.start(photo, body)
         ctx.metrics.photos_stored.labels(claim.code_oc).inc()
         ctx.metrics.photo_bytes.labels(claim.code_oc).inc(photo.facts.size)
     return failed

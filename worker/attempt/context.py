@@ -13,10 +13,15 @@ import asyncpg
 from worker.attempt.outcomes import AttemptReport, Outcomes, Rescheduling
 from worker.attempt.verdicts import Refusal
 from worker.database.batching import Batcher
+from worker.findings.analyzer import Analyzer
+from worker.findings.model import NOT_CHECKED, Finding, PhotoTraits, RequestView
+from worker.findings.review import PhotoChecks
 from worker.observe.metrics import Metrics
 from worker.partners.client import Answer
+from worker.partners.records import PhotoRecord
 from worker.photos.catalog import PhotoSummary, StoredPhoto
 from worker.photos.storage import PhotoStore
+from worker.schedule.claims import Claim
 from worker.settings import Settings
 
 
@@ -32,6 +37,7 @@ class AttemptContext:
     on_finished: Callable[[], None]
     reschedules: Batcher[Rescheduling, bool]
     rng: random.Random = field(default_factory=random.Random)
+    analyzer: Analyzer | None = None  # None: photo checks off
 
 
 @dataclass
@@ -46,9 +52,16 @@ class Progress:
     stored: list[StoredPhoto] = field(default_factory=list)
     known: dict[uuid.UUID, PhotoSummary] = field(default_factory=dict)
     listed: bool = False
+    records: list[PhotoRecord] = field(default_factory=list)
+    checks: PhotoChecks = field(default_factory=lambda: PhotoChecks(None))
+    traits: dict[uuid.UUID, PhotoTraits] = field(default_factory=dict)
 
     def report(
-        self, outcome: str, error: str | None, refusals: tuple[Refusal, ...] = ()
+        self,
+        outcome: str,
+        error: str | None,
+        refusals: tuple[Refusal, ...] = (),
+        findings: tuple[Finding, ...] = (),
     ) -> AttemptReport:
         answer = self.answer
         return AttemptReport(
@@ -64,4 +77,20 @@ class Progress:
             known=tuple(self.known.values()),
             listed=self.listed,
             refusals=refusals,
+            traits=self.traits,
+            findings=findings,
+        )
+
+    def traits_of(self, photo: StoredPhoto) -> PhotoTraits:
+        return self.traits.get(photo.record.id, NOT_CHECKED)
+
+    def request_view(self, claim: Claim) -> RequestView:
+        """The request as the photo checks see it: the message's facts, the types listed."""
+        return RequestView(
+            message_id=claim.message_id,
+            code_oc=claim.code_oc,
+            references={str(query): ref for query, ref in claim.references.items()},
+            actions=claim.actions,
+            date_intervention=claim.date_intervention,
+            listed_types=frozenset(record.type.value for record in self.records),
         )

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ import asyncpg
 from worker.attempt import statements
 from worker.attempt.verdicts import Refusal
 from worker.border import INT4, Sanitizer, bounded
+from worker.findings.model import NOT_CHECKED, Finding, PhotoTraits
 from worker.photos.catalog import PhotoSummary, StoredPhoto
 from worker.schedule.claims import Claim
 
@@ -38,6 +40,8 @@ class AttemptReport:
     known: tuple[PhotoSummary, ...] = ()
     listed: bool = False  # the partner answered 200 with a list this time
     refusals: tuple[Refusal, ...] = ()
+    traits: Mapping[uuid.UUID, PhotoTraits] = field(default_factory=dict)  # of `stored`
+    findings: tuple[Finding, ...] = ()
 
     def bare(self, error: str) -> AttemptReport:
         """The same attempt failed with `error`, without the photos and refusals it carried."""
@@ -119,15 +123,20 @@ class Outcomes:
             report.ready_at,
             json.dumps(self._clean.payload(refusals)),
             json.dumps(photos) if photos is not None else None,
+            json.dumps(self._clean.payload([f.as_event() for f in report.findings])),
         ]
         body = await self._pool.fetchval(statements.FINISH, *args)
         return json.loads(body) if body is not None else None
 
     def _common(self, claim: Claim, report: AttemptReport) -> list[Any]:
         """$1 lease, $2 photos stored (JSON), $3 photos already stored, $4.. the attempt's row."""
+        rows = [
+            photo.row() | report.traits.get(photo.record.id, NOT_CHECKED).columns()
+            for photo in report.stored
+        ]
         return [
             claim.lease_id,
-            json.dumps([self._clean.payload(photo.row()) for photo in report.stored]),
+            json.dumps(self._clean.payload(rows)),
             [summary.photo_id for summary in report.known],
             self._worker,
             report.operation,

@@ -17,6 +17,8 @@ from worker.attempt.collection import collect_photos
 from worker.attempt.context import AttemptContext, Progress
 from worker.attempt.outcomes import AttemptReport, Rescheduling
 from worker.attempt.verdicts import Final, Outcome, Refusal, Retry, judge_metadata
+from worker.findings.model import Finding
+from worker.findings.review import PhotoChecks, review
 from worker.observe.failures import describe_refusal, is_data_error
 from worker.partners.client import METADATA_MAX_BYTES, PartnerClient, PartnerUnreachable
 from worker.partners.config import choose_query, format_duration
@@ -30,11 +32,15 @@ log = structlog.get_logger()
 
 async def run_attempt(ctx: AttemptContext, client: PartnerClient, claim: Claim) -> str:
     """Runs the attempt and records its outcome; returns the outcome for the summary line."""
-    progress = Progress(started_at=claim.now())
+    progress = Progress(started_at=claim.now(), checks=PhotoChecks(ctx.analyzer))
     doomed = _doomed(ctx, client, claim)
     if doomed is not None:
         return await _finish(ctx, claim, progress, doomed)
-    outcome = await _attempt(ctx, client, claim, progress)
+    try:
+        outcome = await _attempt(ctx, client, claim, progress)
+        progress.traits = await progress.checks.traits()
+    finally:
+        progress.checks.cancel()  # only does something when the attempt itself is cancelled
     if isinstance(outcome, Retry):
         return await _retry_or_give_up(ctx, client, claim, progress, outcome)
     return await _finish(ctx, claim, progress, outcome)
@@ -135,7 +141,8 @@ async def _retry_or_give_up(
 
 
 async def _finish(ctx: AttemptContext, claim: Claim, progress: Progress, final: Final) -> str:
-    report = progress.report(final.status, final.error, final.refusals)
+    findings = await _findings(ctx, claim, progress)
+    report = progress.report(final.status, final.error, final.refusals, findings)
     try:
         event = await ctx.outcomes.finish(claim, report, final.status)
     except Exception as exc:
@@ -166,17 +173,29 @@ def _finished(
     ctx.metrics.requests_finished.labels(claim.code_oc, final.status).inc()
     for refusal in final.refusals:
         ctx.metrics.photos_refused.labels(claim.code_oc, refusal.reason).inc()
+    for finding in report.findings:
+        ctx.metrics.findings.labels(claim.code_oc, finding.kind).inc()
     ctx.on_finished()
     log.info(
         "request finished",
         status=final.status,
         photos=photos,
         refused=len(final.refusals),
+        findings=len(report.findings),
         attempt=claim.attempt,
         http_status=report.http_status,
         error=final.error,
     )
     return final.status
+
+
+async def _findings(ctx: AttemptContext, claim: Claim, progress: Progress) -> tuple[Finding, ...]:
+    """What the checks flag in the listing this attempt got (none without one)."""
+    if ctx.analyzer is None or not progress.listed:
+        return ()
+    stored = [(photo, progress.traits_of(photo)) for photo in progress.stored]
+    request = progress.request_view(claim)
+    return tuple(await review(ctx.pool, ctx.settings, request, stored, list(progress.known)))
 
 
 def _lease_lost(ctx: AttemptContext) -> str:

@@ -1,7 +1,8 @@
 """The SQL of an attempt's outcome: one statement each, fenced by the attempt's lease.
 
-The request's row, the photos stored by the attempt and their links, the attempt's row and, for a
-final status, the refused photos and the outbox event are written by a single statement: one
+The request's row, the photos stored by the attempt (with what the photo checks measured) and
+their links, the attempt's row and, for a final status, the refused photos, the findings and the
+outbox event are written by a single statement: one
 round trip, atomic, and a worker that lost its lease (the UPDATE matches nothing) writes nothing.
 Every outcome sets `interruptions` back to 0: the attempt ended as it should.
 """
@@ -11,16 +12,19 @@ PHOTOS_AND_ATTEMPT = """
 , stored AS (
     INSERT INTO photos (code_oc, photo_id, type, mime_type, name, title, description, taken_at,
         width, height, declared_size, size_bytes, sha256, storage_key, latitude, longitude,
-        projection, declared_width, declared_height, anomalies, stored_at)
+        projection, declared_width, declared_height, anomalies, phash, sharpness, brightness,
+        exif_taken_at, exif_latitude, exif_longitude, qa_error, stored_at)
     SELECT d.code_oc, p.photo_id, p.type, p.mime_type, p.name, p.title, p.description,
         p.taken_at, p.width, p.height, p.declared_size, p.size_bytes, p.sha256, p.storage_key,
         p.latitude, p.longitude, p.projection, p.declared_width, p.declared_height,
-        p.anomalies, now()
+        p.anomalies, p.phash, p.sharpness, p.brightness, p.exif_taken_at, p.exif_latitude,
+        p.exif_longitude, p.qa_error, now()
     FROM done d, jsonb_to_recordset($2::jsonb) AS p(photo_id uuid, type text, mime_type text,
         name text, title text, description text, taken_at timestamptz, width int, height int,
         declared_size bigint, size_bytes bigint, sha256 text, storage_key text,
         latitude float8, longitude float8, projection text, declared_width int,
-        declared_height int, anomalies text[])
+        declared_height int, anomalies text[], phash bigint, sharpness real, brightness real,
+        exif_taken_at timestamptz, exif_latitude float8, exif_longitude float8, qa_error text)
     ON CONFLICT (code_oc, photo_id) DO UPDATE SET
         type = EXCLUDED.type, mime_type = EXCLUDED.mime_type, name = EXCLUDED.name,
         title = EXCLUDED.title, description = EXCLUDED.description,
@@ -30,7 +34,10 @@ PHOTOS_AND_ATTEMPT = """
         latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude,
         projection = EXCLUDED.projection, declared_width = EXCLUDED.declared_width,
         declared_height = EXCLUDED.declared_height, anomalies = EXCLUDED.anomalies,
-        stored_at = EXCLUDED.stored_at
+        phash = EXCLUDED.phash, sharpness = EXCLUDED.sharpness,
+        brightness = EXCLUDED.brightness, exif_taken_at = EXCLUDED.exif_taken_at,
+        exif_latitude = EXCLUDED.exif_latitude, exif_longitude = EXCLUDED.exif_longitude,
+        qa_error = EXCLUDED.qa_error, stored_at = EXCLUDED.stored_at
     RETURNING photo_id
 ), linked AS (
     INSERT INTO photo_request_photos (message_id, code_oc, photo_id)
@@ -77,6 +84,13 @@ WITH done AS (
     INSERT INTO photo_refusals (message_id, code_oc, photo_id, reason, detail)
     SELECT d.message_id, d.code_oc, r.photo_id, r.reason, r.detail
     FROM done d, jsonb_to_recordset($14::jsonb) AS r(photo_id text, reason text, detail text)
+), flagged AS (
+    INSERT INTO photo_findings (message_id, code_oc, kind, severity, photo_ids, detail,
+        related_message_id)
+    SELECT d.message_id, d.code_oc, f.kind, f.severity, f."photoIds", f.detail,
+        f."relatedMessageId"
+    FROM done d, jsonb_to_recordset($16::jsonb) AS f(kind text, severity text,
+        "photoIds" uuid[], detail text, "relatedMessageId" uuid)
 ), event AS (
     SELECT d.message_id, 'photos.' || d.status AS routing_key, jsonb_build_object(
         'messageId', d.message_id, 'codeOC', d.code_oc,
@@ -91,7 +105,8 @@ WITH done AS (
                 'storageKey', p.storage_key, 'sha256', p.sha256) ORDER BY p.type, p.photo_id),
                 '[]'::jsonb)
             FROM photo_request_photos l JOIN photos p USING (code_oc, photo_id)
-            WHERE l.message_id = d.message_id))
+            WHERE l.message_id = d.message_id)),
+        'findings', $16::jsonb
     ) AS body
     FROM done d
 ), queued AS (

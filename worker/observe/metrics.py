@@ -99,6 +99,12 @@ class Metrics:
         self.events_published = Counter(
             "worker_events_published", "Result events confirmed by the broker", registry=r
         )
+        self.findings = Counter(
+            "worker_findings",
+            "Photo findings written with final statuses, by OC and kind",
+            ["oc", "kind"],
+            registry=r,
+        )
         self.lease_lost = Counter(
             "worker_leases_lost", "Attempts abandoned because their lease expired", registry=r
         )

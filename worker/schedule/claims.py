@@ -41,6 +41,8 @@ class Claim:
     interruptions: int  # attempts in a row, this one included, that ended without an outcome
     last_http_status: int | None = None
     last_error: str | None = None
+    actions: tuple[str, ...] = ()  # from the message, for the photo checks
+    date_intervention: datetime | None = None
     clock: float = field(default_factory=time.monotonic, compare=False)
 
     def now(self) -> datetime:
@@ -76,7 +78,8 @@ RETURNING p.message_id, p.code_oc, p.reference_prestation_prise,
     p.attempts, p.not_found_count, p.received_at, p.lease_id,
     coalesce(p.refetched_at, p.received_at) AS waiting_since,
     coalesce(p.refetched_at, p.received_at) + make_interval(secs => due.max_wait) AS deadline,
-    now() AS claimed_at, p.interruptions, p.last_http_status, p.last_error
+    now() AS claimed_at, p.interruptions, p.last_http_status, p.last_error,
+    p.actions, p.date_intervention
 """
 
 
@@ -121,6 +124,8 @@ def _claim(row: asyncpg.Record) -> Claim:
         interruptions=row["interruptions"],
         last_http_status=row["last_http_status"],
         last_error=row["last_error"],
+        actions=tuple(row["actions"] or ()),
+        date_intervention=row["date_intervention"],
     )
 
 

@@ -1,0 +1,62 @@
+"""The perceptual hash and the band probes of the reuse index (pure)."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+from PIL import Image, ImageEnhance
+
+from tests.findings.images import encode, scene
+from worker.findings.hashing import band, band_probes, distance, perceptual_hash, to_signed
+
+
+def _hash(data: bytes) -> int:
+    with Image.open(io.BytesIO(data)) as image:
+        value = perceptual_hash(image.convert("L"))
+    assert value is not None
+    return value
+
+
+def test_copies_stay_close_and_other_photos_are_far() -> None:
+    original = scene(3)
+    reference = _hash(encode(original, quality=90))
+    copies = [
+        encode(original, quality=40),
+        encode(original.resize((400, 300))),
+        encode(ImageEnhance.Brightness(original).enhance(1.2)),
+        encode(original, "PNG"),
+    ]
+    assert max(distance(reference, _hash(copy)) for copy in copies) <= 4
+    others = [_hash(encode(scene(seed))) for seed in range(10, 40)]
+    assert min(distance(reference, other) for other in others) > 10
+
+
+def test_a_flat_image_has_no_hash() -> None:
+    assert perceptual_hash(Image.new("L", (640, 480), 12)) is None
+
+
+def test_hashes_fit_a_signed_bigint() -> None:
+    assert to_signed(2**64 - 1) == -1
+    assert to_signed(5) == 5
+    assert distance(-1, 0) == 64
+    assert band(-1, 3) == 0xFFFF
+
+
+@pytest.mark.parametrize("max_distance", [0, 3, 4, 7])
+def test_every_hash_within_the_distance_shares_a_probe(max_distance: int) -> None:
+    rnd = random.Random(max_distance)
+    for _ in range(300):
+        value = to_signed(rnd.getrandbits(64))
+        flipped = rnd.sample(range(64), rnd.randint(0, max_distance))
+        near = to_signed((value & (2**64 - 1)) ^ sum(1 << bit for bit in flipped))
+        bands_of_near = {(index, band(near, index)) for index in range(4)}
+        assert bands_of_near & set(band_probes(value, max_distance))
+
+
+def test_probes_beyond_the_index_are_refused() -> None:
+    assert len(band_probes(12345, 3)) == 4
+    assert len(band_probes(12345, 4)) == 4 * 17
+    with pytest.raises(ValueError, match="up to 7"):
+        band_probes(12345, 8)

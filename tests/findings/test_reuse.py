@@ -1,0 +1,122 @@
+"""The reuse lookup against the real PostgreSQL: exact and near copies, and what is not reuse."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+import asyncpg
+import pytest
+
+from worker.findings.model import PhotoTraits, PhotoView, RequestView
+from worker.findings.reuse import reused_photos
+
+pytestmark = pytest.mark.services
+
+HASH = 0x1234_5678_9ABC_DEF0
+
+
+async def stored(
+    db: asyncpg.Pool,
+    *,
+    oc: str = "ABCD",
+    intervention: str | None = "OLD-1",
+    order: str | None = None,
+    sha256: str = "a" * 64,
+    phash: int | None = HASH,
+) -> uuid.UUID:
+    """A request with one stored photo; returns the request's messageId."""
+    message_id, photo_id = uuid.uuid4(), uuid.uuid4()
+    await db.execute(
+        "INSERT INTO photo_requests (message_id, code_oc, reference_commande_sous_traitant_oi,"
+        " reference_commande_prise_interne_oc, status) VALUES ($1, $2, $3, $4, 'completed')",
+        message_id,
+        oc,
+        intervention,
+        order,
+    )
+    await db.execute(
+        "INSERT INTO photos (code_oc, photo_id, type, mime_type, size_bytes, sha256,"
+        " storage_key, phash) VALUES ($1, $2, 'PTO', 'image/jpeg', 1, $3, 'k', $4)",
+        oc,
+        photo_id,
+        sha256,
+        phash,
+    )
+    await db.execute(
+        "INSERT INTO photo_request_photos VALUES ($1, $2, $3)", message_id, oc, photo_id
+    )
+    return message_id
+
+
+def new_request(intervention: str = "NEW-1", order: str | None = None) -> RequestView:
+    return RequestView(
+        message_id=uuid.uuid4(),
+        code_oc="ABCD",
+        references={"intervention": intervention, "order": order, "access": None},
+        actions=(),
+        date_intervention=None,
+        listed_types=frozenset({"PTO"}),
+    )
+
+
+def new_photo(sha256: str = "b" * 64, phash: int | None = HASH) -> PhotoView:
+    return PhotoView(
+        photo_id=uuid.uuid4(),
+        type="PTO",
+        sha256=sha256,
+        width=640,
+        height=480,
+        taken_at=None,
+        latitude=None,
+        longitude=None,
+        traits=PhotoTraits(phash=phash),
+    )
+
+
+async def test_the_same_bytes_in_another_intervention(db: asyncpg.Pool) -> None:
+    first = await stored(db, sha256="c" * 64, phash=None)
+    [finding] = await reused_photos(db, new_request(), [new_photo("c" * 64, None)], 4)
+    assert (finding.kind, finding.severity) == ("reused_photo", "suspect")
+    assert finding.related_message_id == first
+    assert "very same file" in finding.detail
+    assert "OLD-1" in finding.detail
+
+
+@pytest.mark.parametrize(("flipped", "found"), [(0, True), (3, True), (4, True), (5, False)])
+async def test_a_near_image_within_the_distance(
+    db: asyncpg.Pool, flipped: int, found: bool
+) -> None:
+    first = await stored(db)
+    # Bits spread over the four bands, so that no band matches exactly once 4 are flipped.
+    near = HASH ^ sum(1 << (16 * (bit % 4) + bit) for bit in range(flipped))
+    findings = await reused_photos(db, new_request(), [new_photo(phash=near)], 4)
+    assert [f.related_message_id for f in findings] == ([first] if found else [])
+    if found:
+        assert findings[0].severity == "warning"
+        assert f"{flipped} bits apart" in findings[0].detail
+
+
+async def test_another_oc_counts_the_same_reference_of_this_oc_does_not(
+    db: asyncpg.Pool,
+) -> None:
+    await stored(db, intervention="NEW-1")  # this intervention, sent again
+    await stored(db, intervention="OTHER", order="ORD-9")  # same order: an earlier visit
+    assert await reused_photos(db, new_request(order="ORD-9"), [new_photo()], 4) == []
+    elsewhere = await stored(db, oc="WXYZ", intervention="NEW-1")
+    [finding] = await reused_photos(db, new_request(order="ORD-9"), [new_photo()], 4)
+    assert finding.related_message_id == elsewhere
+    assert "WXYZ" in finding.detail
+
+
+async def test_the_earliest_other_request_is_named(db: asyncpg.Pool) -> None:
+    first = await stored(db, intervention="A")
+    await stored(db, intervention="B")
+    [finding] = await reused_photos(db, new_request(), [new_photo()], 4)
+    assert finding.related_message_id == first
+
+
+async def test_photos_without_hash_are_only_compared_by_bytes(db: asyncpg.Pool) -> None:
+    await stored(db)
+    photo = replace(new_photo(), traits=PhotoTraits())
+    assert await reused_photos(db, new_request(), [photo], 4) == []

@@ -1,0 +1,9 @@
+"""Stage 5: the photo checks: what a quality analyst would look at first, flagged per request.
+
+Each stored photo is decoded once, off the event loop (`analyzer.py`, `imaging.py`, `exif.py`,
+`hashing.py`); the request's photos are then compared with what the message and the records
+declare and with each other (`checks.py`, `places.py`), and with every photo stored before
+(`reuse.py`). `review.py` puts it together for the attempt's outcome statement.
+
+May use: settings, observe, partners, photos.
+"""

@@ -1,0 +1,131 @@
+"""One photo decoded, reduced, and measured: sharpness, brightness, perceptual hash, EXIF.
+
+Runs in a worker thread (Pillow and numpy release the GIL while they work). A JPEG is decoded at
+the smallest scale libjpeg offers (1/8, 1/4 or 1/2) that keeps at least 512 pixels on the long
+side, in grey levels only: most of the cost is then reading the compressed data, not making
+pixels. A PNG has no reduced decode and is decoded whole, within WORKER_QA_MAX_DECODE_PIXELS.
+Pillow's own decompression-bomb limit stays on: an image that declares more pixels than it
+allows is never decoded.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, replace
+from datetime import tzinfo
+
+import numpy as np
+from PIL import Image
+
+from worker.findings import exif
+from worker.findings.hashing import perceptual_hash
+from worker.findings.model import PhotoTraits
+
+ANALYSIS_SIDE = 512
+_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_decode_pixels: int
+    local_zone: tzinfo
+
+
+class NotDecoded(Exception):
+    """The image is refused before decoding; the message says why."""
+
+
+def analyse(
+    data: bytes, mime_type: str, header_size: tuple[int | None, int | None], limits: Limits
+) -> PhotoTraits:
+    """Every trait that can be read; `error` says what could not be, and why.
+
+    `header_size` is what the inspector read from the header while the body streamed in.
+    """
+    try:
+        check_declared_pixels(*header_size)
+        with Image.open(io.BytesIO(data), formats=[_FORMATS[mime_type]]) as image:
+            grey = _decode_reduced(image, limits.max_decode_pixels)
+            traits = _camera_facts(image, limits.local_zone)
+    except NotDecoded as exc:
+        return PhotoTraits(error=str(exc))
+    except Image.DecompressionBombError as exc:
+        return PhotoTraits(error=f"Pillow refused to decode it: {exc}")
+    except _DECODE_ERRORS as exc:
+        return PhotoTraits(error=f"the image cannot be decoded: {exc}")
+    return _measured(traits, grey)
+
+
+def check_declared_pixels(width: int | None, height: int | None) -> None:
+    """Pillow's limit, applied to the header's dimensions before anything is decoded.
+
+    Image.open() only warns between the limit and twice the limit (and refuses above); here
+    both are refused, before Image.open() is called.
+    """
+    limit = Image.MAX_IMAGE_PIXELS
+    if width and height and limit and width * height > limit:
+        raise NotDecoded(
+            f"declares {width}x{height} = {width * height} pixels, over Pillow's"
+            f" decompression-bomb limit of {limit}: not decoded"
+        )
+
+
+def _decode_reduced(image: Image.Image, max_pixels: int) -> Image.Image:
+    check_declared_pixels(*image.size)
+    if image.format == "JPEG":
+        scale = _jpeg_scale(*image.size)
+        image.draft("L", (-(-image.width // scale), -(-image.height // scale)))
+    pixels = image.width * image.height
+    if pixels > max_pixels:
+        raise NotDecoded(
+            f"decoding it would make {image.width}x{image.height} = {pixels} pixels, over"
+            f" WORKER_QA_MAX_DECODE_PIXELS ({max_pixels}): not decoded"
+        )
+    image.load()
+    grey = image.convert("L")
+    if max(grey.size) > ANALYSIS_SIDE:
+        ratio = ANALYSIS_SIDE / max(grey.size)
+        size = (max(1, round(grey.width * ratio)), max(1, round(grey.height * ratio)))
+        grey = grey.resize(size, Image.Resampling.BOX)
+    return grey
+
+
+def _jpeg_scale(width: int, height: int) -> int:
+    """1, 2, 4 or 8: the largest reduction that keeps ANALYSIS_SIDE pixels on the long side."""
+    for scale in (8, 4, 2):
+        if max(width, height) // scale >= ANALYSIS_SIDE:
+            return scale
+    return 1
+
+
+def _camera_facts(image: Image.Image, local: tzinfo) -> PhotoTraits:
+    try:
+        tags = image.getexif()
+        taken_at = exif.capture_time(tags, local)
+        place = exif.position(tags)
+    except (OSError, SyntaxError, ValueError, KeyError, TypeError) as exc:
+        return PhotoTraits(error=f"the EXIF data cannot be read: {exc}")
+    latitude, longitude = place or (None, None)
+    return PhotoTraits(exif_taken_at=taken_at, exif_latitude=latitude, exif_longitude=longitude)
+
+
+def _measured(traits: PhotoTraits, grey: Image.Image) -> PhotoTraits:
+    pixels = np.asarray(grey, dtype=np.float32)
+    return replace(
+        traits,
+        brightness=round(float(pixels.mean()), 2),
+        sharpness=_laplacian_variance(pixels),
+        phash=perceptual_hash(grey),
+    )
+
+
+def _laplacian_variance(pixels: np.ndarray) -> float | None:
+    """Variance of the 4-neighbour Laplacian: edges make it large, blur makes it small."""
+    if min(pixels.shape) < 3:
+        return None
+    centre = pixels[1:-1, 1:-1]
+    laplacian = (
+        pixels[:-2, 1:-1] + pixels[2:, 1:-1] + pixels[1:-1, :-2] + pixels[1:-1, 2:] - 4 * centre
+    )
+    return round(float(laplacian.var()), 2)
