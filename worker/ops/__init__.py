@@ -1,4 +1,5 @@
-"""Operator commands: status, show, refetch, replay of dead letters, send, their formatting.
+"""Operator commands: status, show, findings, refetch, replay of dead letters, send, their
+formatting.
 
 May use: the stages' modules and resources; never service, demo or cli.
 """

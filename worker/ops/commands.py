@@ -12,14 +12,17 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from worker.database.migrations import check_schema
+from worker.findings.model import KINDS
 from worker.ops.detail import build_detail, render_dead_letters, render_detail
 from worker.ops.formatting import plain
 from worker.ops.lookup import find_dead_letters, find_requests
+from worker.ops.quality import Selection, build_quality_report, render_csv, render_json, render_text
 from worker.ops.refetch import REFETCHABLE, RefetchSelection, refetch
 from worker.ops.replay import REASONS, DeadLetterFilter, mark_replayed, replay_dead_letters
 from worker.ops.status import build_status, render_status
+from worker.partners.config import parse_duration
 from worker.resources import ServiceUnavailable
-from worker.settings import Settings, load_settings
+from worker.settings import ConfigError, Settings, load_settings
 
 Adder = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
 
@@ -49,6 +52,12 @@ def add_operator_commands(add: Adder) -> None:
     again.add_argument("--status", choices=REFETCHABLE, help="every request in this status...")
     again.add_argument("--oc", help="...of this OC")
     again.add_argument("--dry-run", action="store_true", help="list what would move")
+    report = add("findings", _findings, "photo findings per OC and kind, worst requests first")
+    report.add_argument("--oc", help="only this OC")
+    report.add_argument("--since", default="30d", help="how far back: 30d, 36h... (30d)")
+    report.add_argument("--kind", choices=KINDS, help="only this kind")
+    report.add_argument("--limit", type=int, default=20, help="requests listed (20)")
+    report.add_argument("--format", choices=("text", "csv", "json"), default="text")
 
 
 async def _with_db(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[int]]) -> int:
@@ -116,6 +125,22 @@ def _replay(args: argparse.Namespace) -> int:
         if not args.dry_run and chosen:
             marked = await mark_replayed(conn, letters, f"{getpass.getuser()} (command line)")
             print(f"{marked} of their dead_letters rows marked replayed")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def _findings(args: argparse.Namespace) -> int:
+    try:
+        since = parse_duration(args.since)
+    except ValueError as exc:
+        raise ConfigError(f"--since: {exc}") from None
+    settings = load_settings()
+    wanted = Selection(since, args.oc, args.kind, args.limit)
+    render = {"text": render_text, "csv": render_csv, "json": render_json}[args.format]
+
+    async def work(conn: asyncpg.Connection) -> int:
+        print(render(await build_quality_report(conn, wanted)))
         return 0
 
     return asyncio.run(_with_db(settings, work))

@@ -1,0 +1,143 @@
+"""`worker findings`: what the photo checks flagged, per OC and kind, worst requests first.
+
+The table a quality team sends to an OC: how many of its requests were flagged, for what, and
+which ones to look at first (most `suspect` findings, then `warning`, then `info`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from worker.findings.model import KINDS
+from worker.ops.formatting import plain, table
+
+SEVERITIES = ("suspect", "warning", "info")
+
+
+@dataclass(frozen=True)
+class Selection:
+    since: timedelta
+    oc: str | None = None
+    kind: str | None = None
+    limit: int = 20
+
+
+@dataclass
+class QualityReport:
+    since: str
+    oc: str | None
+    kind: str | None
+    counts: list[dict[str, Any]]  # per OC and kind: findings, requests, by severity
+    requests: list[dict[str, Any]]  # the worst first
+
+    def as_json(self) -> dict[str, Any]:
+        result: dict[str, Any] = plain(asdict(self))
+        return result
+
+
+# Both select the findings created since $1, of OC $2 and kind $3 (when given).
+_COUNTS = """
+SELECT f.code_oc, f.kind, count(*) AS findings, count(DISTINCT f.message_id) AS requests,
+    count(*) FILTER (WHERE f.severity = 'suspect') AS suspect,
+    count(*) FILTER (WHERE f.severity = 'warning') AS warning,
+    count(*) FILTER (WHERE f.severity = 'info') AS info
+FROM photo_findings f
+WHERE f.created_at >= now() - $1::interval
+    AND ($2::text IS NULL OR f.code_oc = $2) AND ($3::text IS NULL OR f.kind = $3)
+GROUP BY f.code_oc, f.kind
+"""
+_WORST = """
+SELECT f.message_id, f.code_oc, coalesce(r.reference_commande_sous_traitant_oi,
+        r.reference_commande_prise_interne_oc, r.reference_prestation_prise) AS reference,
+    r.status, r.date_intervention, r.completed_at,
+    count(*) FILTER (WHERE f.severity = 'suspect') AS suspect,
+    count(*) FILTER (WHERE f.severity = 'warning') AS warning,
+    count(*) FILTER (WHERE f.severity = 'info') AS info,
+    string_agg(DISTINCT f.kind, ', ') AS kinds
+FROM photo_findings f JOIN photo_requests r USING (message_id)
+WHERE f.created_at >= now() - $1::interval
+    AND ($2::text IS NULL OR f.code_oc = $2) AND ($3::text IS NULL OR f.kind = $3)
+GROUP BY f.message_id, f.code_oc, r.message_id
+ORDER BY suspect DESC, warning DESC, info DESC, r.completed_at DESC NULLS LAST
+LIMIT $4
+"""
+
+
+async def build_quality_report(conn: asyncpg.Connection, wanted: Selection) -> QualityReport:
+    args = (wanted.since, wanted.oc, wanted.kind)
+    counts = [dict(row) for row in await conn.fetch(_COUNTS, *args)]
+    counts.sort(key=lambda c: (c["code_oc"], KINDS.index(c["kind"]) if c["kind"] in KINDS else 99))
+    return QualityReport(
+        since=(datetime.now(UTC) - wanted.since).isoformat(timespec="seconds"),
+        oc=wanted.oc,
+        kind=wanted.kind,
+        counts=counts,
+        requests=[dict(row) for row in await conn.fetch(_WORST, *args, wanted.limit)],
+    )
+
+
+def render_text(report: QualityReport) -> str:
+    scope = f"OC {report.oc}" if report.oc else "all OCs"
+    scope += f", kind {report.kind}" if report.kind else ""
+    lines = [f"Photo findings since {report.since} ({scope})", "", "By OC and kind:"]
+    lines += (
+        table(
+            ["OC", "kind", "findings", "requests", *SEVERITIES],
+            [
+                [c["code_oc"], c["kind"], c["findings"], c["requests"], *_levels(c)]
+                for c in report.counts
+            ],
+        )
+        if report.counts
+        else ["  none"]
+    )
+    lines += ["", f"Requests to look at first ({len(report.requests)}):"]
+    lines += (
+        table(
+            ["messageId", "OC", "reference", "completed", *SEVERITIES, "kinds"],
+            [
+                [
+                    r["message_id"],
+                    r["code_oc"],
+                    r["reference"],
+                    _day(r["completed_at"]),
+                    *_levels(r),
+                    r["kinds"],
+                ]
+                for r in report.requests
+            ],
+        )
+        if report.requests
+        else ["  none"]
+    )
+    return "\n".join(lines)
+
+
+def render_csv(report: QualityReport) -> str:
+    """One row per flagged request, worst first: what a spreadsheet or an OC wants."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    columns = ["message_id", "code_oc", "reference", "status", "date_intervention", "completed_at"]
+    writer.writerow([*columns, *SEVERITIES, "kinds"])
+    for row in plain(report.requests):
+        writer.writerow([row[c] for c in columns] + [row[s] for s in SEVERITIES] + [row["kinds"]])
+    return out.getvalue()
+
+
+def render_json(report: QualityReport) -> str:
+    return json.dumps(report.as_json(), indent=2)
+
+
+def _levels(row: dict[str, Any]) -> list[int]:
+    return [row[severity] for severity in SEVERITIES]
+
+
+def _day(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
