@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 from worker.demo.samples import DemoRun
 
-_COLUMNS = ("#", "scenario", "OC", "status", "photos", "attempts", "expected", "note")
+_COLUMNS = ("#", "scenario", "OC", "status", "photos", "attempts", "expected", "findings", "note")
 
 
 def print_report(
@@ -25,6 +26,7 @@ def print_report(
     for row in [_COLUMNS, *table]:
         cells = [str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)]
         print("  " + "  ".join(cells) + "  " + _clip(str(row[-1]), 90))
+    _print_findings(run, rows)
     _print_files(rows, storage_url)
     kinds = Counter(f"photos.{event['status']}" for event in run.events)
     print(
@@ -54,6 +56,7 @@ def _line(index: int, sample: Any, rows: dict[uuid.UUID, Any], run: DemoRun) -> 
             "-",
             "-",
             sample.expected,
+            "-",
             run.dead_letters[message_id],
         )
     if sample.expected == "ignored":
@@ -68,11 +71,12 @@ def _line(index: int, sample: Any, rows: dict[uuid.UUID, Any], run: DemoRun) -> 
             "-",
             "-",
             sample.expected,
+            "-",
             f"duplicate of #{first}: nothing changed",
         )
     row = rows.get(uuid.UUID(message_id)) if message_id else None
     if row is None:
-        return (index, sample.title, oc, "missing", "-", "-", sample.expected, "")
+        return (index, sample.title, oc, "missing", "-", "-", sample.expected, "-", "")
     return (
         index,
         sample.title,
@@ -81,8 +85,23 @@ def _line(index: int, sample: Any, rows: dict[uuid.UUID, Any], run: DemoRun) -> 
         len(row["keys"]),
         row["attempts"],
         sample.expected,
+        len(json.loads(row["findings"])),
         row["last_error"] or "",
     )
+
+
+def _print_findings(run: DemoRun, rows: dict[uuid.UUID, Any]) -> None:
+    """What the photo checks flagged, request by request (none on the normal photos)."""
+    lines = []
+    for index, sample in enumerate(run.samples, 1):
+        row = rows.get(uuid.UUID(sample.body["messageId"])) if "messageId" in sample.body else None
+        if row is None or sample.expected == "ignored":
+            continue
+        for finding in json.loads(row["findings"]):
+            detail = _clip(finding["detail"], 100)
+            lines.append(f"  {index:<3} {finding['severity']:8} {finding['kind']:19} {detail}")
+    print(f"\nPhoto findings ({len(lines)}; `worker findings` reports them by OC and kind):")
+    print("\n".join(lines) if lines else "  none")
 
 
 def _print_files(rows: dict[uuid.UUID, Any], storage_url: str) -> None:

@@ -177,7 +177,10 @@ async def _take_dead_letters(channel: AbstractChannel, run: DemoRun) -> dict[str
 _REPORT_SQL = """
 SELECT r.message_id, r.code_oc, r.status, r.attempts, r.last_error,
     coalesce(array_agg(p.storage_key ORDER BY p.storage_key)
-             FILTER (WHERE p.storage_key IS NOT NULL), '{}') AS keys
+             FILTER (WHERE p.storage_key IS NOT NULL), '{}') AS keys,
+    (SELECT coalesce(jsonb_agg(jsonb_build_object('kind', f.kind, 'severity', f.severity,
+        'detail', f.detail) ORDER BY f.id), '[]')::text
+     FROM photo_findings f WHERE f.message_id = r.message_id) AS findings
 FROM photo_requests r
 LEFT JOIN photo_request_photos l USING (message_id)
 LEFT JOIN photos p ON p.code_oc = l.code_oc AND p.photo_id = l.photo_id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 TOKEN = "demo-static-token"
@@ -34,6 +35,7 @@ def _message(oc: str, reference: str, **extra: Any) -> dict[str, Any]:
         "flux": "CR_STOC",
         "codeOC": oc,
         "referenceCommandeSousTraitantOI": reference,
+        "dateIntervention": datetime.now(UTC).isoformat(timespec="seconds"),
         "resultat": "OK",
         "actions": ["POSE_PTO", "CABLAGE_PBO"],
         **extra,
@@ -43,7 +45,8 @@ def _message(oc: str, reference: str, **extra: Any) -> dict[str, Any]:
 def samples(tag: str) -> list[Sample]:
     """The sample messages; `tag` makes this run's references its own (the simulator counts
     polls by reference)."""
-    ready = _message("DMOA", f"{tag}-READY")
+    # Its first photo is sent again for #14, a later intervention: the photo checks flag it there.
+    ready = _message("DMOA", f"{tag}-READY:reuse={tag}")
     by_order = _message("DMOB", "unused", referenceCommandePriseInterneOC=f"{tag}-TOKEN:unauth=1")
     invalid = {k: v for k, v in _message("DMOA", "X").items() if k != "codeOC"}
     return [
@@ -74,6 +77,39 @@ def samples(tag: str) -> list[Sample]:
         Sample("same messageId again", dict(ready), "ignored"),
         Sample("invalid: no codeOC", invalid, "dead-lettered"),
         Sample("unknown OC ZZZZ", _message("ZZZZ", f"{tag}-READY"), "dead-lettered"),
+        *_flagged(tag),
+    ]
+
+
+def _flagged(tag: str) -> list[Sample]:
+    """Photos made to trigger the photo checks (README "Photo findings"); none changes a status."""
+    every_type = ["POSE_PTO", "CABLAGE_PBO", "CABLAGE_PM"]
+    return [
+        Sample(
+            "findings: after = before, blur, dark",
+            _message("DMOA", f"{tag}-SLOPPY:copy=3:blur=1:dark=2"),
+            "completed",
+        ),
+        Sample(
+            "findings: 3 days earlier, 28 km away",
+            _message("DMOA", f"{tag}-ELSEWHERE:olddate=2:faraway=3"),
+            "completed",
+        ),
+        Sample(
+            "findings: the photo of #1 again",
+            _message("DMOA", f"{tag}-AGAIN:after=1:retry_after=1:reuse={tag}"),
+            "completed",
+        ),
+        Sample(
+            "findings: PM photos missing, sizes",
+            _message("DMOA", f"{tag}-PARTIAL:mismatch=2", actions=every_type),
+            "completed",
+        ),
+        Sample(
+            "findings: a decompression bomb",
+            _message("DMOA", f"{tag}-BOMB:bomb=2"),
+            "completed",
+        ),
     ]
 
 
