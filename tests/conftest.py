@@ -28,6 +28,7 @@ from tests.harness import (
     load_test_partners,
     make_settings,
 )
+from tests.nodes import PrivatePostgres, PrivateRabbit, remove_stale
 from tests.process import ProcessFactory
 from tests.services import VhostPool, free_port, wait_for_port
 from worker.database.migrations import migrate
@@ -201,6 +202,49 @@ async def start_worker(
     yield start
     for running in started:
         await running.stop()
+
+
+@pytest.fixture(scope="session")
+def private_rabbit() -> Iterator[PrivateRabbit]:
+    """A RabbitMQ node of this session's own, for the tests that restart the broker."""
+    remove_stale(_alive)
+    node = PrivateRabbit()
+    try:
+        yield node.start()
+    finally:
+        node.close()
+
+
+@pytest.fixture(scope="session")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL cluster of this session's own, for the tests that restart the database."""
+    remove_stale(_alive)
+    cluster = PrivatePostgres()
+    try:
+        yield cluster.start()
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def private_amqp_url(private_rabbit: PrivateRabbit) -> str:
+    return private_rabbit.vhost(f"t-{uuid.uuid4().hex[:10]}")
+
+
+@pytest.fixture
+async def private_database_url(private_postgres: PrivatePostgres) -> AsyncIterator[str]:
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(private_postgres.url())
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    conn = await asyncpg.connect(private_postgres.url(name))
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    return private_postgres.url(name)
 
 
 @pytest.fixture

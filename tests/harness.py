@@ -14,7 +14,14 @@ import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
 from tests.services import wait_until
-from worker.events.topology import DEAD_QUEUE, EXCHANGE, INPUT_ROUTING_KEY, QUEUE, declare
+from worker.events.topology import (
+    DEAD_QUEUE,
+    EXCHANGE,
+    INPUT_ROUTING_KEY,
+    QUEUE,
+    QueuePolicy,
+    declare,
+)
 from worker.observe.metrics import Metrics
 from worker.partners.config import Partner, load_partners
 from worker.service import run_worker
@@ -95,8 +102,9 @@ def cr_stoc(
 class Broker:
     """The test's side of RabbitMQ: publishes CR_STOC messages, collects result events."""
 
-    def __init__(self, amqp_url: str) -> None:
+    def __init__(self, amqp_url: str, policy: QueuePolicy | None = None) -> None:
         self.amqp_url = amqp_url
+        self.policy = policy or QueuePolicy()
         self.events: list[dict[str, Any]] = []
         self._connection: AbstractConnection | None = None
         self.channel: AbstractChannel
@@ -104,10 +112,10 @@ class Broker:
     async def open(self) -> Broker:
         self._connection = await aio_pika.connect(self.amqp_url)
         self.channel = await self._connection.channel()
-        topology = await declare(self.channel)
-        events = await self.channel.declare_queue(exclusive=True)
-        await events.bind(topology.exchange, "photos.*")
-        await events.consume(self._keep_event)
+        topology = await declare(self.channel, self.policy)
+        self.events_queue = await self.channel.declare_queue(exclusive=True)
+        await self.events_queue.bind(topology.exchange, "photos.*")
+        await self.events_queue.consume(self._keep_event)
         return self
 
     async def _keep_event(self, message: AbstractIncomingMessage) -> None:

@@ -24,6 +24,7 @@ _ENV_FIELDS = (
     "shutdown_grace_seconds",
     "concurrency",
     "photo_max_bytes",
+    "max_interruptions",
     "metrics_port",
     "metrics_host",
 )
@@ -83,6 +84,10 @@ class WorkerProcess:
     def wait(self, timeout: float) -> int:
         assert self._process is not None
         return self._process.wait(timeout=timeout)
+
+    def exited(self) -> bool:
+        assert self._process is not None
+        return self._process.poll() is not None
 
     def kill_if_running(self) -> None:
         if self._process is not None and self._process.poll() is None:

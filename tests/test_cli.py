@@ -127,3 +127,139 @@ def test_an_unreachable_service_is_named_without_its_password(
     assert done.returncode == 1
     assert f"{named} at 127.0.0.1" in done.stdout
     assert "pw-0f9e8d" not in done.stdout + done.stderr
+
+
+def _one_line(done: subprocess.CompletedProcess[str]) -> str:
+    """Everything the command said, which must be one line and no traceback."""
+    said = (done.stdout + done.stderr).strip()
+    assert "Traceback" not in said, said
+    assert said.count("\n") == 0, said
+    return said
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("postgresql://postgres@127.0.0.1:5432/no_such_database", "does not exist"),
+        ("postgresql://postgres@127.0.0.1:{port}/x", "Connect call failed"),
+    ],
+)
+def test_migrate_against_a_missing_or_unreachable_database_is_one_line(
+    tmp_path: Path, url: str, named: str
+) -> None:
+    done = _worker("migrate", env={"WORKER_DATABASE_URL": url.format(port=free_port())})
+    assert done.returncode == 1
+    said = _one_line(done)
+    assert said.startswith("worker: cannot reach PostgreSQL at 127.0.0.1")
+    assert named in said
+
+
+def _run_env(database_url: str, amqp_url: str, tmp_path: Path, **more: str) -> dict[str, str]:
+    (tmp_path / "partners.toml").write_text('[oc.ABCD]\nbase_url = "http://127.0.0.1:9"\n')
+    return {
+        "WORKER_OI_CODE": "OI01",
+        "WORKER_DATABASE_URL": database_url,
+        "WORKER_AMQP_URL": amqp_url,
+        "WORKER_STORAGE_URL": f"file://{tmp_path}/photos",
+        "WORKER_METRICS_PORT": "0",
+        "WORKER_LOG_FORMAT": "json",
+        **more,
+    }
+
+
+@pytest.mark.services
+def test_a_storage_that_cannot_be_written_stops_the_start(
+    tmp_path: Path, database_url: str, amqp_url: str
+) -> None:
+    (tmp_path / "photos").write_text("a file where the photo directory should be")
+    done = _worker("run", env=_run_env(database_url, amqp_url, tmp_path), cwd=tmp_path)
+    assert done.returncode == 2
+    said = _one_line(done)
+    assert said.startswith("worker: configuration error: WORKER_STORAGE_URL: cannot use file://")
+
+
+@pytest.mark.services
+def test_s3_without_credentials_stops_the_start_saying_so(
+    tmp_path: Path, database_url: str, amqp_url: str, moto_endpoint: str, s3_bucket: str
+) -> None:
+    env = _run_env(
+        database_url,
+        amqp_url,
+        tmp_path,
+        WORKER_STORAGE_URL=f"s3://{s3_bucket}/photos",
+        AWS_ENDPOINT_URL=moto_endpoint,
+        AWS_REGION="us-east-1",
+    )
+    done = _worker("run", env={k: v for k, v in env.items()}, cwd=tmp_path)
+    assert done.returncode == 1
+    said = _one_line(done)
+    assert "cannot write" in said
+    assert "no S3 credentials" in said
+
+
+@pytest.mark.services
+def test_a_metrics_port_in_use_is_one_line(
+    tmp_path: Path, database_url: str, amqp_url: str
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        env = _run_env(
+            database_url,
+            amqp_url,
+            tmp_path,
+            WORKER_METRICS_PORT=port,
+            WORKER_METRICS_HOST="127.0.0.1",
+        )
+        done = _worker("run", env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    assert f"WORKER_METRICS_PORT: cannot serve on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.services
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("amqp://guest:guest@127.0.0.1:5672/no-such-vhost", "virtual host 'no-such-vhost' refused"),
+        ("amqp://guest:wrong@127.0.0.1:5672/", "login refused for user 'guest'"),
+    ],
+)
+def test_a_refused_vhost_or_login_is_named(
+    tmp_path: Path, database_url: str, url: str, named: str
+) -> None:
+    done = _worker("run", env=_run_env(database_url, url, tmp_path), cwd=tmp_path)
+    assert done.returncode == 1
+    said = done.stdout.strip().splitlines()[-1]
+    assert named in said
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_secrets_named_by_the_partners_file_are_read_from_the_env_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from worker.settings import environment
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ABCD_TOKEN", raising=False)
+    monkeypatch.setenv("EFGH_SECRET", "from-the-process")
+    (tmp_path / ".env").write_text("ABCD_TOKEN=from-the-file\nEFGH_SECRET=from-the-file\n")
+    (tmp_path / "p.toml").write_text(
+        '[oc.ABCD]\nbase_url = "https://a.example"\ntoken_env = "ABCD_TOKEN"\n'
+        '[oc.EFGH]\nbase_url = "https://e.example"\ntoken_env = "EFGH_SECRET"\n'
+    )
+    partners = load_partners(tmp_path / "p.toml", environment())
+    assert partners["ABCD"].token is not None
+    assert partners["ABCD"].token.get_secret_value() == "from-the-file"
+    assert partners["EFGH"].token is not None
+    assert partners["EFGH"].token.get_secret_value() == "from-the-process"
+
+
+def test_a_simulator_client_without_its_secret_is_refused_by_the_command_line() -> None:
+    done = _worker("simulator", "--oauth-client", "client-without-secret")
+    assert done.returncode == 2
+    assert "expected ID:SECRET" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -21,7 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "border": set(),
     "database": set(),
     "observe": {"settings", "border"},
-    "events": {"observe"},
+    "events": BASE | {"observe"},
     "partners": BASE | {"observe"},
     "intake": BASE | {"observe", "database", "events", "partners"},
     "schedule": BASE | {"observe", "partners"},

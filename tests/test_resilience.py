@@ -21,6 +21,7 @@ from tests.harness import (
     make_settings,
     wait_for_status,
 )
+from tests.nodes import PrivatePostgres, PrivateRabbit
 from tests.process import ProcessFactory
 from tests.services import rabbitmqctl, wait_until
 from worker.settings import Settings
@@ -166,16 +167,54 @@ async def test_consumption_resumes_after_connections_are_closed(
 
 
 async def test_consumption_resumes_after_a_broker_restart(
-    worker: InProcessWorker, broker: Broker, db: asyncpg.Pool
+    private_rabbit: PrivateRabbit,
+    private_amqp_url: str,
+    database_url: str,
+    tmp_path: Path,
+    simulator: Simulator,
+    db: asyncpg.Pool,
 ) -> None:
-    waiting = cr_stoc(intervention="ACROSS-RESTART:after=3")
-    await broker.publish(waiting)
-    await wait_for_status(db, waiting["messageId"], statuses=("pending",))
+    broker = await Broker(private_amqp_url).open()
+    settings = make_settings(database_url, private_amqp_url, tmp_path)
+    partners = load_test_partners(settings, simulator.base_url)
+    worker = await InProcessWorker(settings, partners, broker).start()
     try:
-        await asyncio.to_thread(rabbitmqctl, "stop_app")
+        waiting = cr_stoc(intervention="ACROSS-RESTART:after=3")
+        await broker.publish(waiting)
+        await wait_for_status(db, waiting["messageId"], statuses=("pending",))
+        await asyncio.to_thread(private_rabbit.restart)
+        await _flowing_again(await _reopened(broker), db, "AFTER-RESTART", waiting)
     finally:
-        await asyncio.to_thread(rabbitmqctl, "start_app")
-    await _flowing_again(await _reopened(broker), db, "AFTER-RESTART", waiting)
+        await worker.stop()
+
+
+async def test_work_resumes_after_a_database_restart(
+    private_postgres: PrivatePostgres,
+    private_database_url: str,
+    amqp_url: str,
+    tmp_path: Path,
+    simulator: Simulator,
+    broker: Broker,
+) -> None:
+    settings = make_settings(private_database_url, amqp_url, tmp_path)
+    partners = load_test_partners(settings, simulator.base_url)
+    worker = await InProcessWorker(settings, partners, broker).start()
+    db = await asyncpg.create_pool(private_database_url, min_size=1, max_size=2)
+    assert db is not None
+    try:
+        messages = [cr_stoc(intervention=f"PG-RESTART-{i}:after=2:photos=2") for i in range(10)]
+        for message in messages:
+            await broker.publish(message)
+        await wait_until(lambda: _count(db, "SELECT count(*) FROM request_attempts"), what="work")
+        await asyncio.to_thread(private_postgres.restart, 2.0)  # a crash, down for two seconds
+        await db.expire_connections()
+        await wait_until(lambda: _all_final(db, messages), timeout=60, what="every request")
+        statuses = await db.fetch("SELECT status, count(*) FROM photo_requests GROUP BY status")
+        assert {r["status"]: r["count"] for r in statuses} == {"completed": 10}
+        await wait_until(lambda: _events_for_all(broker, messages), what="every event")
+    finally:
+        await worker.stop()
+        await db.close()
 
 
 async def _flowing_again(

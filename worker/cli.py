@@ -16,7 +16,7 @@ from worker.observe.logs import configure_logging
 from worker.ops.commands import add_operator_commands
 from worker.partners.config import load_partners, secrets_of
 from worker.resources import ServiceUnavailable
-from worker.settings import ConfigError, Settings, load_settings
+from worker.settings import ConfigError, Settings, environment, load_settings
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--oauth-client",
         action="append",
         default=[],
+        type=_client_credentials,
         metavar="ID:SECRET",
         help="accept these client credentials at /oauth/token",
     )
@@ -75,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _client_credentials(value: str) -> tuple[str, str]:
+    client_id, colon, secret = value.partition(":")
+    if not (colon and client_id and secret):
+        raise argparse.ArgumentTypeError(f"expected ID:SECRET, got {value!r}")
+    return client_id, secret
+
+
 def _adder(commands: Any) -> Callable[[str, Handler, str], argparse.ArgumentParser]:
     def add(name: str, handler: Handler, text: str) -> argparse.ArgumentParser:
         sub: argparse.ArgumentParser = commands.add_parser(name, help=text, description=text)
@@ -91,10 +99,11 @@ def _migrate(_: argparse.Namespace) -> int:
 
 
 async def _apply_migrations(settings: Settings) -> int:
-    import asyncpg
     import structlog
 
-    conn = await asyncpg.connect(settings.database_url.get_secret_value())
+    from worker.resources import connect_database
+
+    conn = await connect_database(settings)
     try:
         applied = await migrate(conn)
     finally:
@@ -110,7 +119,7 @@ def _run(_: argparse.Namespace) -> int:
 
     settings = load_settings()
     settings.require_oi_code()
-    partners = load_partners(settings.partners_file, os.environ)
+    partners = load_partners(settings.partners_file, environment())
     configure_logging(settings.log_level, settings.log_format, secrets_of(settings, partners))
     try:
         # The grace for running attempts, then a few seconds to flush events and close: 30 s in
@@ -162,7 +171,7 @@ def _overdue(limit: float) -> None:
 def _simulator(args: argparse.Namespace) -> int:
     from worker.simulator import SimulatorConfig, serve_forever
 
-    clients = dict(pair.split(":", 1) for pair in args.oauth_client)
+    clients = dict(args.oauth_client)
     config = SimulatorConfig(
         client_id=args.client_id,
         tokens=frozenset(args.token),

@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import aio_pika
+import aiormq
 import asyncpg
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 
@@ -53,9 +54,18 @@ async def open_pool(settings: Settings, max_size: int = 10) -> asyncpg.Pool:
             reset=_keep_session,
         )
     except DB_ERRORS as exc:
-        raise ServiceUnavailable(f"PostgreSQL at {_where(url)}: {exc!r}") from exc
+        raise ServiceUnavailable(f"PostgreSQL at {_where(url)}: {_describe(exc)}") from exc
     assert pool is not None  # create_pool returns None only when awaited twice
     return pool
+
+
+async def connect_database(settings: Settings) -> asyncpg.Connection:
+    """One connection, for the commands that need no pool (migrate, the operators' commands)."""
+    url = settings.database_url.get_secret_value()
+    try:
+        return await asyncpg.connect(url, timeout=_CONNECT_TIMEOUT)
+    except DB_ERRORS as exc:
+        raise ServiceUnavailable(f"PostgreSQL at {_where(url)}: {_describe(exc)}") from exc
 
 
 async def connect_broker(settings: Settings) -> AbstractRobustConnection:
@@ -68,7 +78,25 @@ async def connect_broker(settings: Settings) -> AbstractRobustConnection:
                 reconnect_interval=_RECONNECT_INTERVAL,
             )
     except AMQP_ERRORS as exc:
-        raise ServiceUnavailable(f"RabbitMQ at {_where(url)}: {exc!r}") from exc
+        raise ServiceUnavailable(f"RabbitMQ at {_where(url)}: {_refusal(url, exc)}") from exc
+
+
+def _refusal(url: str, exc: BaseException) -> str:
+    """What RabbitMQ meant: aiormq reports a refused virtual host as an unexpected frame."""
+    parsed = urlparse(url)
+    user, vhost = parsed.username or "guest", unquote(parsed.path[1:]) or "/"
+    if isinstance(exc, aiormq.exceptions.ProbableAuthenticationError):
+        return f"login refused for user {user!r}: wrong user name or password"
+    if isinstance(exc, aiormq.exceptions.InvalidFrameError) and "Connection.Close" in str(exc):
+        return (
+            f"virtual host {vhost!r} refused to user {user!r}: it does not exist, or the user has"
+            " no permission on it (rabbitmqctl add_vhost, rabbitmqctl set_permissions)"
+        )
+    return _describe(exc)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 async def close_pool(pool: asyncpg.Pool) -> None:
@@ -97,17 +125,24 @@ async def open_resources(
 ) -> AsyncIterator[Resources]:
     async with AsyncExitStack() as stack:
         store = open_store(settings)
+        # Found now, not at the first photo: a store that cannot be written stops the start.
+        problem = await store.problem(settings.instance)
+        if problem is not None:
+            raise ServiceUnavailable(problem)
         analyzer = Analyzer(store, settings) if settings.qa_enabled else None
         if analyzer is not None:
             stack.callback(analyzer.close)
         pool = await open_pool(settings, max_size=max(4, min(20, settings.concurrency + 2)))
         stack.push_async_callback(close_pool, pool)
-        await check_schema(pool)
+        try:
+            await check_schema(pool)
+        except DB_ERRORS as exc:  # the database went away just after the pool connected
+            raise ServiceUnavailable(f"PostgreSQL: {_describe(exc)}") from exc
         connection = await connect_broker(settings)
         stack.push_async_callback(connection.close)
         consumer_channel = await connection.channel(publisher_confirms=False)
         await consumer_channel.set_qos(prefetch_count=settings.prefetch)
-        publisher_channel = await connection.channel(publisher_confirms=True)
+        publisher_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         oi_code = settings.require_oi_code()
         clients = {}
         for code, partner in partners.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
+from functools import partial
 
 import structlog
 
@@ -14,10 +15,11 @@ from worker.attempt.runner import run_attempt
 from worker.border import Redactor, Sanitizer
 from worker.database.batching import Batcher
 from worker.events.outbox import OutboxRelay
-from worker.events.topology import DEAD_QUEUE, EXCHANGE, QUEUE, declare
+from worker.events.topology import DEAD_QUEUE, EXCHANGE, QUEUE, QueuePolicy, declare
 from worker.intake.consumer import Intake
+from worker.intake.dead_letter import DeadLetterCopier
 from worker.observe.failures import is_data_error
-from worker.observe.health import Monitor
+from worker.observe.health import BrokerView, Monitor
 from worker.observe.metrics import Metrics
 from worker.partners.config import Partner, secrets_of
 from worker.resources import Resources, open_resources
@@ -51,15 +53,16 @@ async def run_worker(
     """
     metrics = metrics or Metrics()
     async with open_resources(settings, partners, metrics) as resources:
-        monitor = Monitor(
-            metrics,
-            resources.pool,
+        broker = BrokerView(
             resources.connection,
             resources.consumer_channel,
             resources.publisher_channel,
-            frozenset(partners),
             (QUEUE, DEAD_QUEUE),
         )
+        storage = partial(resources.store.problem, settings.instance)
+        # A store that fails shows on /readyz within a few polls (10 s by default).
+        every = settings.poll_seconds * 5
+        monitor = Monitor(metrics, resources.pool, broker, frozenset(partners), storage, every)
         port = await monitor.start(settings.metrics_host, settings.metrics_port)
         try:
             parts = await _Parts.assemble(settings, partners, resources, metrics)
@@ -123,20 +126,20 @@ class _Parts:
         scheduler = Scheduler(
             resources.pool, settings, metrics, partners, attempt, sanitizer, ctx.rng
         )
-        intake = Intake(
+        dead_letters = DeadLetterCopier(
             resources.pool,
             resources.publisher_channel,
-            frozenset(partners),
+            QueuePolicy.of(settings),
             metrics,
-            scheduler.wake,
             settings.instance,
         )
+        intake = Intake(resources.pool, dead_letters, frozenset(partners), metrics, scheduler.wake)
         return cls(settings, resources, intake, scheduler, relay)
 
     async def serve(
         self, stop: asyncio.Event, monitor: Monitor, started: Callable[[], None]
     ) -> None:
-        topology = await declare(self._resources.consumer_channel)
+        topology = await declare(self._resources.consumer_channel, QueuePolicy.of(self._settings))
         claiming, background = asyncio.Event(), asyncio.Event()
         loops = [
             asyncio.create_task(self.scheduler.run(claiming), name="scheduler"),

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dotenv import dotenv_values
 from pydantic import (
     AliasChoices,
     BeforeValidator,
@@ -56,6 +57,10 @@ class Settings(BaseSettings):
         5, ge=1, description="attempts in a row ending without an outcome before failed"
     )
     shutdown_grace_seconds: float = Field(25.0, ge=0)
+    queue_type: Annotated[Literal["quorum", "classic"], _lower] = "quorum"
+    delivery_limit: int = Field(
+        20, ge=1, description="deliveries of one message before the broker dead-letters it"
+    )
     metrics_port: int = Field(9300, ge=0, le=65535, description="0: any free port")
     metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped from outside the container
     log_level: Annotated[Literal["debug", "info", "warning", "error"], _lower] = "info"
@@ -109,6 +114,8 @@ class Settings(BaseSettings):
     def _backoff_in_order(self) -> Settings:
         if self.retry_initial_seconds > self.retry_max_seconds:
             raise ValueError("WORKER_RETRY_INITIAL_SECONDS is above WORKER_RETRY_MAX_SECONDS")
+        if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
+            raise ValueError("give both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither")
         return self
 
     def require_oi_code(self) -> str:
@@ -118,6 +125,14 @@ class Settings(BaseSettings):
                 "invalid settings: WORKER_OI_CODE: required (the OI's 4-char InterOp code)"
             )
         return self.oi_code
+
+
+def environment() -> dict[str, str]:
+    """The variables the partners file may name (`token_env`, `client_secret_env`): the env file
+    that Settings reads, under the process environment, which wins as it does for Settings."""
+    env_file = Path(str(Settings.model_config.get("env_file") or ".env"))
+    from_file = dotenv_values(env_file) if env_file.is_file() else {}
+    return {**{k: v for k, v in from_file.items() if v is not None}, **os.environ}
 
 
 def load_settings(**overrides: object) -> Settings:

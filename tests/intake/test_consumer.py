@@ -212,3 +212,40 @@ async def test_a_dead_letter_with_a_nul_in_its_id_is_recorded(
     [recorded] = await wait_until(lambda: db.fetch("SELECT * FROM dead_letters"))
     assert recorded["message_id"] == "id\ufffdwith-nul"
     assert recorded["reason"] == "not_json"
+
+
+async def test_deliveries_are_held_through_a_database_outage_not_given_back(
+    worker: InProcessWorker, broker: Broker, db: asyncpg.Pool, database_url: str
+) -> None:
+    name = database_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    messages = [cr_stoc(intervention=f"OUTAGE-{i}:photos=1") for i in range(5)]
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+        )
+        for message in messages:
+            await broker.publish(message)
+        await wait_until(lambda: _received_at_least(worker, 5), what="the deliveries")
+        await wait_until(lambda: _database_errors(worker, 5), what="inserts failing")
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()
+    await db.expire_connections()
+    for message in messages:
+        row = await wait_for_status(db, message["messageId"], timeout=30)
+        assert row["status"] == "completed"
+    settled = worker.metrics.messages_settled
+    assert settled.labels("accepted")._value.get() == 5
+    assert settled.labels("requeued")._value.get() == 0
+    assert await _received(worker) == 5  # held, never given back to the broker
+    assert await db.fetchval("SELECT count(*) FROM dead_letters") == 0
+
+
+async def _received_at_least(worker: InProcessWorker, count: int) -> bool:
+    return await _received(worker) >= count
+
+
+async def _database_errors(worker: InProcessWorker, count: int) -> bool:
+    return bool(worker.metrics.errors.labels("database")._value.get() >= count)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -120,3 +121,18 @@ async def _not_ready(worker: InProcessWorker) -> tuple[int, Any] | None:
 
 async def _ready(worker: InProcessWorker) -> bool:
     return (await _get(f"{worker.monitor_url}/readyz"))[0] == 200
+
+
+async def test_readyz_follows_storage(worker: InProcessWorker, tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    assert (await _get(f"{worker.monitor_url}/readyz"))[0] == 200
+    photos.rename(tmp_path / "away")
+    photos.write_text("not a directory any more")
+    try:
+        _, body = await wait_until(lambda: _not_ready(worker), what="/readyz to say 503")
+        [reason] = body["reasons"]
+        assert reason.startswith(f"storage file://{photos}: cannot write")
+    finally:
+        photos.unlink()
+        (tmp_path / "away").rename(photos)
+    await wait_until(lambda: _ready(worker), what="/readyz to say 200 again")

@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -75,12 +76,13 @@ async def test_no_secret_reaches_the_logs(
     broker: Broker,
     db: asyncpg.Pool,
     moto_endpoint: str,
+    s3_bucket: str,
 ) -> None:
     settings = make_settings(
         database_url.replace("postgres@", f"postgres:{DB_PASSWORD}@"),
         amqp_user,
         tmp_path,
-        storage_url="s3://no-such-bucket/photos",
+        storage_url=f"s3://{s3_bucket}/photos",
         aws_endpoint_url=moto_endpoint,
         aws_access_key_id="test",
         aws_secret_access_key=AWS_SECRET,
@@ -91,8 +93,9 @@ async def test_no_secret_reaches_the_logs(
     worker = spawn(settings, "redaction", env)
     try:
         await wait_until(lambda: _consuming(broker), timeout=30, what="the worker to consume")
+        _s3(moto_endpoint).delete_bucket(Bucket=s3_bucket)  # the storage fails from now on
         messages = [
-            cr_stoc("OCAA", intervention="R-STORAGE:photos=1"),  # S3 bucket missing
+            cr_stoc("OCAA", intervention="R-STORAGE:photos=1"),  # S3 bucket gone
             cr_stoc("OCAA", intervention="R-DENIED:status=401"),  # static token refused
             cr_stoc("OCOA", intervention="R-REVOKED:unauth=5"),  # 401 after a renewal
             cr_stoc("OCOB", intervention="R-WRONG:photos=1"),  # token endpoint refuses us
@@ -116,6 +119,18 @@ async def test_no_secret_reaches_the_logs(
     leaks = [secret for secret in SECRETS if secret in log]
     assert leaks == [], f"secrets in the log: {leaks}"
     assert not re.search(r"(?i)bearer\s+(?!\[REDACTED\])[A-Za-z0-9_-]{6,}", log)
+
+
+def _s3(endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        region_name="us-east-1",
+    )
 
 
 async def _consuming(broker: Broker) -> bool:

@@ -211,10 +211,19 @@ async def test_credentials_for(session: aiohttp.ClientSession) -> None:
     [
         (503, "busy", TokenUnavailable),
         (429, "slow down", TokenUnavailable),
-        (200, "<html>login</html>", TokenRefused),
-        (200, '{"token_type": "Bearer"}', TokenRefused),
-        (400, '{"error": "invalid_scope"}', TokenRefused),
-        (302, "", TokenRefused),
+        (200, "<html>login</html>", TokenUnavailable),
+        (200, '{"token_type": "Bearer"}', TokenUnavailable),
+        (
+            200,
+            '{"access_token": "t", "token_type": "Bearer", "expires_in": "soon"}',
+            TokenUnavailable,
+        ),
+        (400, '{"error": "slow_down"}', TokenUnavailable),
+        (400, '{"error": "invalid_scope"}', TokenUnavailable),
+        (403, "<html>Request blocked by the firewall</html>", TokenUnavailable),
+        (302, "", TokenUnavailable),
+        (400, '{"error": "invalid_client"}', TokenRefused),
+        (401, '{"error": "invalid_client", "error_description": "bad secret"}', TokenRefused),
     ],
 )
 async def test_token_endpoint_answers(
@@ -231,10 +240,34 @@ async def test_token_endpoint_answers(
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = runner.addresses[0][1]
+        failures: list[str] = []
         credentials = ClientCredentials(
-            oauth2(f"http://127.0.0.1:{port}/token"), SecretStr(SECRET), session
+            oauth2(f"http://127.0.0.1:{port}/token"),
+            SecretStr(SECRET),
+            session,
+            on_failure=failures.append,
         )
         with pytest.raises(error):
             await credentials.authorization()
+        assert len(failures) == 1
+        assert (failures[0] == "invalid_client") is (error is TokenRefused)
     finally:
         await runner.cleanup()
+
+
+async def test_a_failing_endpoint_is_not_asked_again_at_once(
+    session: aiohttp.ClientSession,
+) -> None:
+    config = oauth2(f"http://127.0.0.1:{closed_port()}/oauth/token")
+    clock, failures = Clock(), []
+    credentials = ClientCredentials(
+        config, SecretStr(SECRET), session, clock, on_failure=failures.append
+    )
+    for _ in range(3):
+        with pytest.raises(TokenUnavailable):
+            await credentials.authorization()
+    assert failures == ["unreachable"]  # the next two were told without asking
+    clock.now += 1.5
+    with pytest.raises(TokenUnavailable):
+        await credentials.authorization()
+    assert failures == ["unreachable", "unreachable"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from tests.harness import (
     StartWorker,
     cr_stoc,
 )
+from tests.services import wait_until
 from worker.photos.inspector import PhotoInspector, PhotoRefused, inspected
 from worker.photos.storage import PhotoStore, StorageError, open_store
 from worker.settings import Settings
@@ -105,3 +107,53 @@ async def test_a_store_failure_is_a_storage_error(moto_endpoint: str) -> None:
         await store.put("AB12/x.jpg", _chunks(JPEG), "image/jpeg")
     with pytest.raises(StorageError):
         await store.put("AB12/y.jpg", _chunks(JPEG + os.urandom(3 * 1024 * 1024)), "image/jpeg")
+
+
+async def _stalls_after(data: bytes, stalled: asyncio.Event) -> AsyncIterator[bytes]:
+    """A body that sends `data`, then waits for ever (a partner that stops sending)."""
+    async for chunk in _chunks(data):
+        yield chunk
+    stalled.set()
+    await asyncio.Event().wait()
+    yield b""
+
+
+async def test_a_cancelled_multipart_upload_is_aborted(moto_endpoint: str, s3_bucket: str) -> None:
+    store = open_store(Settings(_env_file=None, **_s3_config(moto_endpoint, s3_bucket)))  # type: ignore[call-arg]
+    stalled = asyncio.Event()
+    body = _stalls_after(JPEG + os.urandom(6 * 1024 * 1024), stalled)
+    upload = asyncio.create_task(store.put("AB12/cut.jpg", body, "image/jpeg"))
+    await asyncio.wait_for(stalled.wait(), 10)
+
+    async def started() -> bool:
+        listed = await asyncio.to_thread(
+            _s3(moto_endpoint).list_multipart_uploads, Bucket=s3_bucket
+        )  # type: ignore[attr-defined]
+        return bool(listed.get("Uploads"))
+
+    await wait_until(started, what="the multipart upload to start")
+    upload.cancel()  # the attempt's lease was lost, or the worker stops
+    with pytest.raises(asyncio.CancelledError):
+        await upload
+    listed = _s3(moto_endpoint).list_multipart_uploads(Bucket=s3_bucket)  # type: ignore[attr-defined]
+    assert not listed.get("Uploads"), listed["Uploads"]
+    objects = _s3(moto_endpoint).list_objects_v2(Bucket=s3_bucket)  # type: ignore[attr-defined]
+    assert objects.get("KeyCount", 0) == 0
+
+
+async def test_a_local_file_and_its_directory_are_on_disk_when_the_write_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    store = open_store(Settings(_env_file=None, storage_url=f"file://{tmp_path}/p"))  # type: ignore[call-arg]
+    for name, size in (("small", 100), ("large", 3 * 1024 * 1024)):  # one PUT, and multipart
+        synced.clear()
+        await store.put(f"AB12/{name}.jpg", _chunks(JPEG + os.urandom(size)), "image/jpeg")
+        assert synced == [str(tmp_path / "p" / "AB12" / f"{name}.jpg"), str(tmp_path / "p/AB12")]

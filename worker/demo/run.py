@@ -20,11 +20,11 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from worker.database.migrations import migrate
 from worker.demo.report import print_report
 from worker.demo.samples import CLIENT, SECRET, TOKEN, DemoRun, partners_toml, samples
-from worker.events.topology import DEAD_QUEUE, EXCHANGE, INPUT_ROUTING_KEY, declare
+from worker.events.topology import DEAD_QUEUE, EXCHANGE, INPUT_ROUTING_KEY, QueuePolicy, declare
 from worker.observe.logs import configure_logging
 from worker.partners.config import load_partners
 from worker.photos.storage import local_root
-from worker.resources import connect_broker
+from worker.resources import connect_broker, connect_database
 from worker.service import run_worker
 from worker.settings import Settings, load_settings
 from worker.simulator import SimulatorConfig, start
@@ -54,7 +54,7 @@ async def run_demo(timeout: float) -> int:
 async def _demo(
     settings: Settings, timeout: float
 ) -> tuple[DemoRun, dict[uuid.UUID, asyncpg.Record]]:
-    conn = await asyncpg.connect(settings.database_url.get_secret_value())
+    conn = await connect_database(settings)
     try:
         await migrate(conn)
         simulator = await start(
@@ -84,7 +84,7 @@ async def _exercise(
     broker = await connect_broker(settings)
     try:
         channel = await broker.channel()
-        events, consumer = await _listen_for_events(channel, run)
+        events, consumer = await _listen_for_events(channel, run, QueuePolicy.of(settings))
         stop = asyncio.Event()
         worker = asyncio.create_task(run_worker(settings, partners, stop))
         await _publish(channel, run)
@@ -100,10 +100,10 @@ async def _exercise(
 
 
 async def _listen_for_events(
-    channel: AbstractChannel, run: DemoRun
+    channel: AbstractChannel, run: DemoRun, policy: QueuePolicy
 ) -> tuple[aio_pika.abc.AbstractQueue, str]:
     """An exclusive queue of our own on `photos.*`, to show the events the worker publishes."""
-    topology = await declare(channel)
+    topology = await declare(channel, policy)
     queue = await channel.declare_queue(exclusive=True, auto_delete=True)
     await queue.bind(topology.exchange, "photos.*")
 

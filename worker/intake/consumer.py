@@ -1,25 +1,29 @@
 """The consumer of `photos.cr_stoc`: validate, record the request, settle the delivery.
 
 A delivery is held only while its row is inserted, never while the partner is asked: waiting
-for photos lives in PostgreSQL, so no delivery gets near RabbitMQ's `consumer_timeout`.
+for photos lives in PostgreSQL, so no delivery gets near RabbitMQ's `consumer_timeout`. While
+PostgreSQL is unavailable a delivery is held and tried again for a while, rather than given back
+at once: each return counts against the work queue's delivery limit.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import itertools
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
 import asyncpg
 import structlog
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from aio_pika.abc import AbstractIncomingMessage
 
 from worker.database.batching import Batcher
-from worker.events.topology import DEAD_QUEUE, persistent_copy
 from worker.intake import requests
+from worker.intake.dead_letter import DeadLetterCopier
 from worker.intake.message import CrStoc, InvalidMessage, parse_message
-from worker.intake.requests import DEAD_LETTER_ID
 from worker.observe.failures import (
     AMQP_ERRORS,
     DB_ERRORS,
@@ -30,10 +34,15 @@ from worker.observe.failures import (
 from worker.observe.metrics import Metrics
 
 log = structlog.get_logger()
-# Holding a delivery this long before giving it back keeps a database outage from becoming a
+# Pausing before a delivery goes back keeps a failing dead-letter copy from becoming a
 # redelivery storm; the prefetch limit then slows the broker down too.
 _REQUEUE_DELAY = 2.0
 _BATCH = 500  # requests recorded by one INSERT at most
+# While PostgreSQL is unavailable a delivery is held and its insert tried again, up to this
+# long: giving it back would spend one of the work queue's delivery limit each time, and
+# RabbitMQ's consumer_timeout (30 min by default) is far.
+_HOLD_SECONDS = 300.0
+_HOLD_PAUSES = (0.5, 1.0, 2.0, 5.0, 10.0)
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,7 @@ class DeadLetter:
 @dataclass(frozen=True)
 class Requeue:
     error: str
+    pause: float = _REQUEUE_DELAY
 
 
 Verdict = Accepted | DeadLetter | Requeue
@@ -59,19 +69,17 @@ class Intake:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        publisher: AbstractChannel,
+        dead_letters: DeadLetterCopier,
         known_ocs: frozenset[str],
         metrics: Metrics,
         on_accepted: Callable[[], None],
-        instance: str,
     ) -> None:
-        self._pool = pool
-        self._publisher = publisher
+        self._dead_letters = dead_letters
         self._known_ocs = known_ocs
         self._metrics = metrics
         self._on_accepted = on_accepted
-        self._instance = instance
         self._in_flight: set[asyncio.Task[object]] = set()
+        self._stopping = asyncio.Event()
         self._inserter: Batcher[CrStoc, bool] = Batcher(
             partial(requests.insert_requests, pool), max_batch=_BATCH, isolate=is_data_error
         )
@@ -99,6 +107,7 @@ class Intake:
 
     async def drain(self, timeout: float) -> None:
         """Wait for deliveries being handled; what is left unsettled the broker redelivers."""
+        self._stopping.set()  # a delivery held through a database outage goes back now
         if self._in_flight:
             await asyncio.wait(set(self._in_flight), timeout=timeout)
 
@@ -110,18 +119,35 @@ class Intake:
         structlog.contextvars.bind_contextvars(**_context(request))
         if request.code_oc not in self._known_ocs:
             return DeadLetter("unknown_oc", f"codeOC {request.code_oc} is not in the partners file")
-        try:
-            new = await self._inserter.submit(request)
-        except DB_ERRORS as exc:
-            if is_data_error(exc):
-                # Valid by the contract, refused by the database: retrying cannot help.
-                refusal = describe_refusal(exc)
-                return DeadLetter("unstorable", f"PostgreSQL refused the request: {refusal}")
-            self._metrics.errors.labels("database").inc()
-            return Requeue(f"recording the request failed: {exc!r}")
-        if new:
-            self._on_accepted()
-        return Accepted(new)
+        return await self._record(request)
+
+    async def _record(self, request: CrStoc) -> Verdict:
+        """Insert the request; hold the delivery while the database is unavailable."""
+        held = 0.0
+        for pause in _pauses():
+            try:
+                new = await self._inserter.submit(request)
+            except DB_ERRORS as exc:
+                if is_data_error(exc):
+                    # Valid by the contract, refused by the database: retrying cannot help.
+                    refusal = describe_refusal(exc)
+                    return DeadLetter("unstorable", f"PostgreSQL refused the request: {refusal}")
+                self._metrics.errors.labels("database").inc()
+                if self._stopping.is_set() or held >= _HOLD_SECONDS:
+                    return Requeue(f"recording the request failed: {exc!r}", pause=0.0)
+                log.log(
+                    logging.WARNING if not held else logging.DEBUG,
+                    "database unavailable; holding the delivery and trying again",
+                    error=repr(exc),
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), pause)
+                held += pause
+                continue
+            if new:
+                self._on_accepted()
+            return Accepted(new)
+        raise AssertionError("unreachable: _pauses() never ends")
 
     async def _settle(self, message: AbstractIncomingMessage, verdict: Verdict) -> None:
         """The one place where deliveries are acked, dead-lettered or given back."""
@@ -129,52 +155,17 @@ class Intake:
             case Accepted(new=new):
                 outcome = await _ack(message, "accepted" if new else "duplicate")
             case DeadLetter(reason=reason, detail=detail):
-                outcome = await self._dead_letter(message, reason, detail)
-            case Requeue(error=error):
+                if await self._dead_letters.copy(message, reason, detail):
+                    outcome = await _ack(message, "dead_lettered")
+                else:
+                    await asyncio.sleep(_REQUEUE_DELAY)
+                    outcome = await _requeue(message)
+            case Requeue(error=error, pause=pause):
                 log.error("message given back to the queue", error=error)
-                await asyncio.sleep(_REQUEUE_DELAY)
+                await asyncio.sleep(pause)
                 outcome = await _requeue(message)
         self._metrics.messages_settled.labels(outcome).inc()
         log.info("message settled", outcome=outcome, **_verdict_fields(verdict))
-
-    async def _dead_letter(self, message: AbstractIncomingMessage, reason: str, detail: str) -> str:
-        """Copy to the dead queue with the reason in headers, confirmed, then ack the original."""
-        record_id = await self._record(message, reason, detail)
-        headers = dict(message.headers or {})
-        headers.pop(DEAD_LETTER_ID, None)  # only ever our own row's id
-        if record_id is not None:
-            headers[DEAD_LETTER_ID] = record_id
-        headers.update(
-            {
-                "x-dead-letter-reason": reason,
-                "x-dead-letter-detail": detail[:1000],
-                "x-original-exchange": message.exchange or "",
-                "x-original-routing-key": message.routing_key or "",
-                "x-dead-lettered-by": self._instance,
-            }
-        )
-        copy = persistent_copy(message, headers)
-        try:
-            await self._publisher.default_exchange.publish(copy, DEAD_QUEUE, timeout=15)
-        except AMQP_ERRORS as exc:
-            self._metrics.errors.labels("broker").inc()
-            log.error("dead-lettering failed; the message goes back to the queue", error=repr(exc))
-            return await _requeue(message)
-        self._metrics.messages_dead_lettered.labels(reason).inc()
-        return await _ack(message, "dead_lettered")
-
-    async def _record(
-        self, message: AbstractIncomingMessage, reason: str, detail: str
-    ) -> int | None:
-        """Best effort: the dead-letter queue, the log and the metrics have it anyway."""
-        try:
-            return await requests.record_dead_letter(
-                self._pool, message.message_id, reason, detail, message.body, self._instance
-            )
-        except DB_ERRORS as exc:
-            self._metrics.errors.labels("database").inc()
-            log.error("could not record the dead letter in the database", error=repr(exc))
-            return None
 
 
 async def _ack(message: AbstractIncomingMessage, outcome: str) -> str:
@@ -197,6 +188,11 @@ def _lost(exc: BaseException) -> str:
     # The channel closed under this delivery; the broker redelivers it and intake is idempotent.
     log.warning("delivery lost with its channel; the broker will redeliver it", error=repr(exc))
     return "lost_with_channel"
+
+
+def _pauses() -> Iterator[float]:
+    yield from _HOLD_PAUSES
+    yield from itertools.repeat(_HOLD_PAUSES[-1])
 
 
 def _context(request: CrStoc) -> dict[str, str]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import asyncpg
 import structlog
@@ -19,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from worker.observe.failures import AMQP_ERRORS, DB_ERRORS
 from worker.observe.metrics import Metrics
+from worker.settings import ConfigError
 
 log = structlog.get_logger()
 _REFRESH_SECONDS = 5.0
@@ -29,25 +31,42 @@ FROM photo_requests WHERE status = 'pending' GROUP BY code_oc
 """
 
 
+Check = Callable[[], Awaitable[str | None]]
+
+
+@dataclass(frozen=True)
+class BrokerView:
+    """What readiness and the queue gauges look at; `queues[0]` is the work queue."""
+
+    connection: AbstractRobustConnection
+    consumer_channel: AbstractRobustChannel
+    publisher_channel: AbstractRobustChannel
+    queues: tuple[str, ...]
+
+
 class Monitor:
     def __init__(
         self,
         metrics: Metrics,
         pool: asyncpg.Pool,
-        connection: AbstractRobustConnection,
-        consumer_channel: AbstractRobustChannel,
-        publisher_channel: AbstractRobustChannel,
+        broker: BrokerView,
         ocs: frozenset[str],
-        queues: tuple[str, ...],
+        storage_check: Check,
+        storage_every: float,
     ) -> None:
-        """`queues`: the work queue (whose consumer readiness needs), then the others to measure."""
+        """`storage_check` says what is wrong with the photo store, if anything: it writes and
+        deletes a small object, so while the store works it runs every `storage_every` seconds,
+        not at each /readyz call."""
         self._metrics = metrics
         self._pool = pool
-        self._connection = connection
-        self._channel = consumer_channel
-        self._side_channel = publisher_channel
+        self._connection = broker.connection
+        self._channel = broker.consumer_channel
+        self._side_channel = broker.publisher_channel
+        self._queues = broker.queues
         self._ocs = ocs
-        self._queues = queues
+        self._storage_check = storage_check
+        self._storage_every = storage_every
+        self._storage: tuple[float, str | None] = (-storage_every, None)
         self.consumer_tag: str | None = None
         self._refreshed = 0.0
         self._runner: web.AppRunner | None = None
@@ -60,7 +79,14 @@ class Monitor:
         app.router.add_get("/readyz", self._readyz)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
+        try:
+            await web.TCPSite(self._runner, host, port).start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise ConfigError(
+                f"WORKER_METRICS_PORT: cannot serve on {host}:{port} ({exc.strerror}); another"
+                " process uses it? Choose another port, or 0 for any free one"
+            ) from None
         bound: int = self._runner.addresses[0][1]
         log.info("serving metrics and health", port=bound)
         return bound
@@ -80,9 +106,17 @@ class Monitor:
         return web.json_response({"status": "ready"})
 
     async def _problems(self) -> list[str]:
-        found = [p for p in await asyncio.gather(self._broker_problem(), self._db_problem()) if p]
+        checks = (self._broker_problem(), self._db_problem(), self._storage_problem())
+        found = [p for p in await asyncio.gather(*checks) if p]
         self._metrics.ready.set(0 if found else 1)
         return found
+
+    async def _storage_problem(self) -> str | None:
+        checked, problem = self._storage
+        if time.monotonic() - checked >= self._storage_every or problem is not None:
+            problem = await self._storage_check()
+            self._storage = (time.monotonic(), problem)
+        return problem
 
     async def _broker_problem(self) -> str | None:
         if not self._connection.connected.is_set():

@@ -96,6 +96,13 @@ class Metrics:
             ["component"],
             registry=r,
         )
+        self.token_failures = Counter(
+            "worker_token_failures",
+            "Failed OAuth2 token fetches, by OC and kind (unreachable, error_status, bad_answer,"
+            " invalid_client); all but invalid_client are retried",
+            ["oc", "kind"],
+            registry=r,
+        )
         self.events_published = Counter(
             "worker_events_published", "Result events confirmed by the broker", registry=r
         )
@@ -103,6 +110,12 @@ class Metrics:
             "worker_findings",
             "Photo findings written with final statuses, by OC and kind",
             ["oc", "kind"],
+            registry=r,
+        )
+        self.events_unroutable = Counter(
+            "worker_events_unroutable",
+            "Result events the broker returned: no queue is bound to their routing key",
+            ["routing_key"],
             registry=r,
         )
         self.lease_lost = Counter(

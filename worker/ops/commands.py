@@ -21,7 +21,7 @@ from worker.ops.refetch import REFETCHABLE, RefetchSelection, refetch
 from worker.ops.replay import REASONS, DeadLetterFilter, mark_replayed, replay_dead_letters
 from worker.ops.status import build_status, render_status
 from worker.partners.config import parse_duration
-from worker.resources import ServiceUnavailable
+from worker.resources import connect_database
 from worker.settings import ConfigError, Settings, load_settings
 
 Adder = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
@@ -61,10 +61,7 @@ def add_operator_commands(add: Adder) -> None:
 
 
 async def _with_db(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[int]]) -> int:
-    try:
-        conn = await asyncpg.connect(settings.database_url.get_secret_value())
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise ServiceUnavailable(f"PostgreSQL: {exc!r}") from exc
+    conn = await connect_database(settings)
     try:
         await check_schema(conn)
         return await work(conn)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
-from worker.events.topology import DEAD_QUEUE, QUEUE, declare, persistent_copy
+from worker.events.topology import DEAD_QUEUE, QUEUE, QueuePolicy, declare, persistent_copy
 from worker.intake.requests import DEAD_LETTER_ID
 from worker.ops.status import Db
 from worker.resources import connect_broker
@@ -86,8 +86,8 @@ async def replay_dead_letters(
     """Every dead letter looked at, each saying whether it was (or would be) replayed."""
     connection = await connect_broker(settings)
     try:
-        channel = await connection.channel(publisher_confirms=True)
-        await declare(channel)
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        await declare(channel, QueuePolicy.of(settings))
         return await _sweep(channel, wanted, dry_run)
     finally:
         await connection.close()

@@ -10,7 +10,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractExchange
 
-from worker.events.topology import INPUT_ROUTING_KEY, declare
+from worker.events.topology import INPUT_ROUTING_KEY, QueuePolicy, declare
 from worker.resources import connect_broker
 from worker.settings import Settings
 
@@ -44,8 +44,8 @@ async def send_bodies(settings: Settings, bodies: list[dict[str, Any]]) -> None:
     count = len(bodies)
     connection = await connect_broker(settings)
     try:
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = (await declare(channel)).exchange
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        exchange = (await declare(channel, QueuePolicy.of(settings))).exchange
         for start in range(0, count, _IN_FLIGHT):
             batch = bodies[start : start + _IN_FLIGHT]
             await asyncio.gather(*(publish_message(exchange, body) for body in batch))

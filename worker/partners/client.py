@@ -45,7 +45,9 @@ class PartnerClient:
         self._oi_code = oi_code
         self._session = session
         self._metrics = metrics
-        self.credentials: Credentials = credentials_for(partner, session)
+        self.credentials: Credentials = credentials_for(
+            partner, session, lambda kind: metrics.token_failures.labels(partner.code, kind).inc()
+        )
 
     async def fetch_metadata(self, query: Query, reference: str) -> Answer:
         """One metadata call (after a 401, one retry with renewed credentials)."""

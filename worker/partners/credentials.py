@@ -16,11 +16,21 @@ from worker.partners.config import OAuth2Config, Partner
 
 
 class TokenRefused(Exception):
-    """The token endpoint refused our client credentials: a permanent error."""
+    """The token endpoint said `invalid_client`: our credentials are wrong, a permanent error."""
 
 
 class TokenUnavailable(Exception):
-    """The token endpoint could not be reached or failed: try again later."""
+    """No token now (endpoint unreachable, an error page, a malformed answer, `slow_down`...):
+    try again later. `kind` is the metric's label."""
+
+    def __init__(self, message: str, kind: str = "unreachable") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+# After a failure, callers are told at once for this long instead of each asking the endpoint
+# again: a token endpoint that is down is not hammered by every waiting attempt.
+_FAILURE_MEMORY = 1.0
 
 
 class Credentials(Protocol):
@@ -65,14 +75,18 @@ class ClientCredentials:
         secret: SecretStr,
         session: aiohttp.ClientSession,
         clock: Callable[[], float] = time.time,
+        on_failure: Callable[[str], None] = lambda _: None,
     ) -> None:
         self._config = config
         self._secret = secret
         self._session = session
         self._clock = clock
+        self._on_failure = on_failure  # counts failures by kind
         self._lock = asyncio.Lock()
         self._header: str | None = None
         self._renew_at = 0.0
+        self._failure: TokenUnavailable | None = None
+        self._failed_until = 0.0
 
     async def authorization(self) -> str | None:
         async with self._lock:
@@ -86,16 +100,33 @@ class ClientCredentials:
                 await self._fetch()
 
     async def _fetch(self) -> None:
+        if self._failure is not None and self._clock() < self._failed_until:
+            raise self._failure
+        try:
+            self._header, self._renew_at = await self._new_token()
+        except (TokenUnavailable, TokenRefused) as exc:
+            self._on_failure(getattr(exc, "kind", "invalid_client"))
+            if isinstance(exc, TokenUnavailable):
+                self._failure, self._failed_until = exc, self._clock() + _FAILURE_MEMORY
+            raise
+        self._failure = None
+
+    async def _new_token(self) -> tuple[str, float]:
+        """The Authorization header, and when to renew it."""
         client = BackendApplicationClient(self._config.client_id)
         body = await self._post(client)
         try:
             token = client.parse_request_body_response(body, scope=None)
-        except (OAuth2Error, ValueError) as exc:
-            raise TokenRefused(f"token endpoint gave no usable token ({exc})") from None
-        lifetime = float(token.get("expires_in") or 3600)
+            lifetime = float(token.get("expires_in") or 3600)
+            header = f"Bearer {token['access_token']}"
+        except (OAuth2Error, ValueError, TypeError, KeyError) as exc:
+            # An HTML page from a proxy, `expires_in: "soon"`...: a glitch, not a refusal.
+            raise TokenUnavailable(
+                f"token endpoint answered 200 without a usable token ({type(exc).__name__})",
+                "bad_answer",
+            ) from None
         # Renew a little early so a token never expires between being read and being checked.
-        self._renew_at = self._clock() + max(lifetime - min(60.0, lifetime / 10), 0.0)
-        self._header = f"Bearer {token['access_token']}"
+        return header, self._clock() + max(lifetime - min(60.0, lifetime / 10), 0.0)
 
     async def _post(self, client: BackendApplicationClient) -> str:
         basic = self._config.auth_method == "client_secret_basic"
@@ -127,23 +158,33 @@ class ClientCredentials:
 
 
 def _check(status: int, text: str) -> str:
-    if status == 429 or status >= 500:
-        raise TokenUnavailable(f"token endpoint answered {status}")
-    if status != 200:
-        try:
-            BackendApplicationClient("").parse_request_body_response(text)
-        except OAuth2Error as exc:
-            raise TokenRefused(f"token endpoint answered {status}: {exc.error}") from None
-        except ValueError:
-            pass
-        raise TokenRefused(f"token endpoint answered {status}")
-    return text
+    """The body of a 200. Only a clear `invalid_client` is final: a 403 from a firewall, a 400
+    `slow_down`, a 5xx or a redirect is an endpoint having a bad moment."""
+    if status == 200:
+        return text
+    try:
+        BackendApplicationClient("").parse_request_body_response(text)
+    except OAuth2Error as exc:
+        if exc.error == "invalid_client":
+            raise TokenRefused(f"token endpoint answered {status}: invalid_client") from None
+        raise TokenUnavailable(
+            f"token endpoint answered {status}: {exc.error}", "error_status"
+        ) from None
+    except (ValueError, TypeError):
+        pass
+    raise TokenUnavailable(f"token endpoint answered {status}", "error_status")
 
 
-def credentials_for(partner: Partner, session: aiohttp.ClientSession) -> Credentials:
+def credentials_for(
+    partner: Partner,
+    session: aiohttp.ClientSession,
+    on_failure: Callable[[str], None] = lambda _: None,
+) -> Credentials:
     config = partner.config
     if config.oauth2 is not None and partner.client_secret is not None:
-        return ClientCredentials(config.oauth2, partner.client_secret, session)
+        return ClientCredentials(
+            config.oauth2, partner.client_secret, session, on_failure=on_failure
+        )
     if partner.token is not None:
         return StaticToken(partner.token)
     return NoCredentials()

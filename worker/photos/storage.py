@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ from obstore.store import LocalStore, MemoryStore, ObjectStore, S3Store
 from worker.settings import ConfigError, Settings
 
 MIB = 1024 * 1024
+_ABORT_SECONDS = 10.0  # to abort a stopped multipart upload, at most
 
 
 class StorageError(Exception):
@@ -23,14 +27,26 @@ class PhotoStore:
     """Writes each object whole or not at all; a second write of the same key replaces it.
 
     Bodies up to one part are written with a single PUT; larger ones stream as a multipart
-    upload, so memory stays at a few parts per photo in flight, whatever the photo's size.
+    upload, so memory stays at a few parts per photo in flight, whatever the photo's size. An
+    upload interrupted by a cancellation (lease lost, shutdown) is aborted, not left behind.
+    A local file is on disk (fsynced, and its directory) when its write returns, so that a row
+    written after it never points at an empty file after a power loss.
     """
 
-    def __init__(self, store: ObjectStore, url: str, part_size: int, *, typed: bool) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        url: str,
+        part_size: int,
+        *,
+        typed: bool,
+        root: Path | None = None,
+    ) -> None:
         self._store = store
         self.url = url.rstrip("/")
         self._part_size = part_size
         self._typed = typed  # LocalStore cannot keep a Content-Type; the extension says it
+        self._root = root  # local files only: where to fsync
 
     async def put(self, key: str, chunks: AsyncIterator[bytes], content_type: str) -> None:
         """Store the body, whole or not at all."""
@@ -59,21 +75,42 @@ class PhotoStore:
             chunk_size=self._part_size,
             max_concurrency=2,
         )
-        await self._guarded(key, streaming, source)
+        upload = asyncio.ensure_future(self._guarded(key, streaming, source))
+        try:
+            await asyncio.shield(upload)
+        except asyncio.CancelledError:
+            # Dropping the upload would leave it incomplete in the bucket: make it fail where
+            # it reads the body instead, and obstore aborts it.
+            source.stop()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(upload, _ABORT_SECONDS)
+            raise
         return _done()
 
     async def _put(self, key: str, body: bytes, attributes: dict[str, str] | None) -> None:
         # Called when the write runs, not when it is scheduled: obstore copies the body then.
         await obstore.put_async(self._store, key, body, attributes=attributes)
 
-    @staticmethod
-    async def _guarded(key: str, writing: Awaitable[object], source: _Source) -> None:
+    async def _guarded(self, key: str, writing: Awaitable[object], source: _Source) -> None:
         try:
             await writing
+            if self._root is not None:
+                await asyncio.to_thread(_sync, self._root / key)
         except Exception as exc:
             if exc is source.error:
                 raise
-            raise StorageError(f"storing {key}: {type(exc).__name__}: {exc}") from exc
+            raise StorageError(f"storing {key}: {_one_line(exc)}") from exc
+
+    async def problem(self, name: str) -> str | None:
+        """What stops this store from taking photos, found by writing and deleting a small
+        object (`_probe/<name>`); None when it works."""
+        key = f"_probe/{name}"
+        try:
+            await obstore.put_async(self._store, key, b"probe")
+            await obstore.delete_async(self._store, key)
+        except Exception as exc:
+            return f"storage {self.url}: cannot write: {_one_line(exc)}"
+        return None
 
     async def read(self, key: str) -> bytes:
         result = await obstore.get_async(self._store, key)
@@ -95,17 +132,49 @@ def object_url(storage_url: str, key: str) -> str:
     return f"{storage_url.rstrip('/')}/{key}"
 
 
+def _one_line(exc: BaseException) -> str:
+    """obstore's errors run over many lines (a debug dump of the whole chain): keep the first,
+    and say what a request to the cloud's metadata endpoint means."""
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    if "169.254.169.254" in first:
+        first += (
+            " (no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where"
+            " an instance role gives them)"
+        )
+    return f"{type(exc).__name__}: {first}"
+
+
+def _sync(path: Path) -> None:
+    """The file and its directory entry on disk."""
+    for target, flags in ((path, os.O_RDONLY), (path.parent, os.O_RDONLY | os.O_DIRECTORY)):
+        fd = os.open(target, flags)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class UploadStopped(Exception):
+    """The upload was stopped from outside: its body ends in an error, so the store aborts it."""
+
+
 class _Source:
-    """The body being stored, remembering the error it raised, if any."""
+    """The body being stored, remembering the error it raised, if any; `stop()` makes the read
+    in progress (the store's task, waiting for the partner's next bytes) fail at once."""
 
     def __init__(self, chunks: AsyncIterator[bytes]) -> None:
         self._chunks = chunks
         self.error: BaseException | None = None
+        self._reader: asyncio.Task[Any] | None = None
+        self._stopped = False
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self
 
     async def __anext__(self) -> bytes:
+        if self._stopped:
+            raise UploadStopped("upload stopped")
+        self._reader = asyncio.current_task()
         try:
             return await anext(self._chunks)
         except StopAsyncIteration:
@@ -113,6 +182,13 @@ class _Source:
         except BaseException as exc:
             self.error = exc
             raise
+        finally:
+            self._reader = None
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self._reader is not None:
+            self._reader.cancel()
 
 
 async def _peek(
@@ -153,7 +229,11 @@ def open_store(settings: Settings) -> PhotoStore:
     scheme = urlparse(url).scheme
     if scheme == "file":
         root = local_root(url)
-        return PhotoStore(LocalStore(root, mkdir=True), f"file://{root}", MIB, typed=False)
+        try:
+            local = LocalStore(root, mkdir=True)
+        except Exception as exc:
+            raise ConfigError(f"WORKER_STORAGE_URL: cannot use {url}: {_one_line(exc)}") from None
+        return PhotoStore(local, f"file://{root}", MIB, typed=False, root=root)
     if scheme == "s3":
         return PhotoStore(_s3_store(settings), url, 5 * MIB, typed=True)
     if scheme == "memory":
