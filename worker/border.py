@@ -58,13 +58,26 @@ class Redactor:
             text = pattern.sub(replacement, text)
         return text
 
+    def redact_capped(self, text: str, limit: int) -> str:
+        """Redacted, then cut to `limit` characters. Only what can be shown is redacted (a
+        window four times longer, so that a secret crossing the cut is still recognised whole):
+        a 100 KB value costs little more than a short one."""
+        window = text[: limit * _WINDOW]
+        return cap(self.redact(window), limit, total=len(text) - len(window))
 
-def cap(text: str, limit: int) -> str:
-    """At most `limit` characters, saying how many were cut."""
-    if len(text) <= limit:
+
+_NOTE_ROOM = 36  # "…[123456789012345 more characters]" fits
+_WINDOW = 4
+
+
+def cap(text: str, limit: int, total: int = 0) -> str:
+    """At most `limit` characters, saying how many were cut (`total` more were cut before)."""
+    if len(text) <= limit and not total:
         return text
-    note = f"…[{len(text) - limit} more characters]"
-    return text[: max(0, limit - len(note))] + note
+    if limit <= _NOTE_ROOM:
+        return text[:limit]
+    keep = min(len(text), limit - _NOTE_ROOM)
+    return f"{text[:keep]}…[{len(text) - keep + total} more characters]"
 
 
 def storable(text: str) -> str:
@@ -89,7 +102,7 @@ class Sanitizer:
     def text(self, value: str | None, limit: int | None = None) -> str | None:
         if value is None:
             return None
-        return storable(cap(self._redactor.redact(value), limit or self._limit))
+        return storable(self._redactor.redact_capped(value, limit or self._limit))
 
     def payload(self, value: Any) -> Any:
         """Every string of a JSON-like value (dicts, lists) made safe; other values kept."""

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from tests.bench import scenarios
 from tests.bench.environment import CONCURRENCY, BenchEnvironment, dump, machine
+from tests.bench.logging_cost import logging_cost
 from tests.bench.scenarios import Figures
 
-ALL = ("throughput", "memory", "idle", "latency", "scaling")
+ALL = ("throughput", "memory", "idle", "latency", "scaling", "logging")
 
 
 def main() -> None:
@@ -37,6 +38,11 @@ async def run(args: argparse.Namespace) -> None:
     wanted = args.only.split(",")
     started = time.monotonic()
     results: dict[str, Figures] = {}
+    if "logging" in wanted:
+        results["logging"] = logging_cost(args.runs)
+    if set(wanted) <= {"logging"}:
+        print(report(results, args, time.monotonic() - started))
+        return
     async with BenchEnvironment(args.worker_code) as env:
         if "throughput" in wanted:
             results["throughput"] = await scenarios.throughput(env, args.requests, args.runs)
@@ -119,6 +125,15 @@ def _rows(results: dict[str, Figures], args: argparse.Namespace) -> list[tuple[s
                 f" {s.median('busy_2'):.0f} %; busiest process made"
                 f" {100 * s.median('share_2'):.0f} % of the attempts; done twice:"
                 f" {int(max(s.values['twice_1'] + s.values['twice_2']))}",
+                "",
+                "",
+            )
+        )
+    if (log := results.get("logging")) is not None:
+        rows.append(
+            (
+                "one log line: ordinary / with two 100 KB values (redacted, cut to 2,000 chars)",
+                f"{log.median('short_us'):.0f} us / {log.median('hostile_ms'):.2f} ms",
                 "",
                 "",
             )

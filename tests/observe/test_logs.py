@@ -147,3 +147,19 @@ def test_library_logs_are_redacted_too() -> None:
     assert line["level"] == "warning"
     assert "tok.en-1" not in line["event"]
     assert SECRET not in line["event"]
+
+
+def test_a_long_value_is_cut_after_redaction_and_says_how_much() -> None:
+    # The secret straddles the cut: it is still recognised whole, and nothing of it is shown.
+    text = "x" * 1990 + SECRET + "y" * 100_000
+    cut = Redactor([SECRET]).redact_capped(text, 2000)
+    assert len(cut) <= 2000
+    assert SECRET[:4] not in cut
+    redacted_length = len(text) - len(SECRET) + len("[REDACTED]")
+    assert cut.endswith(f"…[{redacted_length - 1964} more characters]")
+
+
+def test_a_log_line_with_a_100_kb_value_is_short() -> None:
+    cleaned = clean("a" * 100_000 + f" Bearer {SECRET}")
+    assert len(cleaned) <= 2000
+    assert "more characters]" in cleaned

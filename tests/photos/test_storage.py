@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -157,3 +158,14 @@ async def test_a_local_file_and_its_directory_are_on_disk_when_the_write_returns
         synced.clear()
         await store.put(f"AB12/{name}.jpg", _chunks(JPEG + os.urandom(size)), "image/jpeg")
         assert synced == [str(tmp_path / "p" / "AB12" / f"{name}.jpg"), str(tmp_path / "p/AB12")]
+
+
+def test_the_lifecycle_rule_in_deploy_is_accepted_by_s3(moto_endpoint: str, s3_bucket: str) -> None:
+    rules = json.loads(
+        (Path(__file__).parents[2] / "deploy/s3/lifecycle.json").read_text(encoding="utf-8")
+    )
+    client = _s3(moto_endpoint)
+    client.put_bucket_lifecycle_configuration(Bucket=s3_bucket, LifecycleConfiguration=rules)  # type: ignore[attr-defined]
+    [rule] = client.get_bucket_lifecycle_configuration(Bucket=s3_bucket)["Rules"]  # type: ignore[attr-defined]
+    assert rule["Status"] == "Enabled"
+    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}

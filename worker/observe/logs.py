@@ -15,7 +15,7 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from worker.border import Redactor, cap
+from worker.border import Redactor
 
 # Keys whose values are secret whatever they look like (headers logged as a dict, for instance).
 _SECRET_KEYS = re.compile(r"(?i)authorization|token|secret|password")
@@ -44,13 +44,13 @@ class EventCleaner:
 
     def _clean(self, value: Any, limit: int = VALUE_LIMIT) -> Any:
         if isinstance(value, str):
-            return cap(self._redactor.redact(value), limit)
+            return self._redactor.redact_capped(value, limit)
         if isinstance(value, dict):
             return {k: self._clean_item(k, v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self._clean(v) for v in value]
         if isinstance(value, BaseException):
-            return cap(self._redactor.redact(repr(value)), limit)
+            return self._redactor.redact_capped(repr(value), limit)
         return value
 
 
