@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.services import free_port, wait_for_port
+from worker.cli import build_parser
 from worker.partners.config import load_partners
+from worker.settings import Settings, env_name
 
 ROOT = Path(__file__).parent.parent
 
@@ -69,11 +73,63 @@ def test_a_missing_partners_file_is_named(tmp_path: Path) -> None:
     assert "nope.toml" in done.stderr
 
 
-@pytest.mark.parametrize("command", ["migrate", "run", "simulator", "demo"])
-def test_every_command_has_help(command: str) -> None:
+def _commands() -> list[str]:
+    subparsers = next(
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    return list(subparsers.choices)
+
+
+def test_help_lists_every_command_and_version_says_which() -> None:
+    done = _worker("--help")
+    assert done.returncode == 0
+    listed = re.findall(r"^    (\S+)", done.stdout, re.M)
+    assert listed == _commands()
+    assert {"migrate", "run", "status", "show", "console", "demo"} <= set(listed)
+    version = _worker("--version")
+    assert version.returncode == 0
+    assert re.fullmatch(r"worker \d+\.\d+\.\d+\n", version.stdout)
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_every_command_has_help_naming_the_settings_it_reads(command: str) -> None:
     done = _worker(command, "--help")
     assert done.returncode == 0
     assert "usage: worker" in done.stdout
+    text = " ".join(done.stdout.split())
+    named = re.search(r"Settings read \(environment, or \.env\): ([A-Z0-9_, ]+)\.", text)
+    if command == "simulator":
+        assert "Reads no setting." in text
+        return
+    assert named, text
+    known = {env_name(field) for field in Settings.model_fields}
+    variables = named.group(1).split(", ")
+    assert set(variables) <= known
+    assert len(variables) == len(set(variables))
+
+
+@pytest.mark.parametrize(
+    ("command", "variables"),
+    [
+        ("migrate", {"WORKER_DATABASE_URL"}),
+        ("run", {"WORKER_AMQP_URL", "WORKER_PARTNERS_FILE", "AWS_REGION"}),
+        ("status", {"WORKER_DATABASE_URL", "WORKER_AMQP_URL"}),
+        ("replay-dead-letters", {"WORKER_AMQP_URL", "WORKER_DATABASE_URL"}),
+        ("console", {"WORKER_CONSOLE_PASSWORD", "WORKER_STORAGE_URL", "WORKER_DATABASE_URL"}),
+    ],
+)
+def test_what_each_command_reads(command: str, variables: set[str]) -> None:
+    text = " ".join(_worker(command, "--help").stdout.split())
+    assert all(variable in text for variable in variables)
+    if command != "console":
+        assert "WORKER_CONSOLE_" not in text
+
+
+def test_replay_accepts_only_known_reasons() -> None:
+    done = _worker("replay-dead-letters", "--reason", "unkown_oc")
+    assert done.returncode == 2
+    assert "invalid choice: 'unkown_oc'" in done.stderr
+    assert "unknown_oc" in done.stderr
 
 
 def test_simulator_process_serves_and_stops_on_sigterm() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import signal
 import time
 import uuid
@@ -164,6 +165,34 @@ async def test_consumption_resumes_after_connections_are_closed(
     vhost = amqp_url.rsplit("/", 1)[1]
     rabbitmqctl("close_all_connections", "-p", vhost, "test: connections closed")
     await _flowing_again(await _reopened(broker), db, "AFTER-CLOSE")
+
+
+async def test_a_routine_reconnect_is_one_warning_line(
+    spawn: ProcessFactory,
+    process_settings: Settings,
+    broker: Broker,
+    db: asyncpg.Pool,
+    amqp_url: str,
+) -> None:
+    worker = spawn(process_settings, "reconnecting")
+    await wait_until(lambda: _consumers(broker, 1), timeout=30, what="the worker to consume")
+    vhost = amqp_url.rsplit("/", 1)[1]
+    rabbitmqctl("close_all_connections", "-p", vhost, "test: routine reconnect")
+    await wait_until(
+        lambda: _logged(worker.log_path, "RabbitMQ connection restored"), what="the reconnect"
+    )
+    await _flowing_again(await _reopened(broker), db, "AFTER-RECONNECT")
+    assert worker.terminate() == 0
+    lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
+    warnings = [line for line in lines if line["level"] == "warning"]
+    assert [line["event"] for line in warnings] == ["RabbitMQ connection lost; reconnecting"]
+    assert "CONNECTION_FORCED" in warnings[0]["reason"]
+    assert [line for line in lines if line["level"] in {"error", "critical"}] == []
+    assert [line for line in lines if "exception" in line] == []
+
+
+async def _logged(path: Path, text: str) -> bool:
+    return text in path.read_text(errors="replace")
 
 
 async def test_consumption_resumes_after_a_broker_restart(

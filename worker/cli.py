@@ -1,4 +1,4 @@
-"""The `worker` command: migrate, run, simulator, demo."""
+"""The `worker` command: the worker, its operator commands, the console, the simulator, the demo."""
 
 from __future__ import annotations
 
@@ -13,12 +13,17 @@ from typing import Any
 
 from worker.database.migrations import MigrationError, migrate
 from worker.observe.logs import configure_logging
-from worker.ops.commands import add_operator_commands
+from worker.ops.commands import Adder, Handler, add_operator_commands
 from worker.partners.config import load_partners, secrets_of
 from worker.resources import ServiceUnavailable
-from worker.settings import ConfigError, Settings, environment, load_settings
-
-Handler = Callable[[argparse.Namespace], int]
+from worker.settings import (
+    ConfigError,
+    Settings,
+    env_name,
+    environment,
+    load_settings,
+    service_fields,
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,10 +49,22 @@ def main(argv: list[str] | None = None) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="worker", description=__doc__)
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND", title="commands")
     add = _adder(commands)
-    add("migrate", _migrate, "apply the SQL migrations (safe to run twice, or from two processes)")
-    add("run", _run, "consume CR_STOC messages and fetch photos until SIGTERM or SIGINT")
+    logs = ("log_level", "log_format")
+    add(
+        "migrate",
+        _migrate,
+        "apply the SQL migrations (safe to run twice, or from two processes)",
+        ("database_url", *logs),
+    )
+    add(
+        "run",
+        _run,
+        "consume CR_STOC messages and fetch photos until SIGTERM or SIGINT",
+        service_fields(),
+    )
     simulator = add("simulator", _simulator, "serve the simulated OC API (API CRI asynchrone)")
     simulator.add_argument("--host", default="127.0.0.1")
     simulator.add_argument("--port", type=int, default=8080)
@@ -62,14 +79,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept these client credentials at /oauth/token",
     )
     simulator.add_argument("--token-ttl", type=float, default=3600.0)
-    send = add("send", _send, "publish CR_STOC messages to order-flow, as the order flow does")
+    send = add(
+        "send",
+        _send,
+        "publish CR_STOC messages to order-flow, as the order flow does",
+        ("amqp_url",),
+    )
     send.add_argument("--oc", required=True, help="codeOC of the messages")
     for query in ("intervention", "order", "access"):
         send.add_argument(f"--{query}", metavar="REF", help=f"the {query} reference; {{n}}: index")
     send.add_argument("--count", type=int, default=1)
     add_operator_commands(add)
-    add("console", _console, "serve the operators' web console: requests, photos, findings")
-    demo = add("demo", _demo, "run migrations, the simulator and the worker on sample messages")
+    add(
+        "console",
+        _console,
+        "serve the operators' web console: requests, photos, findings",
+        CONSOLE_FIELDS,
+    )
+    demo = add(
+        "demo",
+        _demo,
+        "run migrations, the simulator and the worker on sample messages",
+        service_fields(),
+    )
     demo.add_argument(
         "--timeout", type=float, default=120.0, help="give up after this many seconds"
     )
@@ -83,13 +115,50 @@ def _client_credentials(value: str) -> tuple[str, str]:
     return client_id, secret
 
 
-def _adder(commands: Any) -> Callable[[str, Handler, str], argparse.ArgumentParser]:
-    def add(name: str, handler: Handler, text: str) -> argparse.ArgumentParser:
-        sub: argparse.ArgumentParser = commands.add_parser(name, help=text, description=text)
+CONSOLE_FIELDS = (
+    "console_host",
+    "console_port",
+    "console_password",
+    "console_trusted_header",
+    "console_trusted_proxies",
+    "console_actions",
+    "console_thumbnail_dir",
+    "console_refresh_seconds",
+    "database_url",
+    "amqp_url",  # replaying a dead letter
+    "storage_url",
+    "aws_endpoint_url",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_region",
+    "instance",
+    "log_level",
+    "log_format",
+)
+
+
+def _adder(commands: Any) -> Adder:
+    def add(
+        name: str, handler: Handler, text: str, reads: tuple[str, ...] = ()
+    ) -> argparse.ArgumentParser:
+        read = ", ".join(env_name(field) for field in reads)
+        epilog = f"Settings read (environment, or .env): {read}." if reads else "Reads no setting."
+        sub: argparse.ArgumentParser = commands.add_parser(
+            name, help=text, description=text, epilog=epilog
+        )
         sub.set_defaults(handler=handler)
         return sub
 
     return add
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("photo-worker")
+    except PackageNotFoundError:  # a checkout used without installing it
+        return "(not installed)"
 
 
 def _migrate(_: argparse.Namespace) -> int:

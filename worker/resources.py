@@ -17,6 +17,7 @@ from worker.database.migrations import check_schema
 from worker.findings.analyzer import Analyzer
 from worker.observe.failures import AMQP_ERRORS, DB_ERRORS
 from worker.observe.metrics import Metrics
+from worker.observe.reconnects import report_reconnects
 from worker.partners.client import PartnerClient, open_session
 from worker.partners.config import Partner
 from worker.photos.storage import PhotoStore, open_store
@@ -72,13 +73,15 @@ async def connect_broker(settings: Settings) -> AbstractRobustConnection:
     url = settings.amqp_url.get_secret_value()
     try:
         async with asyncio.timeout(_CONNECT_TIMEOUT):
-            return await aio_pika.connect_robust(
+            connection = await aio_pika.connect_robust(
                 url,
                 client_properties={"connection_name": f"photo-worker {settings.instance}"},
                 reconnect_interval=_RECONNECT_INTERVAL,
             )
     except AMQP_ERRORS as exc:
         raise ServiceUnavailable(f"RabbitMQ at {_where(url)}: {_refusal(url, exc)}") from exc
+    report_reconnects(connection)
+    return connection
 
 
 def _refusal(url: str, exc: BaseException) -> str:

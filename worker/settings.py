@@ -135,6 +135,19 @@ def environment() -> dict[str, str]:
     return {**{k: v for k, v in from_file.items() if v is not None}, **os.environ}
 
 
+def env_name(field: str) -> str:
+    """The environment variable of a setting: `WORKER_<FIELD>`, or its alias (`AWS_REGION`)."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"WORKER_{field.upper()}"
+
+
+def service_fields() -> tuple[str, ...]:
+    """What `worker run` reads: every setting but the console's."""
+    return tuple(name for name in Settings.model_fields if not name.startswith("console_"))
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build the settings, turning pydantic's report into one message that names each bad key."""
     try:

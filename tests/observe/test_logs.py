@@ -163,3 +163,53 @@ def test_a_log_line_with_a_100_kb_value_is_short() -> None:
     cleaned = clean("a" * 100_000 + f" Bearer {SECRET}")
     assert len(cleaned) <= 2000
     assert "more characters]" in cleaned
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize(("stream", "coloured"), [(io.StringIO(), False), (_Terminal(), True)])
+def test_console_lines_are_coloured_only_on_a_terminal(stream: io.StringIO, coloured: bool) -> None:
+    configure_logging("info", fmt="console", stream=stream)
+    structlog.get_logger("worker.test").warning("something to see", oc="ABCD")
+    text = stream.getvalue()
+    assert "something to see" in text
+    assert ("\x1b[" in text) is coloured
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_the_library_lines_of_a_routine_reconnect_are_dropped_and_others_kept() -> None:
+    stream = io.StringIO()
+    configure_logging("info", fmt="json", stream=stream)
+    routine = [
+        ("aiormq.connection", logging.ERROR, 'Unexpected connection close from remote "amqp://x"'),
+        ("aiormq.connection", logging.WARNING, "Cancelling cause reader exited abnormally"),
+        (
+            "aio_pika.robust_connection",
+            logging.INFO,
+            "Connection to amqp://x closed. Reconnecting after 2.0 seconds.",
+        ),
+        (
+            "aio_pika.tools",
+            logging.ERROR,
+            "Callback <OneShotCallback: cb=<bound method RobustChannel._on_close of <x>>>"
+            " error: RuntimeError",
+        ),
+    ]
+    kept = [
+        (
+            "aio_pika.robust_connection",
+            logging.WARNING,
+            'Connection attempt to "amqp://x" failed: refused. Reconnecting after 2 seconds.',
+        ),
+        ("aiormq.connection", logging.ERROR, "something else went wrong"),
+        ("worker.test", logging.ERROR, "Unexpected connection close from remote"),
+    ]
+    for name, level, message in routine + kept:
+        logging.getLogger(name).log(level, message)
+    assert [(line["logger"], line["event"]) for line in lines(stream)] == [
+        (name, message) for name, _, message in kept
+    ]

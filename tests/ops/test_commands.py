@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -130,9 +131,29 @@ async def test_replay_dead_letters_after_the_fix(
 
     done = await _worker_command(fixed, "replay-dead-letters", "--reason", "unknown_oc")
     assert "1 replayed, 1 left" in done.stdout
+    assert "1 of their dead_letters rows marked replayed" in done.stdout
     row = await wait_for_status(db, unknown["messageId"])
     assert row["status"] == "completed"
     assert await broker.queue_depth("photos.cr_stoc.dead") == 1
+
+    marks = {r["reason"]: r for r in await db.fetch("SELECT * FROM dead_letters")}
+    assert marks["unknown_oc"]["replayed_at"] is not None
+    assert marks["unknown_oc"]["replayed_by"].endswith("(command line)")
+    assert marks["not_json"]["replayed_at"] is None
+    report = await _json(fixed, "status")
+    shown = {d["reason"]: d["replayed_at"] for d in report["recent_dead_letters"]}
+    assert shown["unknown_oc"] is not None
+    assert shown["not_json"] is None
+    text = (await _worker_command(fixed, "status")).stdout
+    assert re.search(r"replayed \d{4}-\d\d-\d\dT[\d:]+\+00:00 .* unknown_oc:", text)
+    assert re.search(r"waiting .* not_json:", text)
+
+    # `show` finds the request by a prefix of its reference, and the dead letter that held it.
+    both = (await _worker_command(fixed, "show", "LATE-OC")).stdout
+    assert f"Request {unknown['messageId']}" in both
+    assert "Dead letters (1):" in both
+    assert "unknown_oc: codeOC OCZZ is not in the partners file" in both
+    assert "replayed 20" in both
 
 
 async def _dead_letters(broker: Broker, count: int) -> bool:

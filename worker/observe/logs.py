@@ -16,6 +16,7 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from worker.border import Redactor
+from worker.observe.reconnects import RoutineReconnectFilter
 
 # Keys whose values are secret whatever they look like (headers logged as a dict, for instance).
 _SECRET_KEYS = re.compile(r"(?i)authorization|token|secret|password")
@@ -70,7 +71,10 @@ def configure_logging(
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: Processor = (
-        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer()
+        if as_json
+        # Colours only for a person at a terminal: escape codes would garble a file or a pipe.
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
@@ -84,6 +88,7 @@ def configure_logging(
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
+    handler.addFilter(RoutineReconnectFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -8,6 +8,7 @@ import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import asyncpg
 
@@ -24,22 +25,41 @@ from worker.partners.config import parse_duration
 from worker.resources import connect_database
 from worker.settings import ConfigError, Settings, load_settings
 
-Adder = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+Handler = Callable[[argparse.Namespace], int]
+
+
+class Adder(Protocol):
+    def __call__(
+        self, name: str, handler: Handler, text: str, reads: tuple[str, ...] = ()
+    ) -> argparse.ArgumentParser: ...
 
 
 def add_operator_commands(add: Adder) -> None:
     status = add(
-        "status", _status, "counts by status and OC, oldest pending, next retries, dead letters"
+        "status",
+        _status,
+        "counts by status and OC, oldest pending, next retries, dead letters",
+        ("database_url", "amqp_url"),
     )
     status.add_argument("--json", action="store_true", help="one JSON object, for scripts")
-    show = add("show", _show, "requests and dead letters by messageId or reference (or its prefix)")
+    show = add(
+        "show",
+        _show,
+        "requests and dead letters by messageId or reference (or its prefix)",
+        ("database_url", "storage_url"),
+    )
     show.add_argument(
         "key",
         help="a messageId, or a reference (intervention, order or access); REF* for every"
         " reference starting with REF (also used when nothing matches REF exactly)",
     )
     show.add_argument("--json", action="store_true")
-    replay = add("replay-dead-letters", _replay, "send dead letters back to photos.cr_stoc")
+    replay = add(
+        "replay-dead-letters",
+        _replay,
+        "send dead letters back to photos.cr_stoc",
+        ("amqp_url", "database_url"),
+    )
     replay.add_argument("--dry-run", action="store_true", help="list what would be replayed")
     replay.add_argument("--reason", choices=REASONS, help="only dead letters of this reason")
     replay.add_argument("--message-id", help="only this messageId")
@@ -47,7 +67,9 @@ def add_operator_commands(add: Adder) -> None:
         "--contains", help="only bodies containing this text (a codeOC, a reference)"
     )
     replay.add_argument("--limit", type=int, help="at most this many")
-    again = add("refetch", _refetch, "move requests forward to an immediate new attempt")
+    again = add(
+        "refetch", _refetch, "move requests forward to an immediate new attempt", ("database_url",)
+    )
     again.add_argument("keys", nargs="*", metavar="KEY", help="messageIds or references")
     again.add_argument("--status", choices=REFETCHABLE, help="every request in this status...")
     again.add_argument("--oc", help="...of this OC")
