@@ -97,15 +97,16 @@ async def photo(
     code_oc: str = "OCAA",
     data: bytes | None = None,
     mime: str = "image/jpeg",
-    size: tuple[int, int] | None = (1200, 900),
+    readable: bool = True,
 ) -> uuid.UUID:
-    """A photo row, its link to the request, and its file in the storage directory."""
+    """A photo row, its link to the request, and its file in the storage directory; the row's
+    width and height are the image's (none when `readable` is false, as for a broken header)."""
     photo_id = uuid.uuid4()
     data = data if data is not None else image_bytes(fmt="PNG" if mime == "image/png" else "JPEG")
     key = f"{code_oc}/{photo_id}.{'png' if mime == 'image/png' else 'jpg'}"
     (photos_dir / key).parent.mkdir(parents=True, exist_ok=True)
     (photos_dir / key).write_bytes(data)
-    width, height = size if size else (None, None)
+    width, height = Image.open(io.BytesIO(data)).size if readable else (None, None)
     await db.execute(
         "INSERT INTO photos (code_oc, photo_id, type, mime_type, name, title, taken_at, width,"
         " height, size_bytes, sha256, storage_key, latitude, longitude, projection)"

@@ -130,7 +130,7 @@ async def test_no_thumbnail_for_an_image_whose_size_was_not_readable(
     console: Console, db: asyncpg.Pool
 ) -> None:
     seeded = await seed.request(db)
-    photo_id = await seed.photo(db, console.photos, seeded, "PTO", size=None)
+    photo_id = await seed.photo(db, console.photos, seeded, "PTO", readable=False)
     page = await console.get(f"/photos/OCAA/{photo_id}/thumb")
     assert page.status == 422
     assert "no preview" in page.text
