@@ -186,11 +186,12 @@ async def test_findings_counts_by_kind_and_oc_worst_first_and_csv(
     console: Console, db: asyncpg.Pool
 ) -> None:
     mild = await seed.request(db, reference="MILD")
-    worst = await seed.request(db, reference="WORST", code_oc="OCBB")
+    worst = await seed.request(db, reference="=HYPERLINK(1)", code_oc="OCBB")
     old = await seed.request(db, reference="OLD")
     await seed.finding(db, mild, "low_quality", "info")
     await seed.finding(db, mild, "unpaired", "warning")
-    await seed.finding(db, worst, "reused_photo", "suspect", code_oc="OCBB", detail="=HYPERLINK(1)")
+    await seed.finding(db, mild, "missing_type", "warning")
+    await seed.finding(db, worst, "reused_photo", "suspect", code_oc="OCBB")
     await seed.finding(
         db, old, "low_quality", "suspect", created_at=datetime.now(UTC) - timedelta(days=20)
     )
@@ -200,24 +201,32 @@ async def test_findings_counts_by_kind_and_oc_worst_first_and_csv(
     table = re.search(r'<table class="counts" id="finding-counts">(.*?)</table>', page.text, re.S)
     assert table
     assert re.findall(r"<th class=\"num\">(\w+)</th>", table.group(1)) == ["OCAA", "OCBB", "all"]
+    kinds = re.findall(r"<code>(\w+)</code>", table.group(1))
+    assert kinds == ["missing_type", "unpaired", "reused_photo", "low_quality"], "README order"
     assert re.search(
         r"low_quality</code></a></th>\s*<td class=\"num\"><a [^>]*>1</a>", table.group(1)
     )
     worst_rows = re.search(r'<table id="worst">(.*?)</table>', page.text, re.S)
     assert worst_rows
+    # One suspect finding outweighs two warnings.
     assert _links_to_requests(worst_rows.group(1)) == [str(worst.message_id), str(mild.message_id)]
+    assert str(old.message_id) not in page.text, "flagged before the period"
+    assert str(old.message_id) in (await console.get("/findings?days=30")).text
 
     csv_page = await console.get("/findings.csv?days=30")
     assert csv_page.status == 200
     assert csv_page.headers["Content-Type"].startswith("text/csv")
+    assert "attachment" in csv_page.headers["Content-Disposition"]
     lines = csv_page.text.strip().splitlines()
-    assert (
-        lines[0]
-        == "created_at,message_id,code_oc,kind,severity,photo_ids,detail,related_message_id"
+    assert lines[0].startswith("message_id,code_oc,reference,status")
+    assert len(lines) == 4
+    assert any(line.startswith(f"{worst.message_id},OCBB,'=HYPERLINK(1),") for line in lines), (
+        "a formula is made inert"
     )
-    assert len(lines) == 5
-    assert any(",'=HYPERLINK(1)," in line for line in lines), "formulas neutralised"
+    only = await console.get("/findings.csv?days=30&oc=OCBB")
+    assert len(only.text.strip().splitlines()) == 2
     assert (await console.get("/findings?days=3")).status == 400
+    assert (await console.get("/findings?kind=not_a_kind")).status == 400
 
 
 async def test_dead_letters_with_reason_detail_excerpt_and_replayed_mark(

@@ -51,7 +51,7 @@ def test_filters_are_checked_and_normalised() -> None:
     assert start == datetime(2026, 1, 2, tzinfo=UTC)
     assert end == datetime(2026, 1, 4, tzinfo=UTC), "the last day is included"
     assert filters.since == date(2026, 1, 2)
-    for bad in ({"oc": "AB"}, {"status": "done"}, {"kind": "DROP TABLE"}, {"to": "01/02/2026"}):
+    for bad in ({"oc": "AB"}, {"status": "done"}, {"kind": "not_a_kind"}, {"to": "01/02/2026"}):
         with pytest.raises(BadFilter):
             Filters.parse(bad)
 

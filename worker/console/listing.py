@@ -23,13 +23,13 @@ import asyncpg
 from aiohttp import web
 
 from worker.console.pages import render, state
+from worker.findings.model import KINDS
 from worker.ops.lookup import Key, by_reference_prefix
 from worker.ops.status import STATUSES
 
 PAGE = 50
 FINISHED = STATUSES[1:]
 _OC = re.compile(r"^[A-Z0-9]{4}$")
-_KIND = re.compile(r"^[a-z_]{1,40}$")
 
 
 class BadFilter(ValueError):
@@ -56,8 +56,8 @@ class Filters:
             raise BadFilter(f"OC {oc!r}: four letters or digits")
         if status and status not in STATUSES:
             raise BadFilter(f"status {status!r}: one of {', '.join(STATUSES)}")
-        if kind and not _KIND.match(kind):
-            raise BadFilter(f"finding kind {kind!r}: lower-case letters and _")
+        if kind and kind not in KINDS:
+            raise BadFilter(f"finding kind {kind!r}: one of {', '.join(KINDS)}")
         return cls(
             oc=oc,
             status=status,
@@ -310,26 +310,9 @@ GROUP BY message_id, kind ORDER BY message_id, kind
 """
 
 
-async def known_kinds(pool: asyncpg.Pool) -> list[str]:
-    """The finding kinds present: a skip scan of the (kind, created_at) index."""
-    rows = await pool.fetch(_KNOWN_KINDS)
-    return [row["kind"] for row in rows]
-
-
-_KNOWN_KINDS = """
-WITH RECURSIVE kinds(kind) AS (
-    (SELECT kind FROM photo_findings ORDER BY kind LIMIT 1)
-    UNION ALL
-    SELECT (SELECT f.kind FROM photo_findings f WHERE f.kind > k.kind ORDER BY f.kind LIMIT 1)
-    FROM kinds k WHERE k.kind IS NOT NULL
-)
-SELECT kind FROM kinds WHERE kind IS NOT NULL
-"""
-
-
 async def requests_page(request: web.Request) -> web.Response:
     pool = state(request).pool
-    context: dict[str, Any] = {"statuses": STATUSES, "kinds": await known_kinds(pool)}
+    context: dict[str, Any] = {"statuses": STATUSES, "kinds": KINDS}
     try:
         filters = Filters.parse(request.query)
         page = await list_requests(pool, filters)

@@ -3,8 +3,9 @@
 When RabbitMQ closes the connection (a restart, a failover, `close_connection`), aiormq and
 aio-pika log it as errors with tracebacks from several callbacks, although the robust connection
 recovers by itself. Those lines are dropped here, and the connection's own callbacks say what
-happened instead. Everything else from these libraries (a reconnect attempt that fails, an
-unexpected error) is left as it is.
+happened instead. Everything else from these libraries is left as it is: aio-pika's info line
+`Connection to ... closed. Reconnecting after 2 seconds`, a reconnect attempt that fails (a
+warning), an unexpected error.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ log = structlog.get_logger()
 _ROUTINE = (
     ("aiormq.connection", re.compile(r"Unexpected connection close from remote")),
     ("aiormq.connection", re.compile(r"Cancelling cause reader exited abnormally")),
-    ("aio_pika.robust_connection", re.compile(r"Connection to .* closed\. Reconnecting after")),
     (
         "aio_pika.tools",
         re.compile(r"Callback <OneShotCallback: cb=<bound method Robust\w+\._on_close"),

@@ -74,7 +74,12 @@ def add_operator_commands(add: Adder) -> None:
     again.add_argument("--status", choices=REFETCHABLE, help="every request in this status...")
     again.add_argument("--oc", help="...of this OC")
     again.add_argument("--dry-run", action="store_true", help="list what would move")
-    report = add("findings", _findings, "photo findings per OC and kind, worst requests first")
+    report = add(
+        "findings",
+        _findings,
+        "photo findings per OC and kind, worst requests first",
+        ("database_url",),
+    )
     report.add_argument("--oc", help="only this OC")
     report.add_argument("--since", default="30d", help="how far back: 30d, 36h... (30d)")
     report.add_argument("--kind", choices=KINDS, help="only this kind")

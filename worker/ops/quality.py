@@ -13,10 +13,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
-
 from worker.findings.model import KINDS
 from worker.ops.formatting import plain, table
+from worker.ops.status import Db
 
 SEVERITIES = ("suspect", "warning", "info")
 
@@ -70,7 +69,7 @@ LIMIT $4
 """
 
 
-async def build_quality_report(conn: asyncpg.Connection, wanted: Selection) -> QualityReport:
+async def build_quality_report(conn: Db, wanted: Selection) -> QualityReport:
     args = (wanted.since, wanted.oc, wanted.kind)
     counts = [dict(row) for row in await conn.fetch(_COUNTS, *args)]
     counts.sort(key=lambda c: (c["code_oc"], KINDS.index(c["kind"]) if c["kind"] in KINDS else 99))
@@ -127,8 +126,20 @@ def render_csv(report: QualityReport) -> str:
     columns = ["message_id", "code_oc", "reference", "status", "date_intervention", "completed_at"]
     writer.writerow([*columns, *SEVERITIES, "kinds"])
     for row in plain(report.requests):
-        writer.writerow([row[c] for c in columns] + [row[s] for s in SEVERITIES] + [row["kinds"]])
+        cells = [row[c] for c in columns] + [row[s] for s in SEVERITIES] + [row["kinds"]]
+        writer.writerow([_inert(cell) for cell in cells])
     return out.getvalue()
+
+
+def _inert(cell: Any) -> Any:
+    """A spreadsheet would run a text cell that starts like a formula (a reference comes from
+    outside): such a cell is written with a leading quote (OWASP's advice for CSV injection)."""
+    if isinstance(cell, str) and cell[:1] in _FORMULA_STARTS:
+        return "'" + cell
+    return cell
+
+
+_FORMULA_STARTS = frozenset("=+-@\t\r")
 
 
 def render_json(report: QualityReport) -> str:
