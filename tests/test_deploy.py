@@ -19,6 +19,7 @@ import pytest
 import yaml
 from prometheus_client import generate_latest
 
+from worker.console.guard import Access
 from worker.observe.metrics import Metrics
 from worker.partners.config import load_partners
 from worker.settings import load_settings
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 WORKER_PORT = 9300
 ONE_SHOT = {"minio-setup", "migrate", "traffic"}
+CONSOLE_PORT = 8400
 
 
 def _load_yaml(path: Path) -> list[Any]:
@@ -241,6 +243,27 @@ def test_compose_traffic_loops_over_scenarios_of_known_ocs() -> None:
     assert ocs - known == {"ZZZZ"}, "known OCs, plus one unknown: a dead letter"
 
 
+def test_compose_console_starts_signed_in_and_published_on_loopback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    console = _service("console")
+    assert console["command"] == ["console"]
+    env = console["environment"]
+    assert {k: v for k, v in env.items() if not k.startswith("WORKER_CONSOLE_")} == _service(
+        "worker"
+    )["environment"], "the workers' settings (database, storage, broker), and its own"
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = load_settings(_env_file=None)
+    access = Access.from_settings(settings)  # raises on a public bind without sign-in
+    assert settings.console_host == "0.0.0.0"
+    assert access.password
+    assert console["ports"] == [f"127.0.0.1:{CONSOLE_PORT}:{settings.console_port}"]
+    probe = " ".join(console["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{settings.console_port}/healthz" in probe
+    assert console["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
 # ---- Kubernetes
 
 
@@ -274,7 +297,11 @@ def test_k8s_deployment_probes_and_shutdown_grace() -> None:
 
 
 def test_k8s_pods_run_non_root_read_only_with_resources() -> None:
-    for kind, name in (("Deployment", "photo-worker"), ("Job", "photo-worker-migrate")):
+    for kind, name in (
+        ("Deployment", "photo-worker"),
+        ("Job", "photo-worker-migrate"),
+        ("Deployment", "photo-worker-console"),
+    ):
         pod = _k8s()[kind, name]["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["runAsUser"] != 0
@@ -313,6 +340,66 @@ def test_k8s_references_resolve_and_the_partners_file_loads(tmp_path: Path) -> N
         for k, o in objects.items()
         if k[0] != "Namespace"
     )
+
+
+def _console_pod() -> dict[str, Any]:
+    pod: dict[str, Any] = _k8s()["Deployment", "photo-worker-console"]["spec"]["template"]["spec"]
+    return pod
+
+
+def test_k8s_console_trusts_the_ingress_only_and_probes_its_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    objects = _k8s()
+    deployment = objects["Deployment", "photo-worker-console"]
+    console = _container(_console_pod(), "console")
+    assert console["args"] == ["console"]
+    assert console["image"] == _container(_pod(), "worker")["image"]
+    env = {e["name"]: e["value"] for e in console["env"] if "value" in e}
+    config = objects["ConfigMap", "photo-worker-config"]["data"]
+    secret = objects["Secret", "photo-worker-env"]["stringData"]
+    for key, value in {**config, **secret, **env}.items():
+        monkeypatch.setenv(key, value)
+    settings = load_settings(_env_file=None)
+    access = Access.from_settings(settings)
+    assert access.trusted_header == "X-Auth-Request-User"
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert _probe(console, probe) == ("/healthz", settings.console_port)
+    # The thumbnail cache is on a volume: the root filesystem is read-only.
+    mounts = {m["mountPath"]: m["name"] for m in console["volumeMounts"]}
+    volumes = {v["name"]: v for v in _console_pod()["volumes"]}
+    cache = settings.console_thumbnail_dir
+    (mount,) = [path for path in mounts if cache.is_relative_to(path)]
+    assert "emptyDir" in volumes[mounts[mount]]
+    # Only the ingress controller reaches the pods, so the header cannot be forged.
+    policy = objects["NetworkPolicy", "photo-worker-console"]["spec"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= labels.items()
+    assert policy["policyTypes"] == ["Ingress"]
+    (rule,) = policy["ingress"]
+    assert rule["from"][0]["namespaceSelector"]
+    service = objects["Service", "photo-worker-console"]["spec"]
+    assert service["selector"].items() <= labels.items()
+    assert service["ports"][0]["targetPort"] == "http"
+    assert deployment["spec"]["replicas"] == 1
+
+
+def test_k8s_console_ingress_example_passes_the_signed_in_user() -> None:
+    ingress = _k8s()["Ingress", "photo-worker-console"]
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/auth-response-headers"] == (
+        "X-Auth-Request-User"
+    )
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert ("Service", backend["name"]) in _k8s()
+    assert (
+        "console-ingress.example.yaml" not in (DEPLOY / "kubernetes/kustomization.yaml").read_text()
+    )
+
+
+def _pod() -> dict[str, Any]:
+    pod: dict[str, Any] = _k8s()["Deployment", "photo-worker"]["spec"]["template"]["spec"]
+    return pod
 
 
 def test_keda_scales_the_deployment_on_the_work_queue() -> None:

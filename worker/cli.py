@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from worker.database.migrations import MigrationError, migrate
@@ -100,10 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         _demo,
         "run migrations, the simulator and the worker on sample messages",
-        service_fields(),
+        tuple(Settings.model_fields),
     )
     demo.add_argument(
         "--timeout", type=float, default=120.0, help="give up after this many seconds"
+    )
+    demo.add_argument(
+        "--console",
+        action="store_true",
+        help="then serve the console on the demo's data (WORKER_CONSOLE_PORT) until Ctrl-C",
     )
     return parser
 
@@ -273,6 +279,12 @@ def _console(_: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from worker.demo.console import serve_demo_console
     from worker.demo.run import run_demo
 
-    return asyncio.run(run_demo(args.timeout))
+    code = asyncio.run(run_demo(args.timeout))
+    if args.console:
+        settings = load_settings()
+        log_file = Path("data/demo-console.log")
+        run_until_signalled(lambda stop: serve_demo_console(settings, log_file, stop))
+    return code

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from worker.console.gallery import group_photos
+from worker.console.gallery import badges, group_photos
 from worker.console.pages import render, state
 from worker.ops.detail import load_detail
 from worker.ops.refetch import REFETCHABLE
@@ -31,6 +31,7 @@ async def request_page(request: web.Request) -> web.Response:
         "photo_count": len(detail["photos"]),
         "refused": detail["refused"],
         "findings": detail["findings"],
+        "badges": badges(detail["findings"]),
         "events": [e | {"pretty": _pretty(e["body"])} for e in detail["events"]],
         "refetchable": req["status"] in REFETCHABLE and req["lease_owner"] is None,
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from worker.console.thumbnails import BOX
+from worker.console.thumbnails import BOX, why_no_preview
 
 # The spec's photo types by place; a place with AVANT and APRES types is shown as a pair.
 _PLACES = ("PTO", "PBO", "PM", "PT_PENETRATION_LGT", "AERIEN_CABLE_TRAVERSE", "AERIEN_CABLE_POTEAU")
@@ -34,6 +34,7 @@ def group_photos(photos: list[dict[str, Any]], findings: list[dict[str, Any]]) -
             "findings": [f for f in findings if row["photo_id"] in f["photo_ids"]],
             "thumb_width": width,
             "thumb_height": height,
+            "no_preview": why_no_preview(row["width"], row["height"]),
         }
         place, side = _place(photo["type"])
         group = groups.setdefault(place, Group(place))
@@ -59,3 +60,20 @@ def _place(photo_type: str) -> tuple[str, str]:
 def _rank(group: Group) -> tuple[int, str]:
     known = group.place in _PLACES
     return (_PLACES.index(group.place) if known else len(_PLACES), group.place)
+
+
+def badges(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One badge per kind, with how many and the gravest severity, gravest kinds first."""
+    grouped: dict[str, dict[str, Any]] = {}
+    for finding in findings:
+        badge = grouped.setdefault(
+            finding["kind"], {"kind": finding["kind"], "n": 0, "severity": "info", "details": []}
+        )
+        badge["n"] += 1
+        badge["details"].append(finding["detail"])
+        if _GRAVITY[finding["severity"]] > _GRAVITY[badge["severity"]]:
+            badge["severity"] = finding["severity"]
+    return sorted(grouped.values(), key=lambda b: -_GRAVITY[b["severity"]])
+
+
+_GRAVITY = {"info": 0, "warning": 1, "suspect": 2}

@@ -25,6 +25,16 @@ class NoThumbnail(Exception):
     """The image cannot be previewed (not decodable, or over the pixel limit)."""
 
 
+def why_no_preview(width: int | None, height: int | None, max_pixels: int | None = None) -> str:
+    """Why a stored photo gets no thumbnail, from the size its header gave ('' if it gets one)."""
+    if not width or not height:
+        return "its size could not be read from its header"
+    limit = max_pixels or Image.MAX_IMAGE_PIXELS or 0
+    if limit and width * height > limit:
+        return f"{width}x{height} is over Pillow's limit of {limit:,} pixels"
+    return ""
+
+
 def make_thumbnail(data: bytes, box: int = BOX, max_pixels: int | None = None) -> bytes:
     """A JPEG at most `box` pixels on its longer side, turned upright (EXIF orientation)."""
     limit = max_pixels or Image.MAX_IMAGE_PIXELS or 0
