@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from worker.console.gallery import group_photos
+from worker.console.gallery import badges, group_photos
 from worker.console.listing import BadFilter, Filters
 from worker.console.pages import ago, duration, size
+from worker.console.thumbnails import why_no_preview
 
 
 def _photo(photo_type: str) -> dict[str, Any]:
@@ -83,3 +84,27 @@ def test_relative_times_and_sizes() -> None:
     assert size(512) == "512 B"
     assert size(2_400_000) == "2.4 MB"
     assert size(None) == "-"
+
+
+def test_finding_badges_one_per_kind_gravest_first() -> None:
+    findings = [
+        {"kind": "low_quality", "severity": "warning", "detail": "dark"},
+        {"kind": "low_quality", "severity": "info", "detail": "small"},
+        {"kind": "same_before_after", "severity": "suspect", "detail": "same file"},
+    ]
+    assert [(b["kind"], b["n"], b["severity"]) for b in badges(findings)] == [
+        ("same_before_after", 1, "suspect"),
+        ("low_quality", 2, "warning"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "reason"),
+    [
+        (4000, 3000, ""),
+        (None, 3000, "its size could not be read from its header"),
+        (100_000, 100_000, "100000x100000 is over Pillow's limit of 89,478,485 pixels"),
+    ],
+)
+def test_photos_that_get_no_preview(width: int | None, height: int | None, reason: str) -> None:
+    assert why_no_preview(width, height) == reason
