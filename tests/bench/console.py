@@ -122,6 +122,7 @@ async def pages(pool: asyncpg.Pool) -> dict[str, str]:
         "findings, 7 days": "/findings?days=7",
         "findings, 90 days": "/findings?days=90",
         "findings CSV, 1 day": "/findings.csv?days=1",
+        "findings CSV, 90 days (46,000 requests)": "/findings.csv?days=90",
         "dead letters": "/dead-letters",
     }
 

@@ -73,6 +73,7 @@ async def test_replay_sends_the_dead_letter_back_and_marks_its_row(
     worker: InProcessWorker,
     broker: Broker,
     db: asyncpg.Pool,
+    amqp_url: str,
 ) -> None:
     await broker.publish(cr_stoc(code_oc="ZZZZ"), message_id="m-unknown-oc")
 
@@ -82,7 +83,7 @@ async def test_replay_sends_the_dead_letter_back_and_marks_its_row(
     await wait_until(recorded, what="the dead letter's row")
     await wait_until(lambda: broker.queue_depth("photos.cr_stoc.dead"), what="the dead letter")
     record_id = await db.fetchval("SELECT id FROM dead_letters")
-    console = await start_console(console_actions=True)
+    console = await start_console(console_actions=True, amqp_url=amqp_url)
     page = await console.get("/dead-letters")
     with capture_logs() as logs:
         done = await console.post(f"/dead-letters/{record_id}/replay", {"csrf": _token(page.text)})
