@@ -5,7 +5,7 @@ Shapes, for N requests over the last 180 days, eight OCs of unequal size:
 - statuses: 93 % completed, 2.5 % failed, 1.5 % unavailable, 1 % expired, 2 % pending;
 - references: every request an intervention reference `INT-<OC>-<n>`, half an order reference
   `CMD-<n>`, a fifth an access reference `ACC-<n>`;
-- attempts: 1 to 3 per request; photos: 3 per completed request (PTO, PBO_AVANT, PBO_APRES);
+- attempts: 1 to 3 per request (2 per request on average); photos: 3 per completed request;
 - findings: one request in ten, 1 or 2 findings of the nine kinds; events: one per final status;
 - dead letters: N / 200.
 """
