@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from worker.console.filters import BadFilter, Filters
 from worker.console.gallery import badges, group_photos
-from worker.console.listing import BadFilter, Filters
 from worker.console.pages import ago, duration, size
 from worker.console.thumbnails import why_no_preview
 

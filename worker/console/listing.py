@@ -12,91 +12,21 @@ millionth row as on the first, whatever the filters (the plans are in the README
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 from aiohttp import web
 
+from worker.console.filters import BadFilter, Filters
 from worker.console.pages import render, state
 from worker.findings.model import KINDS
 from worker.ops.lookup import Key, by_reference_prefix
 from worker.ops.status import STATUSES
 
 PAGE = 50
-FINISHED = STATUSES[1:]
-_OC = re.compile(r"^[A-Z0-9]{4}$")
-
-
-class BadFilter(ValueError):
-    """A filter value that cannot be used; the message says which."""
-
-
-@dataclass(frozen=True)
-class Filters:
-    oc: str | None = None
-    status: str | None = None
-    since: date | None = None  # received on or after this day (UTC)
-    until: date | None = None  # received on or before this day
-    kind: str | None = None
-    q: str = ""
-    after: str | None = None  # the cursor: where the previous page ended
-    after_id: str | None = None
-
-    @classmethod
-    def parse(cls, query: Mapping[str, str]) -> Filters:
-        oc = query.get("oc", "").strip().upper() or None
-        status = query.get("status") or None
-        kind = query.get("kind") or None
-        if oc and not _OC.match(oc):
-            raise BadFilter(f"OC {oc!r}: four letters or digits")
-        if status and status not in STATUSES:
-            raise BadFilter(f"status {status!r}: one of {', '.join(STATUSES)}")
-        if kind and kind not in KINDS:
-            raise BadFilter(f"finding kind {kind!r}: one of {', '.join(KINDS)}")
-        return cls(
-            oc=oc,
-            status=status,
-            since=_day(query.get("from")),
-            until=_day(query.get("to")),
-            kind=kind,
-            q=query.get("q", "").strip()[:255],
-            after=query.get("after") or None,
-            after_id=query.get("after_id") or None,
-        )
-
-    def as_query(self, **changes: Any) -> dict[str, str]:
-        """The filters as a query string, for links; the cursor only if given in `changes`."""
-        values = replace(self, **({"after": None, "after_id": None} | changes))
-        pairs = {
-            "q": values.q,
-            "oc": values.oc,
-            "status": values.status,
-            "kind": values.kind,
-            "from": values.since.isoformat() if values.since else None,
-            "to": values.until.isoformat() if values.until else None,
-            "after": values.after,
-            "after_id": values.after_id,
-        }
-        return {k: v for k, v in pairs.items() if v}
-
-    def received_range(self) -> tuple[datetime | None, datetime | None]:
-        start = datetime.combine(self.since, time(), UTC) if self.since else None
-        end = datetime.combine(self.until + timedelta(days=1), time(), UTC) if self.until else None
-        return start, end
-
-
-def _day(text: str | None) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise BadFilter(f"date {text!r}: YYYY-MM-DD") from None
 
 
 @dataclass
