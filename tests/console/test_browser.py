@@ -43,8 +43,10 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     binary = shutil.which("chromium") or "/usr/bin/chromium"
     assert os.access(binary, os.X_OK), "Chromium is missing: apt-get install chromium (.ci/run)"
     profile = tmp_path_factory.mktemp("chromium-profile")  # a new, empty profile
+    # setpriv: Chromium gets SIGTERM if the session dies without its teardown (a killed run).
+    command = ["setpriv", "--pdeathsig", "TERM", binary, *CHROMIUM_FLAGS]
     process = subprocess.Popen(
-        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0"],
+        [*command, f"--user-data-dir={profile}", "--remote-debugging-port=0"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -52,7 +54,11 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"http://127.0.0.1:{_devtools_port(profile, process)}"
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 def _devtools_port(profile: Path, process: subprocess.Popen[bytes]) -> int:
