@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,6 +24,42 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
 _lower = BeforeValidator(lambda value: value.lower() if isinstance(value, str) else value)
+
+
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(value: object) -> timedelta:
+    """`7d`, `36h`, `1d12h`, `90m`, `45s`, or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _duration(seconds=value, given=value)
+    match = _DURATION.match(str(value).strip()) if isinstance(value, str) else None
+    if not match or not any(match.groups()):
+        raise ValueError(f"not a duration: {value!r} (expected e.g. '7d', '12h', '30m', '45s')")
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return _duration(days=days, hours=hours, minutes=minutes, seconds=seconds, given=value)
+
+
+def _duration(given: object, **parts: float) -> timedelta:
+    try:
+        duration = timedelta(**parts)
+    except (OverflowError, ValueError):
+        raise ValueError(f"duration out of range: {given!r}") from None
+    if duration <= timedelta(0):
+        raise ValueError(f"duration must be positive: {given!r}")
+    return duration
+
+
+def _optional_duration(value: object) -> timedelta | None:
+    """A duration, or nothing (an empty value): for ever."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return parse_duration(value)
+
+
+Retention = Annotated[timedelta | None, BeforeValidator(_optional_duration)]
 
 
 class ConfigError(Exception):
@@ -91,6 +129,14 @@ class Settings(BaseSettings):
     qa_timezone: str = Field("Europe/Paris", description="of EXIF times without an offset")
     qa_gps_distance_m: float = Field(300.0, gt=0, description="EXIF GPS to declared position")
     qa_spread_m: float = Field(3000.0, gt=0, description="between the photos of a request")
+
+    # Retention (README "Retention"), applied by `worker purge`: empty keeps for ever.
+    keep_attempts: Retention = timedelta(days=90)
+    keep_events: Retention = Field(timedelta(days=30), description="sent events only")
+    keep_dead_letters: Retention = timedelta(days=90)
+    keep_finished: Retention = Field(None, description="requests, photos and their objects")
+    purge_batch: int = Field(5000, ge=1, le=100_000, description="rows deleted per transaction")
+    purge_pause_seconds: float = Field(0.05, ge=0, description="between two batches")
 
     aws_endpoint_url: str | None = Field(None, validation_alias=AliasChoices("AWS_ENDPOINT_URL"))
     aws_access_key_id: str | None = Field(None, validation_alias=AliasChoices("AWS_ACCESS_KEY_ID"))

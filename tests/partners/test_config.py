@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from worker.partners.config import Partner, load_partners, parse_duration
-from worker.settings import ConfigError
+from worker.partners.config import Partner, load_partners
+from worker.settings import ConfigError, parse_duration
 
 BASE = 'base_url = "https://photos.oc.example/cri/v1"\n'
 

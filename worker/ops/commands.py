@@ -1,4 +1,4 @@
-"""The operators' commands: status, show, replay-dead-letters, refetch."""
+"""The operators' commands: status, show, replay-dead-letters, refetch, findings, purge."""
 
 from __future__ import annotations
 
@@ -14,16 +14,20 @@ import asyncpg
 
 from worker.database.migrations import check_schema
 from worker.findings.model import KINDS
+from worker.observe.logs import configure_logging
 from worker.ops.detail import build_detail, render_dead_letters, render_detail
 from worker.ops.formatting import plain
 from worker.ops.lookup import find_dead_letters, find_requests
+from worker.ops.purge import Retention, purge
+from worker.ops.purge_text import render_purge
 from worker.ops.quality import Selection, build_quality_report, render_csv, render_json, render_text
 from worker.ops.refetch import REFETCHABLE, RefetchSelection, refetch
 from worker.ops.replay import REASONS, DeadLetterFilter, mark_replayed, replay_dead_letters
 from worker.ops.status import build_status, render_status
-from worker.partners.config import parse_duration
+from worker.partners.config import secrets_of
+from worker.photos.storage import open_store
 from worker.resources import connect_database
-from worker.settings import ConfigError, Settings, load_settings
+from worker.settings import ConfigError, Settings, load_settings, parse_duration
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -85,6 +89,32 @@ def add_operator_commands(add: Adder) -> None:
     report.add_argument("--kind", choices=KINDS, help="only this kind")
     report.add_argument("--limit", type=int, default=20, help="requests listed (20)")
     report.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    purge = add(
+        "purge",
+        _purge,
+        "delete what the retention settings no longer keep, in small batches",
+        PURGE_FIELDS,
+    )
+    purge.add_argument("--dry-run", action="store_true", help="count what would go")
+    purge.add_argument("--json", action="store_true", help="one JSON object, for scripts")
+
+
+PURGE_FIELDS = (
+    "database_url",
+    "keep_attempts",
+    "keep_events",
+    "keep_dead_letters",
+    "keep_finished",
+    "purge_batch",
+    "purge_pause_seconds",
+    "storage_url",  # the objects of purged finished requests
+    "aws_endpoint_url",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_region",
+    "log_level",
+    "log_format",
+)
 
 
 async def _with_db(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[int]]) -> int:
@@ -166,6 +196,23 @@ def _findings(args: argparse.Namespace) -> int:
     async def work(conn: asyncpg.Connection) -> int:
         print(render(await build_quality_report(conn, wanted)))
         return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def _purge(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    # The log line goes to stderr, the report to stdout (--json: parsable as it is).
+    secrets = secrets_of(settings, {})
+    configure_logging(settings.log_level, settings.log_format, secrets, sys.stderr)
+    retention = Retention.of(settings)
+    store = open_store(settings) if retention.finished is not None else None
+
+    async def work(conn: asyncpg.Connection) -> int:
+        by = f"{getpass.getuser()}@{settings.instance}"
+        report = await purge(conn, retention, store, args.dry_run, by)
+        print(json.dumps(report.as_json()) if args.json else render_purge(report, retention))
+        return 3 if report.skipped else 0
 
     return asyncio.run(_with_db(settings, work))
 

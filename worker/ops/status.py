@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +31,7 @@ class StatusReport:
     unsent_events: int
     queues: dict[str, int | None]
     recent_dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    last_purge: dict[str, Any] | None = None
     broker_error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -49,6 +51,7 @@ async def build_status(
         unsent_events=await unsent_events(conn),
         queues={QUEUE: None, DEAD_QUEUE: None},
         recent_dead_letters=await recent_dead_letters(conn, 5),
+        last_purge=await last_purge(conn),
     )
     await _count_queues(settings, report)
     return report
@@ -68,6 +71,16 @@ async def oldest_pending(conn: Db) -> dict[str, Any] | None:
 
 async def unsent_events(conn: Db) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
+
+
+async def last_purge(conn: Db) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT started_at, seconds, deleted::text AS deleted, objects, run_by"
+        " FROM purge_runs ORDER BY id DESC LIMIT 1"
+    )
+    if row is None:
+        return None
+    return dict(row) | {"deleted": json.loads(row["deleted"])}
 
 
 async def recent_dead_letters(conn: Db, limit: int) -> list[dict[str, Any]]:
@@ -166,7 +179,18 @@ def render_status(report: StatusReport) -> str:
         _queues_line(report),
     ]
     lines += _dead_letter_lines(report)
+    lines += ["", _purge_line(report.last_purge)]
     return "\n".join(lines)
+
+
+def _purge_line(run: dict[str, Any] | None) -> str:
+    if run is None:
+        return "Last purge: never (worker purge applies the retention settings)"
+    deleted = ", ".join(f"{table} {n:,}" for table, n in sorted(run["deleted"].items()))
+    return (
+        f"Last purge: {run['started_at'].isoformat(timespec='seconds')}, {run['seconds']:.1f} s,"
+        f" deleted {deleted}; {run['objects']:,} objects (by {run['run_by'] or '-'})"
+    )
 
 
 def _oldest_line(oldest: dict[str, Any] | None) -> str:

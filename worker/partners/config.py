@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,36 +22,12 @@ from pydantic import (
     model_validator,
 )
 
-from worker.settings import ConfigError, Settings
+from worker.settings import ConfigError, Settings, parse_duration
 from worker.validation import describe_errors
 
 Query = Literal["intervention", "order", "access"]
 QUERY_ORDER: tuple[Query, ...] = ("intervention", "order", "access")
 OC_CODE = r"^[A-Z0-9]{4}$"
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-def parse_duration(value: object) -> timedelta:
-    """`7d`, `36h`, `1d12h`, `90m`, `45s`, or a number of seconds."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return _duration(seconds=value, given=value)
-    match = _DURATION.match(str(value).strip()) if isinstance(value, str) else None
-    if not match or not any(match.groups()):
-        raise ValueError(f"not a duration: {value!r} (expected e.g. '7d', '12h', '30m', '45s')")
-    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
-    return _duration(days=days, hours=hours, minutes=minutes, seconds=seconds, given=value)
-
-
-def _duration(given: object, **parts: float) -> timedelta:
-    try:
-        duration = timedelta(**parts)
-    except (OverflowError, ValueError):
-        raise ValueError(f"duration out of range: {given!r}") from None
-    if duration <= timedelta(0):
-        raise ValueError(f"duration must be positive: {given!r}")
-    return duration
 
 
 def format_duration(seconds: float, units: int = 2) -> str:

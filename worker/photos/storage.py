@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Awaitable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -17,6 +17,7 @@ from worker.settings import ConfigError, Settings
 
 MIB = 1024 * 1024
 _ABORT_SECONDS = 10.0  # to abort a stopped multipart upload, at most
+_DELETE_BATCH = 1000  # keys in one S3 DeleteObjects request, at most
 
 
 class StorageError(Exception):
@@ -120,6 +121,18 @@ class PhotoStore:
         """The object's bytes as they arrive; FileNotFoundError at once if there is none."""
         result = await obstore.get_async(self._store, key)
         return _bytes(result.stream(min_chunk_size=chunk_size))
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        """Remove these objects; one already gone is not an error."""
+        for start in range(0, len(keys), _DELETE_BATCH):
+            chunk = list(keys[start : start + _DELETE_BATCH])
+            try:
+                await obstore.delete_async(self._store, chunk)
+            except FileNotFoundError:
+                # Local files are deleted one by one, and the first missing one stops the list.
+                for key in chunk:
+                    with contextlib.suppress(FileNotFoundError):
+                        await obstore.delete_async(self._store, key)
 
     def location(self, key: str) -> str:
         return f"{self.url}/{key}"

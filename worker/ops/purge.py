@@ -1,0 +1,159 @@
+"""`worker purge`: apply the retention settings (README "Retention"), one run at a time.
+
+The history tables (attempts, sent events, dead letters) and, when `WORKER_KEEP_FINISHED` is set,
+finished requests with their photos, in batches of `WORKER_PURGE_BATCH` rows, each its own short
+transaction, with a pause between two. An advisory lock makes a second run (another CronJob pod,
+an operator) give way instead of racing. Cutoffs are taken on the database's clock. A run is
+recorded in `purge_runs`, which `worker status` and the worker's `/metrics` read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import structlog
+
+from worker.ops.finished import delete_objects, purge_finished_batch
+from worker.ops.history import ATTEMPTS, DEAD_LETTERS, EVENTS, History, purge_batch
+from worker.photos.storage import PhotoStore
+from worker.settings import Settings
+
+log = structlog.get_logger("worker.purge")
+# pg_try_advisory_lock key of the purge: "photopurge" in hex, any constant of our own would do.
+_LOCK = 0x70686F746F7075
+_FINISHED_SHARE = 10  # a finished request deletes about ten rows: its batches are that smaller
+
+
+@dataclass(frozen=True)
+class Retention:
+    attempts: timedelta | None
+    events: timedelta | None
+    dead_letters: timedelta | None
+    finished: timedelta | None
+    batch: int = 5000
+    pause: float = 0.05
+
+    @classmethod
+    def of(cls, settings: Settings) -> Retention:
+        return cls(
+            settings.keep_attempts,
+            settings.keep_events,
+            settings.keep_dead_letters,
+            settings.keep_finished,
+            settings.purge_batch,
+            settings.purge_pause_seconds,
+        )
+
+
+@dataclass
+class PurgeReport:
+    dry_run: bool
+    deleted: Counter[str] = field(default_factory=Counter)  # rows by table
+    objects: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    skipped: bool = False  # another purge held the lock
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "dry_run": self.dry_run,
+            "deleted": dict(self.deleted),
+            "objects": self.objects,
+            "batches": self.batches,
+            "seconds": round(self.seconds, 3),
+            "skipped": self.skipped,
+        }
+
+
+async def purge(
+    conn: asyncpg.Connection,
+    retention: Retention,
+    store: PhotoStore | None,
+    dry_run: bool = False,
+    by: str = "",
+) -> PurgeReport:
+    """One run; `store` is needed only when finished requests are purged (their objects)."""
+    report = PurgeReport(dry_run)
+    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _LOCK):
+        report.skipped = True
+        log.warning("purge skipped: another purge is running")
+        return report
+    started = time.monotonic()
+    try:
+        now: datetime = await conn.fetchval("SELECT now()")
+        await _purge_history(conn, retention, now, report)
+        if retention.finished is not None:
+            assert store is not None, "purging finished requests needs the photo store"
+            await _purge_finished(conn, retention, now - retention.finished, store, report)
+    finally:
+        report.seconds = time.monotonic() - started
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK)
+    log.info("purge finished", **report.as_json())
+    if not dry_run:
+        await _record(conn, report, now, by)
+    return report
+
+
+async def _purge_history(
+    conn: asyncpg.Connection, retention: Retention, now: datetime, report: PurgeReport
+) -> None:
+    tables: tuple[tuple[str, History, timedelta | None], ...] = (
+        ("attempts", ATTEMPTS, retention.attempts),
+        ("events", EVENTS, retention.events),
+        ("dead_letters", DEAD_LETTERS, retention.dead_letters),
+    )
+    for name, history, keep in tables:
+        if keep is None:
+            continue
+        after = 0
+        while True:
+            batch = await purge_batch(
+                conn, history, after, retention.batch, now - keep, report.dry_run
+            )
+            report.deleted[name] += batch.deleted
+            report.batches += 1
+            if not batch.more or batch.last is None:
+                break
+            after = batch.last
+            await asyncio.sleep(retention.pause)
+
+
+async def _purge_finished(
+    conn: asyncpg.Connection,
+    retention: Retention,
+    cutoff: datetime,
+    store: PhotoStore,
+    report: PurgeReport,
+) -> None:
+    after = (datetime.min.replace(tzinfo=UTC), uuid.UUID(int=0))
+    size = max(1, retention.batch // _FINISHED_SHARE)
+    while True:
+        batch = await purge_finished_batch(conn, cutoff, after, size, report.dry_run)
+        report.deleted.update(batch.counts)
+        report.objects += await delete_objects(store, batch.keys)
+        report.batches += 1
+        if batch.last is None or batch.counts["requests"] < size:
+            break
+        after = batch.last
+        await asyncio.sleep(retention.pause)
+
+
+async def _record(
+    conn: asyncpg.Connection, report: PurgeReport, started: datetime, by: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO purge_runs (started_at, seconds, deleted, objects, run_by)"
+        " VALUES ($1, $2, $3::jsonb, $4, $5)",
+        started,
+        report.seconds,
+        json.dumps(dict(report.deleted)),
+        report.objects,
+        by,
+    )
