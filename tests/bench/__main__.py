@@ -12,12 +12,12 @@ import asyncio
 import time
 from pathlib import Path
 
-from tests.bench import scenarios
+from tests.bench import findings, scenarios
 from tests.bench.environment import CONCURRENCY, BenchEnvironment, dump, machine
 from tests.bench.logging_cost import logging_cost
 from tests.bench.scenarios import Figures
 
-ALL = ("throughput", "memory", "idle", "latency", "scaling", "logging")
+ALL = ("throughput", "memory", "idle", "latency", "scaling", "logging", "findings")
 
 
 def main() -> None:
@@ -44,19 +44,33 @@ async def run(args: argparse.Namespace) -> None:
         print(report(results, args, time.monotonic() - started))
         return
     async with BenchEnvironment(args.worker_code) as env:
-        if "throughput" in wanted:
-            results["throughput"] = await scenarios.throughput(env, args.requests, args.runs)
-        if "memory" in wanted:
-            results["memory"] = await scenarios.large_photos(env, args.runs)
-        if "idle" in wanted:
-            results |= await scenarios.idle_cost(env, args.runs, args.idle_window)
-        if "latency" in wanted:
-            results["latency"] = await scenarios.latency(env, 30, args.runs)
-        if "scaling" in wanted:
-            results["scaling"] = await scenarios.scaling(env, args.requests * 2, args.runs)
+        plan = await _measure(env, wanted, args, results)
     print(report(results, args, time.monotonic() - started))
+    if plan:
+        print(f"\nThe reuse lookup's plan:\n{plan}")
     if args.json:
         dump({name: figures.values for name, figures in results.items()}, args.json)
+
+
+async def _measure(
+    env: BenchEnvironment, wanted: list[str], args: argparse.Namespace, results: dict[str, Figures]
+) -> str:
+    """The measures that need the environment; returns the reuse lookup's plan, if measured."""
+    plan = ""
+    if "throughput" in wanted:
+        results["throughput"] = await scenarios.throughput(env, args.requests, args.runs)
+    if "memory" in wanted:
+        results["memory"] = await scenarios.large_photos(env, args.runs)
+    if "idle" in wanted:
+        results |= await scenarios.idle_cost(env, args.runs, args.idle_window)
+    if "latency" in wanted:
+        results["latency"] = await scenarios.latency(env, 30, args.runs)
+    if "scaling" in wanted:
+        results["scaling"] = await scenarios.scaling(env, args.requests * 2, args.runs)
+    if "findings" in wanted:
+        found, plan = await findings.measure(env, args.requests, args.runs)
+        results |= found
+    return plan
 
 
 def report(results: dict[str, Figures], args: argparse.Namespace, seconds: float) -> str:
@@ -107,6 +121,7 @@ def _rows(results: dict[str, Figures], args: argparse.Namespace) -> list[tuple[s
             )
         )
     rows += _idle_rows(results, args)
+    rows += findings.rows(results, args.requests)
     if (lat := results.get("latency")) is not None:
         rows.append(
             (

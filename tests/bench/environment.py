@@ -110,7 +110,7 @@ class Place:
     async def reset(self) -> None:
         """Empty the tables and the queues."""
         await self.pool.execute(
-            "TRUNCATE photo_requests, photos, photo_request_photos, photo_refusals,"
+            "TRUNCATE photo_requests, photos, photo_request_photos, photo_refusals, photo_findings,"
             " request_attempts, outbox, dead_letters RESTART IDENTITY"
         )
         for queue in ("photos.cr_stoc", "photos.cr_stoc.dead"):
