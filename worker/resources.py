@@ -20,6 +20,7 @@ from worker.observe.metrics import Metrics
 from worker.observe.reconnects import report_reconnects
 from worker.partners.client import PartnerClient, open_session
 from worker.partners.config import Partner
+from worker.partners.tls import open_tls
 from worker.photos.storage import PhotoStore, open_store
 from worker.settings import Settings
 
@@ -126,6 +127,9 @@ def _where(url: str) -> str:
 async def open_resources(
     settings: Settings, partners: Mapping[str, Partner], metrics: Metrics
 ) -> AsyncIterator[Resources]:
+    # Checked first, as the partners file was: a certificate that does not load stops the start.
+    every = settings.certificate_check_seconds
+    tls = {code: open_tls(partner, metrics, every) for code, partner in partners.items()}
     async with AsyncExitStack() as stack:
         store = open_store(settings)
         # Found now, not at the first photo: a store that cannot be written stops the start.
@@ -151,7 +155,7 @@ async def open_resources(
         for code, partner in partners.items():
             session = open_session(partner)
             stack.push_async_callback(session.close)
-            clients[code] = PartnerClient(partner, oi_code, session, metrics)
+            clients[code] = PartnerClient(partner, oi_code, session, metrics, tls[code])
         yield Resources(
             pool, connection, consumer_channel, publisher_channel, store, clients, analyzer
         )

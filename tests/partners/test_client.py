@@ -16,6 +16,7 @@ from worker.attempt.verdicts import Final, judge_metadata
 from worker.observe.metrics import Metrics
 from worker.partners.client import PartnerClient, PartnerUnreachable, open_session
 from worker.partners.config import Partner, PartnerConfig
+from worker.partners.tls import open_tls
 from worker.simulator import Simulator, SimulatorConfig, start
 
 
@@ -27,7 +28,8 @@ def _partner(base_url: str, token: str | None = None, **config: Any) -> Partner:
 async def _metadata(partner: Partner, reference: str = "TLS:photos=1") -> int:
     session = open_session(partner)
     try:
-        client = PartnerClient(partner, OI_CODE, session, Metrics())
+        metrics = Metrics()
+        client = PartnerClient(partner, OI_CODE, session, metrics, open_tls(partner, metrics, 60))
         return (await client.fetch_metadata("intervention", reference)).status
     finally:
         await session.close()
@@ -113,7 +115,7 @@ async def test_redirects_are_not_followed(redirecting_server: tuple[str, list[st
     partner = _partner(base_url, token="s3cr3t-token")
     session = open_session(partner)
     try:
-        client = PartnerClient(partner, OI_CODE, session, Metrics())
+        client = PartnerClient(partner, OI_CODE, session, Metrics(), None)
         answer = await client.fetch_metadata("intervention", "R1")
     finally:
         await session.close()

@@ -121,3 +121,17 @@ class Metrics:
         self.lease_lost = Counter(
             "worker_leases_lost", "Attempts abandoned because their lease expired", registry=r
         )
+        self.certificate_expiry_days = Gauge(
+            "worker_certificate_expiry_days",
+            "Days before an OC's TLS certificate expires (file: client_cert, or ca_file: the"
+            " soonest of its certificates), computed when scraped",
+            ["oc", "file"],
+            registry=r,
+        )
+        self.certificate_reload_failures = Counter(
+            "worker_certificate_reload_failures",
+            "Checks that found an OC's TLS files changed but could not load them (the previous"
+            " ones stay in use)",
+            ["oc"],
+            registry=r,
+        )

@@ -16,6 +16,7 @@ from yarl import URL
 from worker.observe.metrics import Metrics
 from worker.partners.config import Partner, Query
 from worker.partners.credentials import Credentials, credentials_for
+from worker.partners.tls import PartnerTls
 
 Operation = Query | Literal["photo"]
 CHUNK_BYTES = 64 * 1024
@@ -39,15 +40,30 @@ class Answer:
 
 class PartnerClient:
     def __init__(
-        self, partner: Partner, oi_code: str, session: aiohttp.ClientSession, metrics: Metrics
+        self,
+        partner: Partner,
+        oi_code: str,
+        session: aiohttp.ClientSession,
+        metrics: Metrics,
+        tls: PartnerTls | None,
     ) -> None:
+        """`tls`: the OC's own TLS files (None: the system's CAs), passed with each call so that
+        renewed files are used without a new session."""
         self.partner = partner
         self._oi_code = oi_code
         self._session = session
         self._metrics = metrics
+        self._tls = tls
         self.credentials: Credentials = credentials_for(
-            partner, session, lambda kind: metrics.token_failures.labels(partner.code, kind).inc()
+            partner,
+            session,
+            lambda kind: metrics.token_failures.labels(partner.code, kind).inc(),
+            self.ssl_context,
         )
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        """What aiohttp's `ssl=` gets for a new call: True verifies with the system's CAs."""
+        return self._tls.context() if self._tls is not None else True
 
     async def fetch_metadata(self, query: Query, reference: str) -> Answer:
         """One metadata call (after a 401, one retry with renewed credentials)."""
@@ -86,7 +102,10 @@ class PartnerClient:
         try:
             # encoded=True: the path is sent as we percent-encoded it, not re-normalised by yarl.
             response = await self._session.get(
-                URL(url, encoded=True), headers=headers, allow_redirects=False
+                URL(url, encoded=True),
+                headers=headers,
+                allow_redirects=False,
+                ssl=self.ssl_context(),
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             self._count(operation, _error_kind(exc), started)
@@ -119,22 +138,10 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def ssl_context(partner: Partner) -> ssl.SSLContext | None:
-    """Only when the partners file names a CA or a client certificate; else aiohttp's default."""
-    config = partner.config
-    if config.ca_file is None and config.client_cert is None:
-        return None
-    context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
-    if config.client_cert is not None:
-        key = str(config.client_key) if config.client_key else None
-        context.load_cert_chain(str(config.client_cert), key)
-    return context
-
-
 def open_session(partner: Partner) -> aiohttp.ClientSession:
-    """One session per OC: its own connection pool, limits, timeouts and TLS settings."""
+    """One session per OC: its own connection pool, limits and timeouts (TLS: per call)."""
     config = partner.config
-    connector = aiohttp.TCPConnector(limit=config.concurrency * 2, ssl=ssl_context(partner) or True)
+    connector = aiohttp.TCPConnector(limit=config.concurrency * 2)
     timeout = aiohttp.ClientTimeout(
         total=config.total_timeout,
         connect=config.connect_timeout,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -76,12 +77,16 @@ class ClientCredentials:
         session: aiohttp.ClientSession,
         clock: Callable[[], float] = time.time,
         on_failure: Callable[[str], None] = lambda _: None,
+        tls: Callable[[], ssl.SSLContext | bool] = lambda: True,
     ) -> None:
+        """`tls` gives the OC's current SSL context: the token endpoint is called with the same
+        CA and client certificate as the API."""
         self._config = config
         self._secret = secret
         self._session = session
         self._clock = clock
         self._on_failure = on_failure  # counts failures by kind
+        self._tls = tls
         self._lock = asyncio.Lock()
         self._header: str | None = None
         self._renew_at = 0.0
@@ -150,6 +155,7 @@ class ClientCredentials:
                 data=body,
                 headers=headers,
                 allow_redirects=False,
+                ssl=self._tls(),
             ) as response:
                 text = await response.text()
                 return _check(response.status, text)
@@ -179,11 +185,12 @@ def credentials_for(
     partner: Partner,
     session: aiohttp.ClientSession,
     on_failure: Callable[[str], None] = lambda _: None,
+    tls: Callable[[], ssl.SSLContext | bool] = lambda: True,
 ) -> Credentials:
     config = partner.config
     if config.oauth2 is not None and partner.client_secret is not None:
         return ClientCredentials(
-            config.oauth2, partner.client_secret, session, on_failure=on_failure
+            config.oauth2, partner.client_secret, session, on_failure=on_failure, tls=tls
         )
     if partner.token is not None:
         return StaticToken(partner.token)

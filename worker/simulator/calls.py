@@ -24,6 +24,8 @@ class CallRecord:
     at: float
     """time.monotonic() when the call arrived."""
     status: int | None = None
+    client_cert_serial: str | None = None
+    """Serial number (hex) of the client certificate presented over mutual TLS."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -49,7 +49,16 @@ def _start_record(request: web.Request, operation: str) -> CallRecord:
         client_id=request.headers.get("X-Client-Id"),
         authorization="Authorization" in request.headers,
         at=time.monotonic(),
+        client_cert_serial=_client_cert_serial(request),
     )
+
+
+def _client_cert_serial(request: web.Request) -> str | None:
+    """The serial number (hex) of the client certificate of a mutual-TLS connection."""
+    transport = request.transport
+    peer = transport.get_extra_info("peercert") if transport is not None else None
+    serial = peer.get("serialNumber") if isinstance(peer, dict) else None
+    return str(serial) if serial else None
 
 
 def _refusal(request: web.Request, state: SimulatorState) -> web.Response | None:
