@@ -12,6 +12,7 @@ import re
 import shlex
 import shutil
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from prometheus_client import generate_latest
 from worker.console.guard import Access
 from worker.observe.metrics import Metrics
 from worker.partners.config import load_partners
-from worker.settings import load_settings
+from worker.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -340,6 +341,26 @@ def test_k8s_references_resolve_and_the_partners_file_loads(tmp_path: Path) -> N
         for k, o in objects.items()
         if k[0] != "Namespace"
     )
+
+
+def test_k8s_purge_runs_nightly_one_at_a_time_with_the_workers_settings() -> None:
+    objects = _k8s()
+    cronjob = objects["CronJob", "photo-worker-purge"]["spec"]
+    assert cronjob["concurrencyPolicy"] == "Forbid"
+    pod = cronjob["jobTemplate"]["spec"]["template"]["spec"]
+    (purge,) = pod["containers"]
+    worker = _container(objects["Deployment", "photo-worker"]["spec"]["template"]["spec"], "worker")
+    assert purge["args"] == ["purge"]
+    assert purge["image"] == worker["image"]
+    assert purge["envFrom"] == worker["envFrom"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert purge["securityContext"]["readOnlyRootFilesystem"] is True
+    assert purge["resources"]["limits"]
+    config = objects["ConfigMap", "photo-worker-config"]["data"]
+    keep = {k.removeprefix("WORKER_").lower(): v for k, v in config.items() if "_KEEP_" in k}
+    settings = Settings(_env_file=None, **keep)  # type: ignore[call-arg]
+    assert settings.keep_attempts == timedelta(days=90)
+    assert settings.keep_finished is None
 
 
 def _console_pod() -> dict[str, Any]:

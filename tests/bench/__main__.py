@@ -12,7 +12,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from tests.bench import findings, scenarios
+from tests.bench import bigtables, findings, scenarios
 from tests.bench.environment import CONCURRENCY, BenchEnvironment, dump, machine
 from tests.bench.logging_cost import logging_cost
 from tests.bench.scenarios import Figures
@@ -25,7 +25,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs of each measurement (median)")
     parser.add_argument("--requests", type=int, default=200, help="requests of the throughput run")
     parser.add_argument("--idle-window", type=float, default=60.0, help="seconds of CPU measured")
-    parser.add_argument("--only", default=",".join(ALL), help=f"some of {', '.join(ALL)}")
+    parser.add_argument(
+        "--only",
+        default=",".join(ALL),
+        help=f"some of {', '.join(ALL)}; or bigtables (its own database, made once: minutes)",
+    )
     parser.add_argument("--json", type=Path, help="also write every run's figures here")
     parser.add_argument(
         "--worker-code", type=Path, help="run the `worker` package of another checkout (a path)"
@@ -40,7 +44,9 @@ async def run(args: argparse.Namespace) -> None:
     results: dict[str, Figures] = {}
     if "logging" in wanted:
         results["logging"] = logging_cost(args.runs)
-    if set(wanted) <= {"logging"}:
+    if "bigtables" in wanted:
+        results["bigtables"] = await bigtables.measure(max(args.runs, 9))
+    if set(wanted) <= {"logging", "bigtables"}:
         print(report(results, args, time.monotonic() - started))
         return
     async with BenchEnvironment(args.worker_code) as env:
@@ -122,6 +128,7 @@ def _rows(results: dict[str, Figures], args: argparse.Namespace) -> list[tuple[s
         )
     rows += _idle_rows(results, args)
     rows += findings.rows(results, args.requests)
+    rows += bigtables.rows(results.get("bigtables"))
     if (lat := results.get("latency")) is not None:
         rows.append(
             (

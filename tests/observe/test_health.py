@@ -45,6 +45,10 @@ async def test_metrics_move_with_the_work(
         await wait_for_status(db, message["messageId"])
     await wait_for_status(db, waiting["messageId"], statuses=("pending",))
     await wait_until(lambda: _unsent_is_zero(db), what="the events to be published")
+    await db.execute(  # as `worker purge` records a run
+        "INSERT INTO purge_runs (started_at, seconds, deleted) VALUES (now(), 1.5, $1::jsonb)",
+        '{"attempts": 7, "events": 2}',
+    )
 
     status, page = await _get(f"{worker.monitor_url}/metrics")
     assert status == 200
@@ -74,6 +78,9 @@ async def test_metrics_move_with_the_work(
     assert _sample(page, "worker_outbox_unsent") == 0
     assert "worker_attempts_in_flight" in page
     assert _sample(page, "worker_ready") == 1
+    assert _sample(page, "worker_purge_last_rows", table="attempts") == 7
+    assert _sample(page, "worker_purge_last_rows", table="events") == 2
+    assert _sample(page, "worker_purge_last_run_timestamp_seconds") > 1.7e9
 
 
 async def _unsent_is_zero(db: asyncpg.Pool) -> bool:

@@ -1,13 +1,15 @@
 """The worker's HTTP endpoints: `/metrics` (Prometheus), `/healthz` and `/readyz`.
 
-The backlog gauges (pending requests by OC, oldest pending age, queue depths, unsent events) are
-read from PostgreSQL and RabbitMQ when Prometheus scrapes, at most every few seconds: no loop
-polls for them between scrapes. Every replica reports the same backlog; aggregate with max().
+The backlog gauges (pending requests by OC, oldest pending age, queue depths, unsent events, the
+last purge) are read from PostgreSQL and RabbitMQ when Prometheus scrapes, at most every few
+seconds: no loop polls for them between scrapes. Every replica reports the same backlog;
+aggregate with max().
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +30,10 @@ _CHECK_TIMEOUT = 2.0
 _BACKLOG = """
 SELECT code_oc, count(*) AS pending, extract(epoch FROM now() - min(received_at)) AS oldest
 FROM photo_requests WHERE status = 'pending' GROUP BY code_oc
+"""
+_LAST_PURGE = """
+SELECT extract(epoch FROM started_at)::float8 AS at, deleted::text AS deleted
+FROM purge_runs ORDER BY id DESC LIMIT 1
 """
 
 
@@ -160,8 +166,20 @@ class Monitor:
             log.warning("could not read the backlog for /metrics", error=repr(exc))
         else:
             self._set_backlog(rows, int(unsent))
+        await self._refresh_purge()
         for queue in self._queues:
             await self._measure_queue(queue, self._metrics.queue_messages.labels(queue).set)
+
+    async def _refresh_purge(self) -> None:
+        try:
+            run = await self._pool.fetchrow(_LAST_PURGE, timeout=_CHECK_TIMEOUT)
+        except DB_ERRORS as exc:
+            log.warning("could not read the last purge for /metrics", error=repr(exc))
+            return
+        if run is not None:
+            self._metrics.purge_last_run.set(run["at"])
+            for table, count in json.loads(run["deleted"]).items():
+                self._metrics.purge_rows.labels(table).set(count)
 
     def _set_backlog(self, rows: list[asyncpg.Record], unsent: int) -> None:
         found = {row["code_oc"]: row for row in rows}

@@ -135,3 +135,15 @@ class Metrics:
             ["oc"],
             registry=r,
         )
+        # From `purge_runs`, written by `worker purge` (a CronJob: it cannot be scraped itself).
+        self.purge_last_run = Gauge(
+            "worker_purge_last_run_timestamp_seconds",
+            "When the latest `worker purge` started (0: never)",
+            registry=r,
+        )
+        self.purge_rows = Gauge(
+            "worker_purge_last_rows",
+            "Rows the latest `worker purge` deleted, by table",
+            ["table"],
+            registry=r,
+        )
