@@ -76,7 +76,7 @@ async def _status_queries(conn: asyncpg.Connection) -> Any:
     return [
         await status.count_requests(conn),
         await status.oldest_pending(conn),
-        await conn.fetch(status._NEXT_DUE, 10),
+        await conn.fetch(status._NEXT_DUE, 10, list(OCS)),
         await conn.fetch(status._IN_FLIGHT),
         await status.unsent_events(conn),
         await status.recent_dead_letters(conn, 5),
@@ -94,12 +94,13 @@ async def timed(work: Callable[[], Awaitable[Any]], runs: int) -> list[float]:
     return times[1:]
 
 
-def _status_process() -> float:
+def _process(*args: str) -> float:
+    """Milliseconds of `worker ARGS` as a process, start-up included."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKER_")}
     env |= {"WORKER_DATABASE_URL": DSN, "WORKER_AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/"}
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "worker", "status", "--json"],
+        [sys.executable, "-m", "worker", *args],
         env=env,
         capture_output=True,
         check=False,
@@ -118,9 +119,10 @@ async def measure(runs: int) -> Figures:
         for name, work in (("claim", _claim), ("next_due", _next_due)):
             figures.values[f"{name}_ms"] = await timed(lambda w=work: w(conn), runs)  # type: ignore[misc]
         figures.values["status_queries_ms"] = await timed(lambda: _status_queries(conn), runs)
-        figures.values["status_process_ms"] = [
-            await asyncio.to_thread(_status_process) for _ in range(max(3, runs // 3))
-        ]
+        for name, args in (("status", ("status", "--json")), ("start", ("--version",))):
+            figures.values[f"{name}_process_ms"] = [
+                await asyncio.to_thread(_process, *args) for _ in range(max(3, runs // 3))
+            ]
         await _print_plans(conn)
     finally:
         await conn.close()
@@ -148,7 +150,7 @@ async def _print_plans(conn: asyncpg.Connection) -> None:
         ("next due", _NEXT_DUE_SQL, (list(OCS),)),
         ("status: counts", status._COUNTS, ()),
         ("status: oldest pending", status._OLDEST, ()),
-        ("status: next due", status._NEXT_DUE, (10,)),
+        ("status: next due", status._NEXT_DUE, (10, list(OCS))),
         ("status: in flight", status._IN_FLIGHT, ()),
         ("status: unsent events", "SELECT count(*) FROM outbox WHERE sent_at IS NULL", ()),
     ]
@@ -198,6 +200,7 @@ def rows(figures: Figures | None) -> list[Row]:
             "<= 1 s",
             _met(process <= 1000),
         ),
+        ("big tables: `worker --version` process (start-up)", ms("start_process_ms"), "", ""),
         (
             "big tables: console, slowest page (median)",
             f"{console_ms:.0f} ms",

@@ -42,11 +42,13 @@ class StatusReport:
 async def build_status(
     conn: asyncpg.Connection, settings: Settings, limit: int = 10
 ) -> StatusReport:
+    requests = await count_requests(conn)
+    waiting = [oc for oc, counts in requests.items() if counts["pending"]]
     report = StatusReport(
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        requests=await count_requests(conn),
+        requests=requests,
         oldest_pending=await oldest_pending(conn),
-        next_due=[dict(r) for r in await conn.fetch(_NEXT_DUE, limit)],
+        next_due=[dict(r) for r in await conn.fetch(_NEXT_DUE, limit, waiting)],
         in_flight={r["lease_owner"]: r["n"] for r in await conn.fetch(_IN_FLIGHT)},
         unsent_events=await unsent_events(conn),
         queues={QUEUE: None, DEAD_QUEUE: None},
@@ -103,12 +105,17 @@ SELECT message_id, code_oc, coalesce(reference_commande_sous_traitant_oi,
     extract(epoch FROM now() - received_at)::bigint AS age_seconds
 FROM photo_requests WHERE status = 'pending' ORDER BY received_at LIMIT 1
 """
+# The first few of each OC through the due index (code_oc, next_attempt_at), then the first of
+# all: ordering every pending request by next_attempt_at would sort them all (100,000: 300 ms).
 _NEXT_DUE = """
-SELECT message_id, code_oc, coalesce(reference_commande_sous_traitant_oi,
-    reference_commande_prise_interne_oc, reference_prestation_prise) AS reference,
-    next_attempt_at, attempts, last_http_status, lease_owner,
-    extract(epoch FROM next_attempt_at - now())::bigint AS in_seconds
-FROM photo_requests WHERE status = 'pending' ORDER BY next_attempt_at LIMIT $1
+SELECT n.* FROM unnest($2::text[]) AS c(code_oc) CROSS JOIN LATERAL (
+    SELECT message_id, code_oc, coalesce(reference_commande_sous_traitant_oi,
+        reference_commande_prise_interne_oc, reference_prestation_prise) AS reference,
+        next_attempt_at, attempts, last_http_status, lease_owner,
+        extract(epoch FROM next_attempt_at - now())::bigint AS in_seconds
+    FROM photo_requests p WHERE p.status = 'pending' AND p.code_oc = c.code_oc
+    ORDER BY p.next_attempt_at LIMIT $1
+) n ORDER BY n.next_attempt_at LIMIT $1
 """
 _IN_FLIGHT = """
 SELECT lease_owner, count(*) AS n FROM photo_requests
