@@ -12,12 +12,12 @@ import asyncio
 import time
 from pathlib import Path
 
-from tests.bench import bigtables, findings, scenarios
+from tests.bench import bigtables, findings, findings_cost, scenarios
 from tests.bench.environment import CONCURRENCY, BenchEnvironment, dump, machine
 from tests.bench.logging_cost import logging_cost
 from tests.bench.scenarios import Figures
 
-ALL = ("throughput", "memory", "idle", "latency", "scaling", "logging", "findings")
+ALL = ("throughput", "memory", "idle", "latency", "scaling", "logging", "findings", "reuse")
 
 
 def main() -> None:
@@ -74,8 +74,9 @@ async def _measure(
     if "scaling" in wanted:
         results["scaling"] = await scenarios.scaling(env, args.requests * 2, args.runs)
     if "findings" in wanted:
-        found, plan = await findings.measure(env, args.requests, args.runs)
-        results |= found
+        results |= await findings.measure(env, args.requests, args.runs)
+    if "reuse" in wanted:
+        results["findings_reuse"], plan = await findings_cost.reuse_lookup(env.name, args.runs)
     return plan
 
 
