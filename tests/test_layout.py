@@ -13,7 +13,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "worker"
 BASE = {"settings", "validation", "border"}
-STAGES = {"intake", "schedule", "attempt", "photos", "findings", "events"}
+STAGES = {"intake", "limits", "schedule", "attempt", "photos", "findings", "events"}
 # Each room (a subpackage, or a module at the top) and the rooms it may import.
 ALLOWED: dict[str, set[str]] = {
     "settings": set(),
@@ -24,10 +24,12 @@ ALLOWED: dict[str, set[str]] = {
     "events": BASE | {"observe"},
     "partners": BASE | {"observe"},
     "intake": BASE | {"observe", "database", "events", "partners"},
-    "schedule": BASE | {"observe", "partners"},
+    "limits": BASE | {"observe", "partners"},
+    "schedule": BASE | {"observe", "partners", "limits"},
     "photos": BASE | {"observe", "partners"},
     "findings": BASE | {"observe", "partners", "photos"},
-    "attempt": BASE | {"observe", "database", "partners", "schedule", "photos", "findings"},
+    "attempt": BASE
+    | {"observe", "database", "partners", "limits", "schedule", "photos", "findings"},
     "resources": BASE | {"observe", "database", "partners", "photos", "findings"},
     "service": BASE | {"observe", "database", "partners", "resources"} | STAGES,
     "ops": BASE | {"observe", "database", "partners", "resources"} | STAGES,

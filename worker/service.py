@@ -18,6 +18,8 @@ from worker.events.outbox import OutboxRelay
 from worker.events.topology import DEAD_QUEUE, EXCHANGE, QUEUE, QueuePolicy, declare
 from worker.intake.consumer import Intake
 from worker.intake.dead_letter import DeadLetterCopier
+from worker.limits.gate import PartnerGate
+from worker.limits.gatekeeper import Gatekeeper
 from worker.observe.failures import is_data_error
 from worker.observe.health import BrokerView, Monitor
 from worker.observe.metrics import Metrics
@@ -72,6 +74,18 @@ async def run_worker(
     log.info("worker stopped")
 
 
+async def _limit(resources: Resources, metrics: Metrics) -> Gatekeeper:
+    """Put each OC's conditions of use before its calls and its claims."""
+    gates = {}
+    for code, client in resources.clients.items():
+        gates[code] = client.gate = PartnerGate(
+            code, client.partner.config, resources.pool, metrics
+        )
+    gatekeeper = Gatekeeper(resources.pool, gates, metrics)
+    await gatekeeper.open()
+    return gatekeeper
+
+
 class _Parts:
     """The three activities of a worker and the order in which they start and stop."""
 
@@ -119,12 +133,20 @@ class _Parts:
             analyzer=resources.analyzer,
         )
         clients = resources.clients
+        gatekeeper = await _limit(resources, metrics)
 
         async def attempt(claim: Claim) -> str:
             return await run_attempt(ctx, clients[claim.code_oc], claim)
 
         scheduler = Scheduler(
-            resources.pool, settings, metrics, partners, attempt, sanitizer, ctx.rng
+            resources.pool,
+            settings,
+            metrics,
+            partners,
+            attempt,
+            sanitizer,
+            ctx.rng,
+            gatekeeper.admit,
         )
         dead_letters = DeadLetterCopier(
             resources.pool,

@@ -19,10 +19,17 @@ from worker.attempt.outcomes import AttemptReport, Rescheduling
 from worker.attempt.verdicts import Final, Outcome, Refusal, Retry, judge_metadata
 from worker.findings.model import Finding
 from worker.findings.review import PhotoChecks, review
+from worker.limits import ledger
 from worker.observe.failures import describe_refusal, is_data_error
-from worker.partners.client import METADATA_MAX_BYTES, PartnerClient, PartnerUnreachable
-from worker.partners.config import choose_query, format_duration
+from worker.partners.client import (
+    METADATA_MAX_BYTES,
+    CallRefused,
+    PartnerClient,
+    PartnerUnreachable,
+)
+from worker.partners.config import choose_query
 from worker.partners.credentials import TokenRefused, TokenUnavailable
+from worker.partners.duration import format_duration
 from worker.partners.records import MalformedAnswer, parse_photo_list
 from worker.schedule.backoff import backoff_delay, next_attempt, parse_retry_after, retry_floor
 from worker.schedule.claims import Claim
@@ -39,6 +46,8 @@ async def run_attempt(ctx: AttemptContext, client: PartnerClient, claim: Claim) 
     try:
         outcome = await _attempt(ctx, client, claim, progress)
         progress.traits = await progress.checks.traits()
+    except CallRefused as refused:
+        return await _defer(ctx, client, claim, refused)
     finally:
         progress.checks.cancel()  # only does something when the attempt itself is cancelled
     if isinstance(outcome, Retry):
@@ -196,6 +205,22 @@ async def _findings(ctx: AttemptContext, claim: Claim, progress: Progress) -> tu
     stored = [(photo, progress.traits_of(photo)) for photo in progress.stored]
     request = progress.request_view(claim)
     return tuple(await review(ctx.pool, ctx.settings, request, stored, list(progress.known)))
+
+
+async def _defer(
+    ctx: AttemptContext, client: PartnerClient, claim: Claim, refused: CallRefused
+) -> str:
+    """The OC's conditions forbid calling it now: the request waits, its attempt not spent.
+
+    Photos stored by this attempt are stored again by the next one (their rows are written
+    with the outcome); only the attempt that spends the last calls of a day pays that.
+    """
+    spread = client.partner.config.spread.total_seconds()
+    if not await ledger.defer_claim(ctx.pool, claim.lease_id, refused.until, spread):
+        return _lease_lost(ctx)
+    ctx.metrics.deferred.labels(claim.code_oc, refused.reason).inc()
+    log.info("attempt deferred", reason=refused.reason, until=refused.until.isoformat())
+    return f"deferred:{refused.reason}"
 
 
 def _lease_lost(ctx: AttemptContext) -> str:

@@ -118,6 +118,41 @@ class Metrics:
             ["routing_key"],
             registry=r,
         )
+        self.partner_blocked = Gauge(
+            "worker_partner_blocked",
+            "1 while an OC is not called because of its conditions of use, by reason"
+            " (hours, quota, breaker)",
+            ["oc", "reason"],
+            registry=r,
+        )
+        self.breaker_open = Gauge(
+            "worker_partner_breaker_open",
+            "1 while an OC's circuit breaker is open (as this replica last read it)",
+            ["oc"],
+            registry=r,
+        )
+        self.quota_used = Gauge(
+            "worker_partner_quota_used",
+            "Calls made to an OC today (its quota's day)",
+            ["oc"],
+            registry=r,
+        )
+        self.quota_limit = Gauge(
+            "worker_partner_quota_limit", "An OC's daily quota of calls", ["oc"], registry=r
+        )
+        self.rate_waited = Counter(
+            "worker_partner_rate_wait_seconds",
+            "Time calls waited for their turn under an OC's rate limit",
+            ["oc"],
+            registry=r,
+        )
+        self.deferred = Counter(
+            "worker_requests_deferred",
+            "Requests moved later by an OC's conditions of use, without spending an attempt,"
+            " by reason (hours, quota, breaker)",
+            ["oc", "reason"],
+            registry=r,
+        )
         self.lease_lost = Counter(
             "worker_leases_lost", "Attempts abandoned because their lease expired", registry=r
         )

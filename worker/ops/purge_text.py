@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from worker.ops.purge import PurgeReport, Retention
-from worker.partners.config import format_duration
+from worker.partners.duration import format_duration
 
 _TABLES = ("attempts", "events", "dead_letters", "requests", "findings", "photos")
 

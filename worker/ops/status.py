@@ -12,7 +12,7 @@ import asyncpg
 from worker.events.topology import DEAD_QUEUE, QUEUE
 from worker.observe.failures import AMQP_ERRORS
 from worker.ops.formatting import plain, table
-from worker.partners.config import format_duration
+from worker.partners.duration import format_duration
 from worker.resources import ServiceUnavailable, connect_broker
 from worker.settings import Settings
 

@@ -8,7 +8,8 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Literal
+from datetime import datetime
+from typing import Literal, Protocol
 
 import aiohttp
 from yarl import URL
@@ -28,6 +29,36 @@ ERROR_BODY_BYTES = 500
 
 class PartnerUnreachable(Exception):
     """No HTTP answer (connection, timeout, truncated body): transient."""
+
+
+class CallRefused(Exception):
+    """The OC's conditions of use forbid this call until `until` (its daily quota is spent).
+
+    Not a failure of the request: it waits without spending an attempt.
+    """
+
+    def __init__(self, reason: str, until: datetime) -> None:
+        super().__init__(f"{reason}: no call before {until.isoformat()}")
+        self.reason = reason
+        self.until = until
+
+
+class Gate(Protocol):
+    """What stands before each call to an OC (see `worker/limits/`)."""
+
+    async def before_call(self) -> None:
+        """Wait for this call's turn, or raise CallRefused."""
+
+    def after_call(self, answered: bool | None) -> None:
+        """True: the OC answered; False: a transient failure (no answer, 5xx); None: neither."""
+
+
+class _Open:
+    async def before_call(self) -> None:
+        return None
+
+    def after_call(self, answered: bool | None) -> None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -54,6 +85,7 @@ class PartnerClient:
         self._session = session
         self._metrics = metrics
         self._tls = tls
+        self.gate: Gate = _Open()
         self.credentials: Credentials = credentials_for(
             partner,
             session,
@@ -98,6 +130,7 @@ class PartnerClient:
         authorization = await self.credentials.authorization()
         if authorization:
             headers["Authorization"] = authorization
+        await self.gate.before_call()
         started = time.monotonic()
         try:
             # encoded=True: the path is sent as we percent-encoded it, not re-normalised by yarl.
@@ -109,8 +142,10 @@ class PartnerClient:
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             self._count(operation, _error_kind(exc), started)
+            self.gate.after_call(False)
             raise PartnerUnreachable(f"{operation}: {_describe(exc)}") from None
         self._count(operation, str(response.status), started)
+        self.gate.after_call(None if response.status == 429 else response.status < 500)
         return response, request_id
 
     def _count(self, operation: str, status: str, started: float) -> None:

@@ -12,7 +12,6 @@ from urllib.parse import quote, urlparse
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     HttpUrl,
@@ -22,25 +21,14 @@ from pydantic import (
     model_validator,
 )
 
-from worker.settings import ConfigError, Settings, parse_duration
+from worker.partners.agreement import Breaker, DailyQuota, OpeningHours, RateLimit
+from worker.partners.duration import Duration
+from worker.settings import ConfigError, Settings
 from worker.validation import describe_errors
 
 Query = Literal["intervention", "order", "access"]
 QUERY_ORDER: tuple[Query, ...] = ("intervention", "order", "access")
 OC_CODE = r"^[A-Z0-9]{4}$"
-
-
-def format_duration(seconds: float, units: int = 2) -> str:
-    """`2d 3h` (the `units` largest), in the notation of the partners file."""
-    days, rest = divmod(int(seconds), 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
-    shown = [f"{n}{unit}" for n, unit in parts if n][:units]
-    return " ".join(shown) or "0s"
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 def choose_query(preferred: Query, references: dict[Query, str | None]) -> tuple[Query, str]:
@@ -96,6 +84,13 @@ class PartnerConfig(_Strict):
     client_cert: Path | None = None
     client_key: Path | None = None
     paths: PathsConfig = PathsConfig()
+    rate: RateLimit | None = None
+    quota: DailyQuota | None = None
+    hours: OpeningHours | None = None
+    breaker: Breaker | None = None
+    # Requests held back by a closure, a spent quota or an open breaker are let go over this
+    # span after it ends, so that the reopening is not a burst.
+    spread: Duration = timedelta(minutes=15)
     connect_timeout: float = Field(10.0, gt=0)
     read_timeout: float = Field(60.0, gt=0)
     total_timeout: float = Field(600.0, gt=0)

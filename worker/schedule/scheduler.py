@@ -32,6 +32,12 @@ _RELEASE_SECONDS = 2.0
 
 
 Run = Callable[[Claim], Awaitable[object]]
+# The free slots per OC that the OCs' conditions of use allow now (see `worker/limits/`).
+Admit = Callable[[dict[str, int]], Awaitable[dict[str, int]]]
+
+
+async def _admit_all(free: dict[str, int]) -> dict[str, int]:
+    return free
 
 
 class Scheduler:
@@ -54,6 +60,7 @@ class Scheduler:
         self._run = run
         self._sanitizer = sanitizer
         self._rng = rng  # the order in which OCs are offered slots
+        self.admit: Admit = _admit_all  # the OCs' conditions of use, when the service sets them
         self._free = {code: p.config.concurrency for code, p in partners.items()}
         self._max_wait = {code: p.config.max_wait.total_seconds() for code, p in partners.items()}
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
@@ -92,7 +99,7 @@ class Scheduler:
             # A new order each time, so that when the global limit binds no OC always comes last.
             codes = [code for code, n in self._free.items() if n > 0]
             self._rng.shuffle(codes)
-            free = {code: self._free[code] for code in codes}
+            free = await self.admit({code: self._free[code] for code in codes})
             taken = await claims.claim_due(
                 self._pool, free, self._max_wait, limit, settings.lease_seconds, settings.instance
             )

@@ -1,0 +1,87 @@
+"""What stands before each call to one OC: its turn under the rate limit, its daily quota, and
+the tally of answers and failures that its circuit breaker is fed with."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, tzinfo
+
+import asyncpg
+
+from worker.limits import ledger
+from worker.observe.metrics import Metrics
+from worker.partners.client import CallRefused
+from worker.partners.config import PartnerConfig
+
+
+@dataclass
+class Tally:
+    """Calls since the last flush: whether one was answered, then the failures in a row."""
+
+    answered: bool = False
+    failures: int = 0
+
+    def add(self, answered: bool) -> None:
+        if answered:
+            self.answered, self.failures = True, 0
+        else:
+            self.failures += 1
+
+    def take(self) -> Tally:
+        taken = Tally(self.answered, self.failures)
+        self.answered, self.failures = False, 0
+        return taken
+
+
+class PartnerGate:
+    """The `Gate` of one OC's client (see `worker.partners.client`)."""
+
+    def __init__(
+        self, code: str, config: PartnerConfig, pool: asyncpg.Pool, metrics: Metrics
+    ) -> None:
+        self.code = code
+        self.config = config
+        self.tally = Tally()
+        self._pool = pool
+        self._metrics = metrics
+
+    @property
+    def counted(self) -> bool:
+        """Whether each call is counted in the shared row (a rate limit or a quota)."""
+        return self.config.rate is not None or self.config.quota is not None
+
+    async def before_call(self) -> None:
+        if not self.counted:
+            return
+        rate, quota = self.config.rate, self.config.quota
+        taken = await ledger.take_call(
+            self._pool,
+            self.code,
+            rate.per_second if rate else None,
+            rate.capacity if rate else 0,
+            quota.calls if quota else None,
+            quota.timezone if quota else "UTC",
+        )
+        if taken is None:
+            assert quota is not None  # only a quota refuses a call
+            now = await ledger.database_now(self._pool)
+            raise CallRefused("quota", next_day(now, quota.zone))
+        tokens, used = taken
+        if quota is not None:
+            self._metrics.quota_used.labels(self.code).set(used)
+        if rate is not None and tokens < 0:
+            wait = -tokens / rate.per_second
+            self._metrics.rate_waited.labels(self.code).inc(wait)
+            await asyncio.sleep(wait)
+
+    def after_call(self, answered: bool | None) -> None:
+        if self.config.breaker is not None and answered is not None:
+            self.tally.add(answered)
+
+
+def next_day(now: datetime, zone: tzinfo) -> datetime:
+    """Midnight at the start of the day after `now`'s, in `zone`."""
+    local = now.astimezone(zone)
+    tomorrow = local.date() + timedelta(days=1)
+    return datetime.combine(tomorrow, time(0), tzinfo=local.tzinfo)

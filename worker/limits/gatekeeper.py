@@ -1,0 +1,150 @@
+"""Before each claim: which OCs may be called now, and what happens to the requests of the others.
+
+An OC closed by its hours, whose quota is spent or whose breaker is open gets no claim; its due
+requests are moved to the end of the block, spread over the OC's `spread`, without spending an
+attempt. When the breaker's cool-down is over, one replica lets one request through as a probe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+import structlog
+
+from worker.limits import ledger
+from worker.limits.gate import PartnerGate, next_day
+from worker.observe.metrics import Metrics
+from worker.partners.agreement import DailyQuota
+from worker.partners.config import PartnerConfig
+
+log = structlog.get_logger()
+REASONS = ("hours", "quota", "breaker")
+
+
+@dataclass(frozen=True)
+class Block:
+    reason: str
+    until: datetime
+
+
+class Gatekeeper:
+    """Shared by the claim passes of one worker; knows the OCs that have conditions of use."""
+
+    def __init__(self, pool: asyncpg.Pool, gates: Mapping[str, PartnerGate], metrics: Metrics):
+        self._pool = pool
+        self._gates = {code: gate for code, gate in gates.items() if is_limited(gate.config)}
+        self._metrics = metrics
+        self._blocks: dict[str, Block | None] = {}
+
+    async def open(self) -> None:
+        """A shared row for each limited OC (kept across restarts)."""
+        if self._gates:
+            capacities = {
+                c: g.config.rate.capacity if g.config.rate else 0 for c, g in self._gates.items()
+            }
+            await ledger.ensure_rows(self._pool, capacities)
+
+    async def admit(self, free: dict[str, int]) -> dict[str, int]:
+        """The free slots the OCs' conditions allow now: 0 when blocked, 1 for a probe."""
+        if not self._gates:
+            return free
+        await self._flush_tallies()
+        shared = await ledger.read_shared(self._pool, list(self._gates))
+        admitted = dict(free)
+        for code, gate in self._gates.items():
+            if code in free and code in shared:
+                admitted[code] = await self._admit(gate, shared[code], free[code])
+        return admitted
+
+    async def _admit(self, gate: PartnerGate, shared: ledger.Shared, free: int) -> int:
+        self._report(gate, shared)
+        block = block_of(gate.config, shared)
+        await self._note(gate, block)
+        if block is not None:
+            moved = await ledger.defer_due(
+                self._pool, gate.code, block.until, gate.config.spread.total_seconds()
+            )
+            if moved:
+                self._metrics.deferred.labels(gate.code, block.reason).inc(moved)
+            return 0
+        if shared.breaker_until is None:
+            return free
+        return await self._probe(gate, free)
+
+    async def _probe(self, gate: PartnerGate, free: int) -> int:
+        breaker = gate.config.breaker
+        cooldown = breaker.cooldown.total_seconds() if breaker else 60.0
+        if free and await ledger.take_probe(self._pool, gate.code, cooldown):
+            log.info("circuit breaker: one request let through as a probe", oc=gate.code)
+            return 1
+        return 0
+
+    async def _note(self, gate: PartnerGate, block: Block | None) -> None:
+        """One log line when an OC's block begins, changes reason or ends, and the gauges."""
+        before = self._blocks.get(gate.code)
+        self._blocks[gate.code] = block
+        for reason in REASONS:
+            blocked = block is not None and block.reason == reason
+            self._metrics.partner_blocked.labels(gate.code, reason).set(int(blocked))
+        if block is not None and (before is None or before.reason != block.reason):
+            log.info(
+                "partner not called for now",
+                oc=gate.code,
+                reason=block.reason,
+                until=block.until.isoformat(),
+            )
+        elif block is None and before is not None:
+            log.info("partner called again", oc=gate.code, was=before.reason)
+
+    def _report(self, gate: PartnerGate, shared: ledger.Shared) -> None:
+        code, quota = gate.code, gate.config.quota
+        self._metrics.breaker_open.labels(code).set(int(shared.breaker_until is not None))
+        if quota is not None:
+            self._metrics.quota_limit.labels(code).set(quota.calls)
+            self._metrics.quota_used.labels(code).set(quota_used_today(quota, shared))
+
+    async def _flush_tallies(self) -> None:
+        for code, gate in self._gates.items():
+            breaker = gate.config.breaker
+            if breaker is None or not (gate.tally.answered or gate.tally.failures):
+                continue
+            tally = gate.tally.take()
+            was, now, failures = await ledger.record_calls(
+                self._pool,
+                code,
+                tally.answered,
+                tally.failures,
+                breaker.failures,
+                breaker.cooldown.total_seconds(),
+            )
+            if was is None and now is not None:
+                log.warning(
+                    "circuit breaker opened", oc=code, failures=failures, until=now.isoformat()
+                )
+            elif was is not None and now is None:
+                log.info("circuit breaker closed", oc=code)
+
+
+def is_limited(config: PartnerConfig) -> bool:
+    return any(x is not None for x in (config.rate, config.quota, config.hours, config.breaker))
+
+
+def quota_used_today(quota: DailyQuota, shared: ledger.Shared) -> int:
+    today = shared.now.astimezone(quota.zone).date()
+    return shared.quota_used if shared.quota_day == today else 0
+
+
+def block_of(config: PartnerConfig, shared: ledger.Shared) -> Block | None:
+    """Why the OC may not be called at `shared.now`, and until when; None if it may."""
+    now = shared.now
+    if config.hours is not None and (until := config.hours.timetable.closed_until(now)):
+        return Block("hours", until)
+    quota = config.quota
+    if quota is not None and quota_used_today(quota, shared) >= quota.calls:
+        return Block("quota", next_day(now, quota.zone))
+    if shared.breaker_until is not None and shared.breaker_until > now:
+        return Block("breaker", shared.breaker_until)
+    return None
