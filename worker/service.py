@@ -146,8 +146,8 @@ class _Parts:
             attempt,
             sanitizer,
             ctx.rng,
-            gatekeeper.admit,
         )
+        scheduler.admit = gatekeeper.admit
         dead_letters = DeadLetterCopier(
             resources.pool,
             resources.publisher_channel,
