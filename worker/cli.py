@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept these client credentials at /oauth/token",
     )
     simulator.add_argument("--token-ttl", type=float, default=3600.0)
+    simulator.add_argument("--rate", type=float, help="answer 429 over this many calls a second")
+    simulator.add_argument("--burst", type=int, help="calls at once under --rate")
     send = add(
         "send",
         _send,
@@ -252,6 +254,8 @@ def _simulator(args: argparse.Namespace) -> int:
         tokens=frozenset(args.token),
         oauth_clients=clients,
         token_ttl=args.token_ttl,
+        rate=args.rate,
+        burst=args.burst,
     )
     return run_until_signalled(lambda stop: serve_forever(config, args.host, args.port, stop))
 

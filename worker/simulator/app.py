@@ -1,10 +1,13 @@
 """The aiohttp application of the simulated OC API."""
 
+import time
+
 from aiohttp import web
 
 from worker.simulator.calls import CallRecord
 from worker.simulator.config import SimulatorConfig
 from worker.simulator.guard import guard
+from worker.simulator.limits import seconds_of
 from worker.simulator.metadata import list_photos
 from worker.simulator.oauth import issue_token
 from worker.simulator.photos import get_photo
@@ -22,6 +25,8 @@ def build_app(config: SimulatorConfig) -> web.Application:
     app.router.add_post("/oauth/token", issue_token, name="token")
     app.router.add_get("/_sim/calls", list_calls, name="calls")
     app.router.add_delete("/_sim/calls", forget_calls, name="forget_calls")
+    app.router.add_post("/_sim/outage", start_outage, name="outage")
+    app.router.add_post("/_sim/closed", start_closure, name="closed")
     app.router.add_get("/healthz", check_health, name="healthz")
     app.on_cleanup.append(_close_state)
     return app
@@ -40,6 +45,20 @@ async def list_calls(request: web.Request) -> web.Response:
 async def forget_calls(request: web.Request) -> web.Response:
     request.app[STATE].calls.clear()
     return web.Response(status=204)
+
+
+async def start_outage(request: web.Request) -> web.Response:
+    """`POST /_sim/outage?seconds=S`: every API call answers 503 for S seconds."""
+    seconds = seconds_of(request)
+    request.app[STATE].conditions.down_until = time.monotonic() + seconds
+    return web.json_response({"down_for": seconds})
+
+
+async def start_closure(request: web.Request) -> web.Response:
+    """`POST /_sim/closed?seconds=S`: closed, every API call answers 503, for S seconds."""
+    seconds = seconds_of(request)
+    request.app[STATE].conditions.closed_until = time.monotonic() + seconds
+    return web.json_response({"closed_for": seconds})
 
 
 async def check_health(request: web.Request) -> web.Response:

@@ -23,6 +23,8 @@ class CallRecord:
     """Whether an Authorization header was present."""
     at: float
     """time.monotonic() when the call arrived."""
+    wall: float
+    """time.time() when the call arrived, to compare with the worker's clock and windows."""
     status: int | None = None
     client_cert_serial: str | None = None
     """Serial number (hex) of the client certificate presented over mutual TLS."""

@@ -27,12 +27,20 @@ class SimulatorConfig:
     """Lifetime in seconds of the tokens issued by POST /oauth/token."""
     chunk_size: int = 64 * 1024
     """Size of the chunks photo bodies are streamed in."""
+    rate: float | None = None
+    """API calls a second over which the OC answers 429 (with Retry-After: 1); None: no limit."""
+    burst: int | None = None
+    """Calls at once after a quiet spell, under `rate` (default: the rate, rounded up)."""
 
     def __post_init__(self) -> None:
         if self.chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
         if self.token_ttl <= 0:
             raise ValueError("token_ttl must be positive")
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError("rate must be positive")
+        if self.burst is not None and self.burst < 1:
+            raise ValueError("burst must be at least 1")
 
     @property
     def requires_auth(self) -> bool:

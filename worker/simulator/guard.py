@@ -28,7 +28,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     record = _start_record(request, operation)
     state.calls.append(record)
     try:
-        refusal = _refusal(request, state) if operation in API_OPERATIONS else None
+        refusal = None
+        if operation in API_OPERATIONS:
+            refusal = state.conditions.refusal() or _refusal(request, state)
         response = refusal if refusal is not None else await handler(request)
     except web.HTTPException as error:
         record.status = error.status
@@ -49,6 +51,7 @@ def _start_record(request: web.Request, operation: str) -> CallRecord:
         client_id=request.headers.get("X-Client-Id"),
         authorization="Authorization" in request.headers,
         at=time.monotonic(),
+        wall=time.time(),
         client_cert_serial=_client_cert_serial(request),
     )
 

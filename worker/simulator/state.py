@@ -1,5 +1,6 @@
 """Everything one simulator instance remembers between calls."""
 
+import math
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -7,6 +8,7 @@ from aiohttp import web
 from worker.simulator.calls import CallRecord
 from worker.simulator.catalog import Catalog
 from worker.simulator.config import SimulatorConfig
+from worker.simulator.limits import Conditions
 from worker.simulator.tokens import TokenStore
 
 
@@ -14,13 +16,17 @@ from worker.simulator.tokens import TokenStore
 class SimulatorState:
     config: SimulatorConfig
     tokens: TokenStore
+    conditions: Conditions
     catalog: Catalog = field(default_factory=Catalog)
     calls: list[CallRecord] = field(default_factory=list)
     metadata_calls: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @classmethod
     def create(cls, config: SimulatorConfig) -> "SimulatorState":
-        return cls(config=config, tokens=TokenStore(config))
+        burst = config.burst or max(1, math.ceil(config.rate or 1))
+        return cls(
+            config=config, tokens=TokenStore(config), conditions=Conditions(config.rate, burst)
+        )
 
     def count_metadata_call(self, operation: str, reference: str) -> int:
         """Count one more metadata call about (operation, reference); return its 1-based rank."""
