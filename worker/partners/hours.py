@@ -19,9 +19,8 @@ _NTH = {"1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5, "last": -1}
 _TIMES = r"(\d{2}):(\d{2})-(\d{2}):(\d{2})"
 _WEEKLY = re.compile(rf"^([a-z,\-]+) {_TIMES}$")
 _MONTHLY = re.compile(rf"^(1st|2nd|3rd|4th|5th|last) ([a-z]{{3}}) {_TIMES}$")
-_ONE_OFF = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[t ](\d{2}:\d{2})/(\d{4}-\d{2}-\d{2})[t ](\d{2}:\d{2})$"
-)
+_MOMENT = r"(\d{4}-\d{2}-\d{2})[t ](\d{2}:\d{2}(?::\d{2})?)"  # seconds allowed, for tests
+_ONE_OFF = re.compile(rf"^{_MOMENT}/{_MOMENT}$")
 # How far ahead an opening is looked for: beyond it, the partner is taken as closed for good.
 _HORIZON_DAYS = 400
 Span = tuple[datetime, datetime]
