@@ -126,7 +126,7 @@ WITH due AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE photo_requests p
-SET next_attempt_at = $2 + random() * make_interval(secs => $3), updated_at = now()
+SET next_attempt_at = $2::timestamptz + random() * make_interval(secs => $3), updated_at = now()
 FROM due WHERE p.message_id = due.message_id
 """
 
@@ -141,7 +141,7 @@ async def defer_claim(pool: Pool, lease_id: uuid.UUID, until: datetime, spread: 
     """Give a claimed request back for later without spending its attempt."""
     status: str = await pool.execute(
         "UPDATE photo_requests SET attempts = attempts - 1, interruptions = 0,"
-        " next_attempt_at = $2 + random() * make_interval(secs => $3), lease_id = NULL,"
+        " next_attempt_at = $2::timestamptz + random() * make_interval(secs => $3), lease_id = NULL,"
         " lease_owner = NULL, updated_at = now() WHERE lease_id = $1 AND status = 'pending'",
         lease_id,
         until,
