@@ -3,12 +3,14 @@ processes under one rate and one daily quota, a closed window, a breaker shared 
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 
@@ -142,3 +144,62 @@ async def test_a_closed_window_moves_requests_and_reopens_without_a_burst(
     # Waiting in the closure spent no attempt and recorded no error.
     assert await db.fetchval("SELECT max(attempts) FROM photo_requests") == 1
     assert await db.fetchval("SELECT count(*) FROM request_attempts") == len(messages)
+
+
+@pytest.fixture
+async def other() -> AsyncIterator[Simulator]:
+    sim = await _simulator()
+    yield sim
+    await sim.close()
+
+
+async def test_the_breaker_opens_probes_and_closes_for_two_processes_while_another_oc_flows(
+    spawn: ProcessFactory,
+    database_url: str,
+    amqp_url: str,
+    tmp_path: Path,
+    simulator: Simulator,
+    other: Simulator,
+    broker: Broker,
+    db: asyncpg.Pool,
+) -> None:
+    settings = make_settings(database_url, amqp_url, tmp_path, concurrency=8)
+    breaker = {"breaker": {"failures": 3, "cooldown": 1}, "spread": 1, "concurrency": 2}
+    load_test_partners(
+        settings, simulator.base_url, OCAA=breaker, OCBB={"base_url": other.base_url}
+    )
+    workers = [spawn(settings, name) for name in ("left", "right")]
+    await wait_until(lambda: _consumers(broker, 2), timeout=30, what="two consumers")
+    outage = 6.0
+    async with aiohttp.ClientSession() as http:
+        await http.post(f"{simulator.base_url}/_sim/outage?seconds={outage}")
+    down_until = time.time() + outage
+    broken = [cr_stoc(intervention=f"DOWN-{i}:photos=1") for i in range(20)]
+    flowing = [cr_stoc("OCBB", intervention=f"FLOW-{i}:photos=1") for i in range(10)]
+    for message in broken + flowing:
+        await broker.publish(message)
+
+    async def all_done(messages: list[dict[str, Any]]) -> bool:
+        return (await _statuses(db, messages)).get("completed", 0) == len(messages)
+
+    try:
+        await wait_until(lambda: all_done(flowing), timeout=30, what="the other OC's requests")
+        assert time.time() < down_until  # ... while the first OC was still down
+        await wait_until(lambda: all_done(broken), timeout=60, what="the OC's after its outage")
+    finally:
+        for worker in workers:
+            assert worker.terminate() == 0, worker.log()
+    knocks = [c for c in _api_calls(simulator) if c.wall < down_until]
+    print(f"calls during the {outage:.0f} s outage: {len(knocks)}")
+    # Without the breaker: 20 requests retried every 0.05-0.2 s, hundreds of calls.
+    assert len(knocks) < 40
+    logs = "".join(worker.log() for worker in workers)
+    assert 1 <= logs.count('"circuit breaker opened"') <= 3
+    assert logs.count('"circuit breaker closed"') >= 1
+    assert "probe" in logs
+    # Waiting while it was open spent no attempt: a few failures each, not one per cool-down.
+    assert await db.fetchval("SELECT max(attempts) FROM photo_requests") <= 4
+
+
+async def _consumers(broker: Broker, expected: int) -> bool:
+    return await broker.consumers() == expected

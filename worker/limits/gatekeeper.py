@@ -62,17 +62,17 @@ class Gatekeeper:
     async def _admit(self, gate: PartnerGate, shared: ledger.Shared, free: int) -> int:
         self._report(gate, shared)
         block = block_of(gate.config, shared)
-        await self._note(gate, block)
-        if block is not None:
-            moved = await ledger.defer_due(
-                self._pool, gate.code, block.until, gate.config.spread.total_seconds()
-            )
-            if moved:
-                self._metrics.deferred.labels(gate.code, block.reason).inc(moved)
-            return 0
-        if shared.breaker_until is None:
+        self._note(gate, block)
+        if block is None:
             return free
-        return await self._probe(gate, free)
+        if block.reason == "breaker" and block.until <= shared.now:
+            return await self._probe(gate, free)  # the cool-down is over
+        moved = await ledger.defer_due(
+            self._pool, gate.code, block.until, gate.config.spread.total_seconds()
+        )
+        if moved:
+            self._metrics.deferred.labels(gate.code, block.reason).inc(moved)
+        return 0
 
     async def _probe(self, gate: PartnerGate, free: int) -> int:
         breaker = gate.config.breaker
@@ -82,13 +82,19 @@ class Gatekeeper:
             return 1
         return 0
 
-    async def _note(self, gate: PartnerGate, block: Block | None) -> None:
-        """One log line when an OC's block begins, changes reason or ends, and the gauges."""
+    def _note(self, gate: PartnerGate, block: Block | None) -> None:
+        """One log line when an OC's block begins, changes reason or ends, and the gauges.
+
+        The breaker's changes are logged once for all replicas, by the one that makes them.
+        """
         before = self._blocks.get(gate.code)
         self._blocks[gate.code] = block
         for reason in REASONS:
             blocked = block is not None and block.reason == reason
             self._metrics.partner_blocked.labels(gate.code, reason).set(int(blocked))
+        reason = block.reason if block else None
+        if reason == "breaker" or (before and before.reason == "breaker" and block is None):
+            return
         if block is not None and (before is None or before.reason != block.reason):
             log.info(
                 "partner not called for now",
@@ -145,6 +151,6 @@ def block_of(config: PartnerConfig, shared: ledger.Shared) -> Block | None:
     quota = config.quota
     if quota is not None and quota_used_today(quota, shared) >= quota.calls:
         return Block("quota", next_day(now, quota.zone))
-    if shared.breaker_until is not None and shared.breaker_until > now:
+    if shared.breaker_until is not None:  # past: the cool-down is over, a probe may go
         return Block("breaker", shared.breaker_until)
     return None
