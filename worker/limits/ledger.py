@@ -142,7 +142,8 @@ async def defer_claim(pool: Pool, lease_id: uuid.UUID, until: datetime, spread: 
     status: str = await pool.execute(
         "UPDATE photo_requests SET attempts = attempts - 1, interruptions = 0,"
         " next_attempt_at = $2::timestamptz + random() * make_interval(secs => $3),"
-        " lease_id = NULL, lease_owner = NULL, updated_at = now() WHERE lease_id = $1 AND status = 'pending'",
+        " lease_id = NULL, lease_owner = NULL, updated_at = now()"
+        " WHERE lease_id = $1 AND status = 'pending'",
         lease_id,
         until,
         spread,
