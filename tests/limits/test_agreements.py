@@ -91,7 +91,7 @@ async def test_two_processes_keep_to_one_rate_and_one_daily_quota(
             " AND next_attempt_at >= $1 AND lease_id IS NULL",
             datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=UTC),
         )
-        return held + (await _statuses(db, messages)).get("completed", 0) == len(messages)
+        return int(held) + (await _statuses(db, messages)).get("completed", 0) == len(messages)
 
     try:
         await wait_until(settled, timeout=60, what="every request completed or held for tomorrow")

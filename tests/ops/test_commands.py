@@ -27,6 +27,7 @@ async def _worker_command(worker: InProcessWorker, *args: str) -> subprocess.Com
         "WORKER_DATABASE_URL": settings.database_url.get_secret_value(),
         "WORKER_AMQP_URL": settings.amqp_url.get_secret_value(),
         "WORKER_STORAGE_URL": settings.storage_url,
+        "WORKER_PARTNERS_FILE": str(settings.partners_file),
     }
     return await asyncio.to_thread(
         subprocess.run,
@@ -74,6 +75,33 @@ async def test_status_shows_counts_oldest_pending_next_retries_and_dead_letters(
     assert "Requests by OC and status" in text
     assert waiting["messageId"] in text
     assert "photos.cr_stoc.dead 1 ready" in text
+
+
+async def test_status_shows_the_partners_limits(
+    start_worker: StartWorker, broker: Broker, db: asyncpg.Pool
+) -> None:
+    quota = {"calls": 2, "timezone": "UTC"}
+    worker = await start_worker(OCAA={"quota": quota, "breaker": {"failures": 5}})
+    await broker.run(db, cr_stoc(intervention="QUOTA-1:photos=1"))  # the day's two calls
+    held = cr_stoc(intervention="QUOTA-2:photos=1")
+    await broker.publish(held)
+
+    async def deferred() -> bool:
+        row = await db.fetchrow(
+            "SELECT attempts, next_attempt_at > now() + interval '1 minute' AS later"
+            " FROM photo_requests WHERE message_id = $1",
+            uuid.UUID(held["messageId"]),
+        )
+        return row is not None and row["later"] and row["attempts"] == 0
+
+    await wait_until(deferred, what="the request held for tomorrow, its attempt not spent")
+    [limits] = (await _json(worker, "status"))["partner_limits"]
+    assert limits["oc"] == "OCAA"
+    assert limits["state"] == "held (quota)"
+    assert limits["quota"] == "2 of 2"
+    assert limits["breaker"] == "closed (0 failures in a row)"
+    text = (await _worker_command(worker, "status")).stdout
+    assert "OCAA: held (quota) until" in text
 
 
 async def _attempts(db: asyncpg.Pool, message_id: str) -> int:

@@ -89,11 +89,10 @@ class Gatekeeper:
         """
         before = self._blocks.get(gate.code)
         self._blocks[gate.code] = block
+        now = block.reason if block else None
         for reason in REASONS:
-            blocked = block is not None and block.reason == reason
-            self._metrics.partner_blocked.labels(gate.code, reason).set(int(blocked))
-        reason = block.reason if block else None
-        if reason == "breaker" or (before and before.reason == "breaker" and block is None):
+            self._metrics.partner_blocked.labels(gate.code, reason).set(int(now == reason))
+        if now == "breaker" or (before and before.reason == "breaker" and block is None):
             return
         if block is not None and (before is None or before.reason != block.reason):
             log.info(

@@ -12,6 +12,7 @@ import asyncpg
 from worker.events.topology import DEAD_QUEUE, QUEUE
 from worker.observe.failures import AMQP_ERRORS
 from worker.ops.formatting import plain, table
+from worker.ops.limits import limits_lines, limits_or_reason
 from worker.partners.duration import format_duration
 from worker.resources import ServiceUnavailable, connect_broker
 from worker.settings import Settings
@@ -32,6 +33,7 @@ class StatusReport:
     queues: dict[str, int | None]
     recent_dead_letters: list[dict[str, Any]] = field(default_factory=list)
     last_purge: dict[str, Any] | None = None
+    partner_limits: list[dict[str, Any]] | str = field(default_factory=list)
     broker_error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -54,6 +56,7 @@ async def build_status(
         queues={QUEUE: None, DEAD_QUEUE: None},
         recent_dead_letters=await recent_dead_letters(conn, 5),
         last_purge=await last_purge(conn),
+        partner_limits=await limits_or_reason(conn, settings),
     )
     await _count_queues(settings, report)
     return report
@@ -184,6 +187,9 @@ def render_status(report: StatusReport) -> str:
         f"Result events not yet published: {report.unsent_events}",
         "",
         _queues_line(report),
+        "",
+        *limits_lines(report.partner_limits),
+        "",
     ]
     lines += _dead_letter_lines(report)
     lines += ["", _purge_line(report.last_purge)]

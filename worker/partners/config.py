@@ -130,6 +130,12 @@ class Partner:
 
 def load_partners(path: Path, environ: Mapping[str, str]) -> dict[str, Partner]:
     """Read and check the whole file; any problem raises ConfigError naming the key."""
+    parsed = read_partners_file(path)
+    return {code: _resolve(code, config, path, environ) for code, config in parsed.items()}
+
+
+def read_partners_file(path: Path) -> dict[str, PartnerConfig]:
+    """The file's tables, checked, secrets left unresolved (for the operators' commands)."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -139,10 +145,9 @@ def load_partners(path: Path, environ: Mapping[str, str]) -> dict[str, Partner]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"partners file {path}: not valid TOML ({exc})") from None
     try:
-        parsed = PartnersFile.model_validate(raw)
+        return PartnersFile.model_validate(raw).oc
     except ValidationError as exc:
         raise ConfigError(f"partners file {path}: {describe_errors(exc)}") from None
-    return {code: _resolve(code, config, path, environ) for code, config in parsed.oc.items()}
 
 
 def _resolve(code: str, config: PartnerConfig, path: Path, env: Mapping[str, str]) -> Partner:
