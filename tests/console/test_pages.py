@@ -11,6 +11,8 @@ import pytest
 
 from tests.console import seed
 from tests.console.conftest import Console
+from tests.harness import partners_toml
+from tests.services import wait_until
 
 pytestmark = pytest.mark.services
 
@@ -43,6 +45,30 @@ async def test_overview_counts_oldest_pending_dead_letters_and_unsent_events(
     assert re.search(r'<span class="figure">1</span> result events not yet published', page.text)
     assert re.search(r'<span class="figure">1</span> photos stored in the last hour', page.text)
     assert re.search(r'<span class="figure">2</span> finished in the last hour', page.text)
+
+
+async def test_overview_shows_the_partners_limits(console: Console, db: asyncpg.Pool) -> None:
+    assert "Partner limits" not in (await console.get("/")).text  # no partners file, no section
+    console.settings.partners_file.write_text(
+        partners_toml(
+            "http://oc.example",
+            OCAA={"quota": {"calls": 100, "timezone": "UTC"}, "breaker": {"failures": 3}},
+        ),
+        encoding="utf-8",
+    )
+    await db.execute(
+        "INSERT INTO partner_limits (code_oc, quota_day, quota_used, breaker_until)"
+        " VALUES ('OCAA', (now() AT TIME ZONE 'UTC')::date, 100, now() + interval '1 minute')"
+    )
+    await wait_until(lambda: _limits_shown(console), timeout=10, what="the next refresh")
+    text = (await console.get("/overview")).text
+    assert "held (quota)</span> until" in text
+    assert "100 of 100" in text
+    assert "open until" in text
+
+
+async def _limits_shown(console: Console) -> bool:
+    return "Partner limits" in (await console.get("/overview")).text
 
 
 async def test_overview_panel_refreshes_itself_in_place(console: Console) -> None:

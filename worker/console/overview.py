@@ -15,7 +15,8 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from worker.console.pages import render, state
+from worker.console.pages import ConsoleState, render, state
+from worker.ops.limits import limits_or_reason
 from worker.ops.status import (
     STATUSES,
     count_requests,
@@ -23,6 +24,7 @@ from worker.ops.status import (
     recent_dead_letters,
     unsent_events,
 )
+from worker.settings import Settings
 
 WINDOWS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 
@@ -38,9 +40,12 @@ class Overview:
     dead_letters: dict[str, int]
     latest_dead_letters: list[dict[str, Any]]
     unsent_events: int
+    # Shown where the console can read the partners file (Compose mounts it; Kubernetes keeps
+    # it, with its tokens, away from the console).
+    partner_limits: list[dict[str, Any]]
 
 
-async def build_overview(pool: asyncpg.Pool) -> Overview:
+async def build_overview(pool: asyncpg.Pool, settings: Settings) -> Overview:
     # Side by side on the pool's connections: the page waits for the slowest, not the sum.
     async with asyncio.TaskGroup() as group:
         requests = group.create_task(count_requests(pool))
@@ -54,6 +59,7 @@ async def build_overview(pool: asyncpg.Pool) -> Overview:
         dead = group.create_task(_dead_letter_counts(pool))
         latest = group.create_task(recent_dead_letters(pool, 5))
         unsent = group.create_task(unsent_events(pool))
+        limits = group.create_task(limits_or_reason(pool, settings))
     counts = requests.result()
     return Overview(
         generated_at=datetime.now(UTC),
@@ -65,7 +71,12 @@ async def build_overview(pool: asyncpg.Pool) -> Overview:
         dead_letters=dead.result(),
         latest_dead_letters=latest.result(),
         unsent_events=unsent.result(),
+        partner_limits=_listed(limits.result()),
     )
+
+
+def _listed(limits: list[dict[str, Any]] | str) -> list[dict[str, Any]]:
+    return limits if isinstance(limits, list) else []
 
 
 async def _dead_letter_counts(pool: asyncpg.Pool) -> dict[str, int]:
@@ -83,10 +94,10 @@ class OverviewCache:
         self._overview: Overview | None = None
         self._lock = asyncio.Lock()
 
-    async def get(self, pool: asyncpg.Pool) -> Overview:
+    async def get(self, console: ConsoleState) -> Overview:
         async with self._lock:
             if self._overview is None or time.monotonic() - self._made_at >= self._ttl:
-                self._overview = await build_overview(pool)
+                self._overview = await build_overview(console.pool, console.settings)
                 self._made_at = time.monotonic()
             return self._overview
 
@@ -119,11 +130,11 @@ FROM dead_letters
 
 
 async def overview_page(request: web.Request) -> web.Response:
-    overview = await request.app[CACHE].get(state(request).pool)
+    overview = await request.app[CACHE].get(state(request))
     return render(request, "overview.html", {"o": overview})
 
 
 async def overview_panel(request: web.Request) -> web.Response:
     """The refreshing part of the page alone, swapped in place by htmx."""
-    overview = await request.app[CACHE].get(state(request).pool)
+    overview = await request.app[CACHE].get(state(request))
     return render(request, "_overview.html", {"o": overview})
