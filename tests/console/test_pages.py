@@ -48,7 +48,14 @@ async def test_overview_counts_oldest_pending_dead_letters_and_unsent_events(
 
 
 async def test_overview_shows_the_partners_limits(console: Console, db: asyncpg.Pool) -> None:
-    assert "Partner limits" not in (await console.get("/")).text  # no partners file, no section
+    assert "Partner limits" not in (await console.get("/")).text  # nothing held, no file
+    await db.execute(
+        "INSERT INTO partner_limits (code_oc, breaker_until)"
+        " VALUES ('OCBB', now() + interval '1 minute')"
+    )
+    await wait_until(lambda: _shown(console, "Partner limits"), timeout=10, what="a refresh")
+    # Without the partners file: the open breakers, which the shared rows tell alone.
+    assert "OCBB" in (await console.get("/overview")).text
     console.settings.partners_file.write_text(
         partners_toml(
             "http://oc.example",
@@ -60,15 +67,15 @@ async def test_overview_shows_the_partners_limits(console: Console, db: asyncpg.
         "INSERT INTO partner_limits (code_oc, quota_day, quota_used, breaker_until)"
         " VALUES ('OCAA', (now() AT TIME ZONE 'UTC')::date, 100, now() + interval '1 minute')"
     )
-    await wait_until(lambda: _limits_shown(console), timeout=10, what="the next refresh")
+    await wait_until(lambda: _shown(console, "100 of 100"), timeout=10, what="the next refresh")
     text = (await console.get("/overview")).text
     assert "held (quota)</span> until" in text
     assert "100 of 100" in text
     assert "open until" in text
 
 
-async def _limits_shown(console: Console) -> bool:
-    return "Partner limits" in (await console.get("/overview")).text
+async def _shown(console: Console, text: str) -> bool:
+    return text in (await console.get("/overview")).text
 
 
 async def test_overview_panel_refreshes_itself_in_place(console: Console) -> None:

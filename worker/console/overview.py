@@ -16,7 +16,7 @@ import asyncpg
 from aiohttp import web
 
 from worker.console.pages import ConsoleState, render, state
-from worker.ops.limits import limits_or_reason
+from worker.ops.limits import breakers_seen, limits_or_reason
 from worker.ops.status import (
     STATUSES,
     count_requests,
@@ -40,8 +40,8 @@ class Overview:
     dead_letters: dict[str, int]
     latest_dead_letters: list[dict[str, Any]]
     unsent_events: int
-    # Shown where the console can read the partners file (Compose mounts it; Kubernetes keeps
-    # it, with its tokens, away from the console).
+    # All of them where the console can read the partners file (Compose mounts it); the open
+    # breakers alone where it cannot (Kubernetes keeps the file, with its tokens, away from it).
     partner_limits: list[dict[str, Any]]
 
 
@@ -71,12 +71,12 @@ async def build_overview(pool: asyncpg.Pool, settings: Settings) -> Overview:
         dead_letters=dead.result(),
         latest_dead_letters=latest.result(),
         unsent_events=unsent.result(),
-        partner_limits=_listed(limits.result()),
+        partner_limits=await _listed(pool, limits.result()),
     )
 
 
-def _listed(limits: list[dict[str, Any]] | str) -> list[dict[str, Any]]:
-    return limits if isinstance(limits, list) else []
+async def _listed(pool: asyncpg.Pool, limits: list[dict[str, Any]] | str) -> list[dict[str, Any]]:
+    return limits if isinstance(limits, list) else await breakers_seen(pool)
 
 
 async def _dead_letter_counts(pool: asyncpg.Pool) -> dict[str, int]:

@@ -59,11 +59,15 @@ def _entry(code: str, config: PartnerConfig, shared: Shared) -> dict[str, Any]:
 def _breaker(config: PartnerConfig, shared: Shared) -> str | None:
     if config.breaker is None:
         return None
-    if shared.breaker_until is None:
-        return f"closed ({shared.failures} failures in a row)"
-    if shared.breaker_until <= shared.now:
+    return _breaker_state(shared.breaker_until, shared.now, shared.failures)
+
+
+def _breaker_state(until: datetime | None, now: datetime, failures: int) -> str:
+    if until is None:
+        return f"closed ({failures} failures in a row)"
+    if until <= now:
         return "half-open (a probe may go)"
-    return f"open until {shared.breaker_until.isoformat(timespec='seconds')}"
+    return f"open until {until.isoformat(timespec='seconds')}"
 
 
 def limits_lines(entries: list[dict[str, Any]] | str) -> list[str]:
@@ -79,6 +83,26 @@ def limits_lines(entries: list[dict[str, Any]] | str) -> list[str]:
         parts += [f"{k} {e[k]}" for k in ("rate", "quota", "breaker") if e[k] is not None]
         lines.append("; ".join(parts))
     return lines
+
+
+async def breakers_seen(db: Db) -> list[dict[str, Any]]:
+    """Without the partners file (a console kept away from its tokens): the breakers that the
+    shared rows say are open, which need no agreement to be read."""
+    rows = await db.fetch(
+        "SELECT now() AS now, code_oc, failures, breaker_until FROM partner_limits"
+        " WHERE breaker_until IS NOT NULL ORDER BY code_oc"
+    )
+    return [
+        {
+            "oc": row["code_oc"],
+            "state": "held (breaker)",
+            "until": row["breaker_until"],
+            "rate": None,
+            "quota": None,
+            "breaker": _breaker_state(row["breaker_until"], row["now"], row["failures"]),
+        }
+        for row in rows
+    ]
 
 
 async def limits_or_reason(db: Db, settings: Settings) -> list[dict[str, Any]] | str:
