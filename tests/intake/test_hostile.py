@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
-from tests.harness import Broker, cr_stoc, load_test_partners, make_settings
+from tests.harness import Broker, cr_stoc, load_test_partners, make_settings, wait_for_status
 from tests.process import ProcessFactory
 from tests.services import wait_until
 from worker.simulator import Simulator
@@ -39,6 +40,7 @@ async def test_100_kb_values_at_debug_level_stall_nothing(
     tmp_path: Path,
     simulator: Simulator,
     broker: Broker,
+    db: asyncpg.Pool,
 ) -> None:
     settings = make_settings(database_url, amqp_url, tmp_path)
     load_test_partners(settings, simulator.base_url)
@@ -62,6 +64,8 @@ async def test_100_kb_values_at_debug_level_stall_nothing(
         return len(dead) >= 2
 
     await wait_until(both_dead, timeout=10, what="both dead letters")
+    # The message published after them is worked on, not stuck behind them.
+    assert (await wait_for_status(db, later["messageId"]))["status"] == "completed"
     started = time.monotonic()
     code = await asyncio.to_thread(worker.terminate, 20)
     took = time.monotonic() - started
