@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 import aio_pika
@@ -14,7 +15,6 @@ import asyncpg
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 
 from worker.database.migrations import check_schema
-from worker.findings.analyzer import Analyzer
 from worker.observe.failures import AMQP_ERRORS, DB_ERRORS
 from worker.observe.metrics import Metrics
 from worker.observe.reconnects import report_reconnects
@@ -23,6 +23,9 @@ from worker.partners.config import Partner
 from worker.partners.tls import open_tls
 from worker.photos.storage import PhotoStore, open_store
 from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from worker.findings.analyzer import Analyzer
 
 _CONNECT_TIMEOUT = 30.0
 _RECONNECT_INTERVAL = 2.0  # aio-pika's default is 5 s
@@ -136,7 +139,7 @@ async def open_resources(
         problem = await store.problem(settings.instance)
         if problem is not None:
             raise ServiceUnavailable(problem)
-        analyzer = Analyzer(store, settings) if settings.qa_enabled else None
+        analyzer = _open_analyzer(store, settings)
         if analyzer is not None:
             stack.callback(analyzer.close)
         pool = await open_pool(settings, max_size=max(4, min(20, settings.concurrency + 2)))
@@ -159,3 +162,12 @@ async def open_resources(
         yield Resources(
             pool, connection, consumer_channel, publisher_channel, store, clients, analyzer
         )
+
+
+def _open_analyzer(store: PhotoStore, settings: Settings) -> Analyzer | None:
+    if not settings.qa_enabled:
+        return None
+    # Imported here: numpy and Pillow cost the operator commands a sixth of their start-up.
+    from worker.findings.analyzer import Analyzer
+
+    return Analyzer(store, settings)
