@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(3600.0, gt=0)
 
     concurrency: int = Field(16, ge=1, description="requests in flight in this process, all OCs")
-    prefetch: int = Field(64, ge=1, description="unacked CR_STOC deliveries held at once")
+    prefetch: int = Field(1000, ge=1, description="unacked CR_STOC deliveries held at once")
     lease_seconds: float = Field(30.0, ge=1, description="claim lifetime; renewed while working")
     poll_seconds: float = Field(2.0, gt=0, description="longest sleep between schedule checks")
     photo_max_bytes: int = Field(50 * MIB, ge=1)

@@ -12,18 +12,34 @@ import asyncio
 import time
 from pathlib import Path
 
-from tests.bench import bigtables, findings, findings_cost, scenarios
+from tests.bench import bigtables, bursts, catchup, findings, findings_cost, scenarios, table
 from tests.bench.environment import CONCURRENCY, BenchEnvironment, dump, machine
 from tests.bench.logging_cost import logging_cost
 from tests.bench.scenarios import Figures
 
-ALL = ("throughput", "memory", "idle", "latency", "scaling", "logging", "findings", "reuse")
+ALL = (
+    "throughput",
+    "memory",
+    "idle",
+    "latency",
+    "scaling",
+    "catchup",
+    "logging",
+    "findings",
+    "reuse",
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
     parser.add_argument("--runs", type=int, default=3, help="runs of each measurement (median)")
     parser.add_argument("--requests", type=int, default=200, help="requests of the throughput run")
+    parser.add_argument(
+        "--backlog", type=int, default=100_000, help="messages waiting on a catch-up day"
+    )
+    parser.add_argument(
+        "--baseline", type=Path, help="also run this checkout's worker, for before/after figures"
+    )
     parser.add_argument("--idle-window", type=float, default=60.0, help="seconds of CPU measured")
     parser.add_argument(
         "--only",
@@ -64,15 +80,19 @@ async def _measure(
     """The measures that need the environment; returns the reuse lookup's plan, if measured."""
     plan = ""
     if "throughput" in wanted:
-        results["throughput"] = await scenarios.throughput(env, args.requests, args.runs)
+        results["throughput"] = await bursts.throughput(
+            env, args.requests, args.runs, args.baseline
+        )
     if "memory" in wanted:
         results["memory"] = await scenarios.large_photos(env, args.runs)
     if "idle" in wanted:
-        results |= await scenarios.idle_cost(env, args.runs, args.idle_window)
+        results |= await scenarios.idle_cost(env, args.runs, args.idle_window, args.baseline)
     if "latency" in wanted:
         results["latency"] = await scenarios.latency(env, 30, args.runs)
     if "scaling" in wanted:
-        results["scaling"] = await scenarios.scaling(env, args.requests * 2, args.runs)
+        results["scaling"] = await bursts.scaling(env, args.requests * 2, args.runs)
+    if "catchup" in wanted:
+        results["catchup"] = await catchup.catch_up(env, args.backlog, args.runs)
     if "findings" in wanted:
         results |= await findings.measure(env, args.requests, args.runs)
     if "reuse" in wanted:
@@ -96,27 +116,7 @@ def report(results: dict[str, Figures], args: argparse.Namespace, seconds: float
 
 def _rows(results: dict[str, Figures], args: argparse.Namespace) -> list[tuple[str, str, str, str]]:
     rows: list[tuple[str, str, str, str]] = []
-    if (t := results.get("throughput")) is not None:
-        rows += [
-            (
-                f"throughput, raw aiohttp loop ({args.requests} x 6 x 200 KB)",
-                f"{t.median('raw_photos_s'):.0f} photos/s, {t.median('raw_mb_s'):.1f} MB/s",
-                "",
-                "",
-            ),
-            (
-                "throughput, worker (publish to last completed)",
-                f"{t.median('worker_photos_s'):.0f} photos/s, {t.median('worker_mb_s'):.1f} MB/s",
-                "",
-                "",
-            ),
-            (
-                "ratio worker / raw",
-                f"{t.median('ratio'):.2f}",
-                ">= 0.8",
-                _met(t.median("ratio") >= 0.8),
-            ),
-        ]
+    rows += table.throughput_rows(results, args)
     if (m := results.get("memory")) is not None:
         rows.append(
             (
@@ -139,19 +139,8 @@ def _rows(results: dict[str, Figures], args: argparse.Namespace) -> list[tuple[s
                 _met(lat.median("p95_ms") <= 500),
             )
         )
-    if (s := results.get("scaling")) is not None:
-        rows.append(
-            (
-                f"scaling, burst of {args.requests * 2} requests: 1 -> 2 processes",
-                f"{s.median('seconds_1'):.1f} s -> {s.median('seconds_2'):.1f} s, speed-up"
-                f" x{s.median('speedup'):.2f}; machine CPU busy {s.median('busy_1'):.0f} % ->"
-                f" {s.median('busy_2'):.0f} %; busiest process made"
-                f" {100 * s.median('share_2'):.0f} % of the attempts; done twice:"
-                f" {int(max(s.values['twice_1'] + s.values['twice_2']))}",
-                "",
-                "",
-            )
-        )
+    rows += table.scaling_rows(results, args)
+    rows += table.catchup_rows(results, args)
     if (log := results.get("logging")) is not None:
         rows.append(
             (
@@ -187,6 +176,7 @@ def _idle_rows(
             "<= 1 % of a core",
             _met(cpu <= 1),
         ),
+        *table.poll_row(results),
         (
             "idle, 100,000 pending due after the window",
             f"{later.median('cpu_percent'):.2f} %, {later.median('rss_mb'):.0f} MB",

@@ -16,11 +16,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import aio_pika
 import asyncpg
 import psutil
 
 from tests.services import free_port, rabbitmqctl, wait_for_port
 from worker.database.migrations import migrate
+from worker.events.topology import EXCHANGE
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TOKEN = "bench-token"
@@ -99,7 +101,21 @@ class Place:
         self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=4)
         rabbitmqctl("add_vhost", self.name)
         rabbitmqctl("set_permissions", "-p", self.name, "guest", ".*", ".*", ".*")
+        await self._bind_events()
         return self
+
+    async def _bind_events(self) -> None:
+        """A consumer's queue for the result events, as in production: an event nobody's queue
+        takes is returned and kept as unroutable, which is not the path to measure. It keeps
+        only the last event (`x-max-length`), so nothing piles up."""
+        connection = await aio_pika.connect(self.amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            exchange = await channel.declare_exchange(
+                EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+            )
+            queue = await channel.declare_queue("bench.events", arguments={"x-max-length": 1})
+            await queue.bind(exchange, "photos.#")
 
     async def drop(self) -> None:
         if self._pool is not None:
@@ -111,7 +127,7 @@ class Place:
         """Empty the tables and the queues."""
         await self.pool.execute(
             "TRUNCATE photo_requests, photos, photo_request_photos, photo_refusals, photo_findings,"
-            " request_attempts, outbox, dead_letters RESTART IDENTITY"
+            " request_attempts, outbox, dead_letters RESTART IDENTITY CASCADE"
         )
         for queue in ("photos.cr_stoc", "photos.cr_stoc.dead"):
             with contextlib.suppress(RuntimeError):  # not declared yet
@@ -175,8 +191,11 @@ class BenchEnvironment(Place):
         await super().reset()
         shutil.rmtree(self.photos, ignore_errors=True)
 
-    def worker(self, instance: str, place: Place | None = None, **settings: str) -> WorkerProcess:
+    def worker(
+        self, instance: str, place: Place | None = None, code: Path | None = None, **settings: str
+    ) -> WorkerProcess:
         place = place or self
+        code = code or self._worker_code
         env = {k: v for k, v in os.environ.items() if not k.startswith("WORKER_")}
         env |= {
             "WORKER_DATABASE_URL": place.dsn,
@@ -190,8 +209,8 @@ class BenchEnvironment(Place):
             "WORKER_LOG_FORMAT": "json",
         }
         env |= {f"WORKER_{k.upper()}": v for k, v in settings.items()}
-        if self._worker_code is not None:  # another checkout's `worker`, to compare versions
-            env["PYTHONPATH"] = str(self._worker_code)
+        if code is not None:  # another checkout's `worker`, to compare versions
+            env["PYTHONPATH"] = str(code)
         return WorkerProcess(env, self.root / f"{instance}.log")
 
 

@@ -16,7 +16,7 @@ import time
 
 from tests.bench import findings_cost
 from tests.bench.environment import BenchEnvironment
-from tests.bench.scenarios import Figures, _publish
+from tests.bench.scenarios import Figures, publish
 
 PHOTOS_PER_REQUEST = 6
 Row = tuple[str, str, str, str]
@@ -48,7 +48,7 @@ async def _burst(env: BenchEnvironment, requests: int, run: int, checks: str) ->
     ]
     before = worker.sample()
     started = time.monotonic()
-    await _publish(env, references)
+    await publish(env, references)
     await env.wait_completed(requests)
     seconds = time.monotonic() - started
     cpu = worker.sample().cpu_seconds - before.cpu_seconds

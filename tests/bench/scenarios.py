@@ -1,17 +1,13 @@
-"""The five measurements. Each run starts from empty tables, queues and photo directory."""
+"""Memory, idle cost and latency; each run starts from empty tables, queues and photos."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
-import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import psutil
-
-from tests.bench.environment import COMPLETED, CONCURRENCY, OC, BenchEnvironment, Place
-from tests.bench.raw import download_all
+from tests.bench.environment import COMPLETED, OC, BenchEnvironment, Place
 from worker.ops.sender import cr_stoc_message, send_bodies
 from worker.settings import Settings
 
@@ -32,48 +28,10 @@ class Figures:
         return statistics.median(self.values[name])
 
 
-async def _publish(env: BenchEnvironment, references: list[str]) -> None:
+async def publish(env: BenchEnvironment, references: list[str]) -> None:
     """As the order-flow system would: a burst of confirmed publications."""
     settings = Settings(_env_file=None, amqp_url=env.amqp_url)  # type: ignore[call-arg]
     await send_bodies(settings, [cr_stoc_message(OC, {"intervention": r}) for r in references])
-
-
-async def throughput(env: BenchEnvironment, requests: int, runs: int) -> Figures:
-    """N requests of 6 photos of 200 KB: the worker from publication to the last `completed`,
-    against the raw loop over the same kind of photos at the same concurrency. The two take
-    turns going first, each after the page cache has been written back (`sync`)."""
-    figures = Figures()
-    for run in range(runs):
-        phases = [_raw_phase, _worker_phase] if run % 2 == 0 else [_worker_phase, _raw_phase]
-        for phase in phases:
-            await env.reset()
-            os.sync()
-            figures.add(**await phase(env, requests, run))
-        figures.add(
-            ratio=figures.values["worker_photos_s"][-1] / figures.values["raw_photos_s"][-1]
-        )
-    return figures
-
-
-async def _raw_phase(env: BenchEnvironment, requests: int, run: int) -> dict[str, float]:
-    references = [f"RAW{run}-{i}:photos=6:size=200k:format=jpeg" for i in range(requests)]
-    photos, size, seconds = await download_all(
-        env.simulator_url, references, CONCURRENCY, env.photos / "raw"
-    )
-    return {"raw_photos_s": photos / seconds, "raw_mb_s": size / MB / seconds}
-
-
-async def _worker_phase(env: BenchEnvironment, requests: int, run: int) -> dict[str, float]:
-    worker = env.worker(f"throughput-{run}")
-    await worker.ready()
-    references = [f"TP{run}-{i}:photos=6:size=200k:format=jpeg" for i in range(requests)]
-    started = time.monotonic()
-    await _publish(env, references)
-    await env.wait_completed(requests)
-    seconds = time.monotonic() - started
-    worker.stop()
-    photos = requests * 6
-    return {"worker_photos_s": photos / seconds, "worker_mb_s": photos * 200 * 1024 / MB / seconds}
 
 
 async def large_photos(env: BenchEnvironment, runs: int) -> Figures:
@@ -84,7 +42,7 @@ async def large_photos(env: BenchEnvironment, runs: int) -> Figures:
         worker = env.worker(f"memory-{run}")
         await worker.ready()
         baseline = worker.sample().rss
-        await _publish(env, [f"BIG{run}-{i}:photos=4:size=30m:format=png" for i in range(10)])
+        await publish(env, [f"BIG{run}-{i}:photos=4:size=30m:format=png" for i in range(10)])
         peak = 0
         while await env.count(COMPLETED) < 10:
             peak = max(peak, worker.sample().rss)
@@ -105,17 +63,21 @@ IDLE = {  # name: (pending requests, seconds before the first is due)
     "idle_100k": (100_000, 0.0),
     "idle_100k_later": (100_000, 3600.0),
 }
+BEFORE = "idle_100k_before"  # the 100,000 due case, with the baseline checkout's worker
 
 
-async def idle_cost(env: BenchEnvironment, runs: int, window: float) -> dict[str, Figures]:
+async def idle_cost(
+    env: BenchEnvironment, runs: int, window: float, baseline: Path | None = None
+) -> dict[str, Figures]:
     """Requests waiting on 202, next attempts spread over an hour: each worker's CPU over
     `window` seconds and its RSS. The three cases run side by side, each with its own
     database and vhost: an idle worker leaves the machine idle enough to be measured apart."""
-    figures = {name: Figures() for name in IDLE}
-    places = {name: await Place(f"{env.name}_{name}").create() for name in IDLE}
+    cases = IDLE | ({BEFORE: IDLE["idle_100k"]} if baseline is not None else {})
+    figures = {name: Figures() for name in cases}
+    places = {name: await Place(f"{env.name}_{name}").create() for name in cases}
     try:
         for run in range(runs):
-            await _idle_run(env, places, run, window, figures)
+            await _idle_run(env, places, run, window, figures, cases, baseline)
     finally:
         for place in places.values():
             await place.drop()
@@ -128,24 +90,33 @@ async def _idle_run(
     run: int,
     window: float,
     figures: dict[str, Figures],
+    cases: dict[str, tuple[int, float]],
+    baseline: Path | None,
 ) -> None:
-    for name, (pending, offset) in IDLE.items():
+    for name, (pending, offset) in cases.items():
         await places[name].reset()
         await _insert_waiting(places[name], pending, offset)
-    workers = {name: env.worker(f"{name}-{run}", places[name]) for name in IDLE}
+    workers = {
+        name: env.worker(f"{name}-{run}", places[name], baseline if name == BEFORE else None)
+        for name in cases
+    }
     for worker in workers.values():
         await worker.ready()
     await asyncio.sleep(5)  # start-up done, the first claims made
+    polls = "SELECT count(*) FROM request_attempts"
+    polled = {name: await places[name].count(polls) for name in cases}
     before = {name: worker.sample() for name, worker in workers.items()}
     await asyncio.sleep(window)
     for name, worker in workers.items():
-        after = worker.sample()
-        polled = await places[name].count("SELECT count(*) FROM request_attempts")
+        cpu = worker.sample().cpu_seconds - before[name].cpu_seconds
+        rss = worker.sample().rss
+        in_window = await places[name].count(polls) - polled[name]
         worker.stop()
         figures[name].add(
-            cpu_percent=100 * (after.cpu_seconds - before[name].cpu_seconds) / window,
-            rss_mb=after.rss / 2**20,
-            polled=polled,
+            cpu_percent=100 * cpu / window,
+            rss_mb=rss / 2**20,
+            polled=in_window,
+            ms_per_poll=1000 * cpu / max(in_window, 1),
         )
 
 
@@ -172,7 +143,7 @@ async def latency(env: BenchEnvironment, samples: int, runs: int) -> Figures:
         worker = env.worker(f"latency-{run}")
         await worker.ready()
         for i in range(samples):
-            await _publish(env, [f"LAT{run}-{i}:photos=6:size=200k:format=jpeg"])
+            await publish(env, [f"LAT{run}-{i}:photos=6:size=200k:format=jpeg"])
             await env.wait_completed(i + 1)
             await asyncio.sleep(0.05)
         worker.stop()
@@ -183,51 +154,3 @@ async def latency(env: BenchEnvironment, samples: int, runs: int) -> Figures:
         values = sorted(float(r["ms"]) for r in rows)
         figures.add(p50_ms=statistics.median(values), p95_ms=values[int(0.95 * (len(values) - 1))])
     return figures
-
-
-async def scaling(env: BenchEnvironment, requests: int, runs: int) -> Figures:
-    """The same burst of requests with one worker process and with two, both already running."""
-    figures = Figures()
-    for run in range(runs):
-        for processes in (1, 2):
-            await env.reset()
-            os.sync()
-            workers = [env.worker(f"scale-{run}-{processes}-{n}") for n in range(processes)]
-            for worker in workers:
-                await worker.ready()
-            started = time.monotonic()
-            psutil.cpu_percent()  # starts the machine-wide measurement
-            await _publish(
-                env,
-                [
-                    f"SC{run}-{processes}-{i}:photos=6:size=200k:format=jpeg"
-                    for i in range(requests)
-                ],
-            )
-            await env.wait_completed(requests)
-            seconds = time.monotonic() - started
-            figures.add(**{f"busy_{processes}": psutil.cpu_percent()})
-            for worker in workers:
-                worker.stop()
-            figures.add(**{f"seconds_{processes}": seconds})
-            figures.add(**{f"twice_{processes}": await _done_twice(env, requests)})
-            figures.add(**{f"share_{processes}": await _busiest_share(env)})
-        figures.add(speedup=figures.values["seconds_1"][-1] / figures.values["seconds_2"][-1])
-    return figures
-
-
-async def _busiest_share(env: BenchEnvironment) -> float:
-    """The share of the attempts made by the busiest process (0.5: evenly shared by two)."""
-    assert env.pool is not None
-    rows = await env.pool.fetch(
-        "SELECT worker, count(*) AS n FROM request_attempts GROUP BY worker"
-    )
-    return max(r["n"] for r in rows) / sum(r["n"] for r in rows)
-
-
-async def _done_twice(env: BenchEnvironment, requests: int) -> int:
-    """Anything done more than once: extra attempts, photo rows or events beyond one each."""
-    attempts = await env.count("SELECT count(*) FROM request_attempts")
-    photos = await env.count("SELECT count(*) FROM photo_request_photos")
-    events = await env.count("SELECT count(*) FROM outbox")
-    return (attempts - requests) + (photos - 6 * requests) + (events - requests)

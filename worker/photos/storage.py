@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator, Awaitable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from urllib.parse import urlparse
 import obstore
 from obstore.store import LocalStore, MemoryStore, ObjectStore, S3Store
 
+from worker.photos.local_files import sync, write_file
 from worker.settings import ConfigError, Settings
 
 MIB = 1024 * 1024
@@ -76,7 +76,7 @@ class PhotoStore:
             chunk_size=self._part_size,
             max_concurrency=2,
         )
-        upload = asyncio.ensure_future(self._guarded(key, streaming, source))
+        upload = asyncio.ensure_future(self._guarded(key, streaming, source, synced=False))
         try:
             await asyncio.shield(upload)
         except asyncio.CancelledError:
@@ -89,14 +89,19 @@ class PhotoStore:
         return _done()
 
     async def _put(self, key: str, body: bytes, attributes: dict[str, str] | None) -> None:
+        if self._root is not None:
+            await asyncio.to_thread(write_file, self._root / key, body)
+            return
         # Called when the write runs, not when it is scheduled: obstore copies the body then.
         await obstore.put_async(self._store, key, body, attributes=attributes)
 
-    async def _guarded(self, key: str, writing: Awaitable[object], source: _Source) -> None:
+    async def _guarded(
+        self, key: str, writing: Awaitable[object], source: _Source, *, synced: bool = True
+    ) -> None:
         try:
             await writing
-            if self._root is not None:
-                await asyncio.to_thread(_sync, self._root / key)
+            if self._root is not None and not synced:
+                await asyncio.to_thread(sync, self._root / key)
         except Exception as exc:
             if exc is source.error:
                 raise
@@ -155,16 +160,6 @@ def _one_line(exc: BaseException) -> str:
             " an instance role gives them)"
         )
     return f"{type(exc).__name__}: {first}"
-
-
-def _sync(path: Path) -> None:
-    """The file and its directory entry on disk."""
-    for target, flags in ((path, os.O_RDONLY), (path.parent, os.O_RDONLY | os.O_DIRECTORY)):
-        fd = os.open(target, flags)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 class UploadStopped(Exception):
