@@ -19,7 +19,7 @@ from worker.events.topology import DEAD_QUEUE, EXCHANGE, QUEUE, QueuePolicy, dec
 from worker.intake.consumer import Intake
 from worker.intake.dead_letter import DeadLetterCopier
 from worker.limits.gate import PartnerGate
-from worker.limits.gatekeeper import Gatekeeper
+from worker.limits.gatekeeper import Gatekeeper, is_limited
 from worker.observe.failures import is_data_error
 from worker.observe.health import BrokerView, Monitor
 from worker.observe.metrics import Metrics
@@ -78,9 +78,10 @@ async def _limit(resources: Resources, metrics: Metrics) -> Gatekeeper:
     """Put each OC's conditions of use before its calls and its claims."""
     gates = {}
     for code, client in resources.clients.items():
-        gates[code] = client.gate = PartnerGate(
-            code, client.partner.config, resources.pool, metrics
-        )
+        if is_limited(client.partner.config):  # the others keep the client's open gate
+            gates[code] = client.gate = PartnerGate(
+                code, client.partner.config, resources.pool, metrics
+            )
     gatekeeper = Gatekeeper(resources.pool, gates, metrics)
     await gatekeeper.open()
     return gatekeeper

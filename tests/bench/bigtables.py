@@ -147,7 +147,7 @@ async def _sizes(conn: asyncpg.Connection) -> str:
 async def _print_plans(conn: asyncpg.Connection) -> None:
     plans: list[tuple[str, str, tuple[Any, ...]]] = [
         ("claim (8 OCs, 4 free slots each, 16 at most)", claims._CLAIM, _claim_args()),
-        ("next due", _NEXT_DUE_SQL, (list(OCS),)),
+        ("next due", claims.NEXT_DUE, (list(OCS),)),
         ("status: counts", status._COUNTS, ()),
         ("status: oldest pending", status._OLDEST, ()),
         ("status: next due", status._NEXT_DUE, (10, list(OCS))),
@@ -168,16 +168,6 @@ async def _print_plans(conn: asyncpg.Connection) -> None:
 def _claim_args() -> tuple[Any, ...]:
     n = len(OCS)
     return (list(OCS), [4] * n, 16, 30.0, "bench", [7 * 86400.0] * n)
-
-
-_NEXT_DUE_SQL = """
-SELECT extract(epoch FROM min(first.next_attempt_at) - now())::float8
-FROM unnest($1::text[]) AS c(code_oc) CROSS JOIN LATERAL (
-    SELECT next_attempt_at FROM photo_requests p
-    WHERE p.status = 'pending' AND p.code_oc = c.code_oc
-    ORDER BY next_attempt_at LIMIT 1
-) AS first
-"""
 
 
 def rows(figures: Figures | None) -> list[Row]:

@@ -86,3 +86,9 @@ def test_the_partners_file_takes_the_tables(tmp_path: Path) -> None:
     assert config.breaker is not None
     assert config.breaker.cooldown == timedelta(minutes=2)
     assert config.spread == timedelta(minutes=10)
+
+
+def test_a_breaker_taken_out_of_the_file_while_open_no_longer_holds() -> None:
+    # Nothing would ever close it: no tally is kept for an OC without a breaker.
+    shared = _shared(breaker_until=NOW + timedelta(minutes=1))
+    assert block_of(_config(quota=DailyQuota(calls=10)), shared) is None

@@ -31,11 +31,11 @@ class Block:
 
 
 class Gatekeeper:
-    """Shared by the claim passes of one worker; knows the OCs that have conditions of use."""
+    """Shared by the claim passes of one worker; `gates` are the OCs with conditions of use."""
 
     def __init__(self, pool: asyncpg.Pool, gates: Mapping[str, PartnerGate], metrics: Metrics):
         self._pool = pool
-        self._gates = {code: gate for code, gate in gates.items() if is_limited(gate.config)}
+        self._gates = dict(gates)
         self._metrics = metrics
         self._blocks: dict[str, Block | None] = {}
 
@@ -75,8 +75,8 @@ class Gatekeeper:
         return 0
 
     async def _probe(self, gate: PartnerGate, free: int) -> int:
-        breaker = gate.config.breaker
-        cooldown = breaker.cooldown.total_seconds() if breaker else 60.0
+        assert gate.config.breaker is not None  # block_of: only a configured breaker holds
+        cooldown = gate.config.breaker.cooldown.total_seconds()
         if free and await ledger.take_probe(self._pool, gate.code, cooldown):
             log.info("circuit breaker: one request let through as a probe", oc=gate.code)
             return 1
@@ -150,6 +150,7 @@ def block_of(config: PartnerConfig, shared: ledger.Shared) -> Block | None:
     quota = config.quota
     if quota is not None and quota_used_today(quota, shared) >= quota.calls:
         return Block("quota", next_day(now, quota.zone))
-    if shared.breaker_until is not None:  # past: the cool-down is over, a probe may go
+    # A breaker taken out of the partners file while open no longer holds: nothing would close it.
+    if config.breaker is not None and shared.breaker_until is not None:  # past: a probe may go
         return Block("breaker", shared.breaker_until)
     return None

@@ -139,20 +139,20 @@ async def pending_of_other_ocs(pool: Pool, codes: Sequence[str]) -> dict[str, in
     return {row["code_oc"]: row["n"] for row in rows}
 
 
+# One index probe per OC: min() over `code_oc = ANY(...)` would read the whole index.
+NEXT_DUE = """
+SELECT extract(epoch FROM min(first.next_attempt_at) - now())::float8
+FROM unnest($1::text[]) AS c(code_oc) CROSS JOIN LATERAL (
+    SELECT next_attempt_at FROM photo_requests p
+    WHERE p.status = 'pending' AND p.code_oc = c.code_oc
+    ORDER BY next_attempt_at LIMIT 1
+) AS first
+"""
+
+
 async def seconds_to_next_due(pool: Pool, codes: Sequence[str]) -> float | None:
     """How long until the next request falls due, by the database's clock; None if none waits."""
-    # One index probe per OC: min() over `code_oc = ANY(...)` would read the whole index.
-    value: float | None = await pool.fetchval(
-        """
-        SELECT extract(epoch FROM min(first.next_attempt_at) - now())::float8
-        FROM unnest($1::text[]) AS c(code_oc) CROSS JOIN LATERAL (
-            SELECT next_attempt_at FROM photo_requests p
-            WHERE p.status = 'pending' AND p.code_oc = c.code_oc
-            ORDER BY next_attempt_at LIMIT 1
-        ) AS first
-        """,
-        list(codes),
-    )
+    value: float | None = await pool.fetchval(NEXT_DUE, list(codes))
     return value
 
 
