@@ -43,6 +43,19 @@ def worker_env(settings: Settings, instance: str) -> dict[str, str]:
     return env
 
 
+def run_command(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`worker ARGS` as an operator runs it, with these settings and none of this process's."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("WORKER_")}
+    return subprocess.run(
+        [sys.executable, "-m", "worker", *args],
+        env=clean | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def _text(value: object) -> str:
     secret = getattr(value, "get_secret_value", None)
     return str(secret() if secret else value)

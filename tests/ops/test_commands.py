@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import subprocess
-import sys
 import uuid
 from typing import Any
 
@@ -15,6 +13,7 @@ import asyncpg
 import pytest
 
 from tests.harness import Broker, InProcessWorker, StartWorker, cr_stoc, wait_for_status
+from tests.process import run_command
 from tests.services import wait_until
 
 pytestmark = pytest.mark.services
@@ -22,22 +21,13 @@ pytestmark = pytest.mark.services
 
 async def _worker_command(worker: InProcessWorker, *args: str) -> subprocess.CompletedProcess[str]:
     settings = worker.settings
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKER_")}
-    env |= {
+    env = {
         "WORKER_DATABASE_URL": settings.database_url.get_secret_value(),
         "WORKER_AMQP_URL": settings.amqp_url.get_secret_value(),
         "WORKER_STORAGE_URL": settings.storage_url,
         "WORKER_PARTNERS_FILE": str(settings.partners_file),
     }
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "worker", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return await asyncio.to_thread(run_command, env, *args)
 
 
 async def _json(worker: InProcessWorker, *args: str) -> Any:

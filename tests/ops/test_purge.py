@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -17,6 +15,7 @@ import boto3
 import pytest
 
 from tests.ops import history_rows as rows
+from tests.process import run_command
 from worker.ops.history import ATTEMPTS, purge_batch
 from worker.ops.purge import Retention, purge
 from worker.photos.storage import PhotoStore, open_store
@@ -200,17 +199,9 @@ def _body() -> object:
 
 
 def _run(database_url: str, amqp_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKER_")}
-    env |= {"WORKER_DATABASE_URL": database_url, "WORKER_AMQP_URL": amqp_url}
+    env = {"WORKER_DATABASE_URL": database_url, "WORKER_AMQP_URL": amqp_url}
     env |= {"WORKER_KEEP_EVENTS": "20d", "WORKER_LOG_FORMAT": "json"}
-    return subprocess.run(
-        [sys.executable, "-m", "worker", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_command(env, *args)
 
 
 async def test_the_command_reports_what_it_deleted_and_status_shows_the_last_run(
