@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
@@ -22,6 +22,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from worker.database.batching import Batcher
 from worker.intake import requests
+from worker.intake.acks import Acks
 from worker.intake.dead_letter import DeadLetterCopier
 from worker.intake.message import CrStoc, InvalidMessage, parse_message
 from worker.observe.failures import (
@@ -80,6 +81,7 @@ class Intake:
         self._on_accepted = on_accepted
         self._in_flight: set[asyncio.Task[object]] = set()
         self._stopping = asyncio.Event()
+        self._acks = Acks()
         self._inserter: Batcher[CrStoc, bool] = Batcher(
             partial(requests.insert_requests, pool), max_batch=_BATCH, isolate=is_data_error
         )
@@ -89,6 +91,7 @@ class Intake:
         task = asyncio.current_task()
         assert task is not None  # aiormq runs every delivery in a task of its own
         self._in_flight.add(task)
+        self._acks.arrived(message)
         try:
             verdict = await self._judge(message)
             await self._settle(message, verdict)
@@ -103,6 +106,7 @@ class Intake:
             report_failure(self._metrics, exc, "handling a delivery failed; it goes back")
             await self._settle(message, Requeue(f"handling failed: {exc!r}"))
         finally:
+            self._acks.forget(message)
             self._in_flight.discard(task)
 
     async def drain(self, timeout: float) -> None:
@@ -153,10 +157,10 @@ class Intake:
         """The one place where deliveries are acked, dead-lettered or given back."""
         match verdict:
             case Accepted(new=new):
-                outcome = await _ack(message, "accepted" if new else "duplicate")
+                outcome = await _ack(self._acks.ack(message), "accepted" if new else "duplicate")
             case DeadLetter(reason=reason, detail=detail):
                 if await self._dead_letters.copy(message, reason, detail):
-                    outcome = await _ack(message, "dead_lettered")
+                    outcome = await _ack(message.ack(), "dead_lettered")
                 else:
                     await asyncio.sleep(_REQUEUE_DELAY)
                     outcome = await _requeue(message)
@@ -171,9 +175,9 @@ class Intake:
         log.log(level, "message settled", outcome=outcome, **_verdict_fields(verdict))
 
 
-async def _ack(message: AbstractIncomingMessage, outcome: str) -> str:
+async def _ack(ack: Awaitable[None], outcome: str) -> str:
     try:
-        await message.ack()
+        await ack
     except AMQP_ERRORS as exc:
         return _lost(exc)
     return outcome

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
@@ -31,6 +31,9 @@ class Action(StrEnum):
 
 
 REFERENCE_MAX_LENGTH = 255
+# Unicode's control characters (category Cc) and surrogates (Cs), as one class: a regular
+# expression scans a reference in C, where a category lookup per character was a tenth of intake.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def check_reference(value: str) -> str:
@@ -39,7 +42,7 @@ def check_reference(value: str) -> str:
     or a proxy that normalises paths would serve another resource, with the OI's token)."""
     if not value.strip():
         raise ValueError("must not be blank")
-    if any(unicodedata.category(c) in {"Cc", "Cs"} for c in value):
+    if _UNSAFE.search(value):
         raise ValueError("must not contain control characters")
     if value in {".", ".."}:
         raise ValueError("must not be '.' or '..'")
