@@ -157,6 +157,7 @@ class _Parts:
             settings.instance,
         )
         intake = Intake(resources.pool, dead_letters, frozenset(partners), metrics, scheduler.wake)
+        scheduler.hold = intake.backlogged
         return cls(settings, resources, intake, scheduler, relay)
 
     async def serve(

@@ -41,7 +41,8 @@ class Sample:
 class WorkerProcess:
     """`worker run` in its own process, so that its CPU and memory can be read by psutil."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, code: Path | None = None) -> None:
+        """`code`: another checkout whose `worker` package runs (None: this one)."""
         self._log_path = log_path
         with log_path.open("ab") as log:
             self.popen = subprocess.Popen(
@@ -49,6 +50,9 @@ class WorkerProcess:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # `python -m` puts the working directory first on sys.path, before PYTHONPATH
+                # and this checkout's editable install: that directory decides which code runs.
+                cwd=code,
             )
         self.process = psutil.Process(self.popen.pid)
 
@@ -209,9 +213,7 @@ class BenchEnvironment(Place):
             "WORKER_LOG_FORMAT": "json",
         }
         env |= {f"WORKER_{k.upper()}": v for k, v in settings.items()}
-        if code is not None:  # another checkout's `worker`, to compare versions
-            env["PYTHONPATH"] = str(code)
-        return WorkerProcess(env, self.root / f"{instance}.log")
+        return WorkerProcess(env, self.root / f"{instance}.log", code)
 
 
 def machine() -> str:

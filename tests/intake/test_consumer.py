@@ -11,6 +11,7 @@ import pytest
 
 from tests.harness import Broker, InProcessWorker, StartWorker, cr_stoc, wait_for_status
 from tests.services import rabbitmqctl, wait_until
+from worker.intake.consumer import Rate
 
 pytestmark = pytest.mark.services
 
@@ -249,3 +250,18 @@ async def _received_at_least(worker: InProcessWorker, count: int) -> bool:
 
 async def _database_errors(worker: InProcessWorker, count: int) -> bool:
     return bool(worker.metrics.errors.labels("database")._value.get() >= count)
+
+
+def test_the_recent_rate_counts_this_second_and_the_one_before() -> None:
+    now = [100.2]
+    rate = Rate(lambda: now[0])
+    rate.add(600)
+    rate.add(500)
+    assert rate.recent() == 1100
+    now[0] = 101.9  # the next second: the one before still counts
+    rate.add(10)
+    assert rate.recent() == 1100
+    now[0] = 102.0
+    assert rate.recent() == 10
+    now[0] = 110.0  # seconds without a delivery: nothing recent
+    assert rate.recent() == 0

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 import pytest
 
-from tests.harness import Broker, InProcessWorker, StartWorker, cr_stoc, wait_for_status
+from tests.harness import (
+    Broker,
+    InProcessWorker,
+    StartWorker,
+    cr_stoc,
+    load_test_partners,
+    make_settings,
+    wait_for_status,
+)
 from tests.services import wait_until
+from worker.border import Redactor, Sanitizer
+from worker.observe.metrics import Metrics
+from worker.schedule.claims import Claim
+from worker.schedule.scheduler import Scheduler
 
 pytestmark = pytest.mark.services
 
@@ -103,3 +118,41 @@ async def test_retry_after_sets_the_next_attempt(
     attempt = await wait_until(lambda: _attempted(db, message["messageId"]), what="a 202")
     wait = (attempt["next_attempt_at"] - attempt["finished_at"]).total_seconds()
     assert 40 <= wait <= 44  # the partner's hint, plus at most 10 % of jitter
+
+
+async def test_while_intake_reads_a_backlog_claims_are_made_once_per_poll(
+    db: asyncpg.Pool, database_url: str, amqp_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(database_url, amqp_url, tmp_path, poll_seconds=2.0, lease_seconds=60)
+    partners = load_test_partners(settings, "http://127.0.0.1:9", OCAA={"concurrency": 4})
+    await db.execute(
+        "INSERT INTO photo_requests (message_id, code_oc, reference_commande_sous_traitant_oi,"
+        " next_attempt_at) SELECT gen_random_uuid(), 'OCAA', 'R-' || i, now()"
+        " FROM generate_series(1, 20) AS i"
+    )
+    started: list[Claim] = []
+
+    async def run(claim: Claim) -> None:
+        started.append(claim)  # ends at once: its slot is free again
+
+    scheduler = Scheduler(
+        db, settings, Metrics(), partners, run, Sanitizer(Redactor(())), random.Random(1)
+    )
+    backlog = [True]
+    scheduler.hold = lambda: backlog[0]
+    stop = asyncio.Event()
+    task = asyncio.create_task(scheduler.run(stop))
+
+    async def count(n: int) -> bool:
+        return len(started) >= n
+
+    try:
+        await wait_until(lambda: count(4), what="the first claim")
+        await asyncio.sleep(0.5)  # freed slots do not bring a claim before the next poll
+        assert len(started) == 4
+        backlog[0] = False
+        scheduler.wake()
+        await wait_until(lambda: count(20), what="the rest, claimed as usual")
+    finally:
+        stop.set()
+        await task

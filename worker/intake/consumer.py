@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -39,11 +40,34 @@ log = structlog.get_logger()
 # redelivery storm; the prefetch limit then slows the broker down too.
 _REQUEUE_DELAY = 2.0
 _BATCH = 500  # requests recorded by one INSERT at most
+_BACKLOG_PER_SECOND = 1000
 # While PostgreSQL is unavailable a delivery is held and its insert tried again, up to this
 # long: giving it back would spend one of the work queue's delivery limit each time, and
 # RabbitMQ's consumer_timeout (30 min by default) is far.
 _HOLD_SECONDS = 300.0
 _HOLD_PAUSES = (0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+class Rate:
+    """Counts in whole seconds of `clock`: this one and the one before."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._second, self._count, self._before = 0, 0, 0
+
+    def add(self, count: int) -> None:
+        self._roll()
+        self._count += count
+
+    def recent(self) -> int:
+        self._roll()
+        return max(self._count, self._before)
+
+    def _roll(self) -> None:
+        second = int(self._clock())
+        if second != self._second:
+            self._before = self._count if second == self._second + 1 else 0
+            self._second, self._count = second, 0
 
 
 @dataclass(frozen=True)
@@ -79,11 +103,12 @@ class Intake:
         self._known_ocs = known_ocs
         self._metrics = metrics
         self._on_accepted = on_accepted
+        self._recorded = Rate()
         self._in_flight: set[asyncio.Task[object]] = set()
         self._stopping = asyncio.Event()
         self._acks = Acks()
         self._inserter: Batcher[CrStoc, bool] = Batcher(
-            partial(requests.insert_requests, pool), max_batch=_BATCH, isolate=is_data_error
+            partial(self._insert, pool), max_batch=_BATCH, isolate=is_data_error
         )
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
@@ -108,6 +133,15 @@ class Intake:
         finally:
             self._acks.forget(message)
             self._in_flight.discard(task)
+
+    def backlogged(self) -> bool:
+        """Reading a backlog (a catch-up day): more than a thousand deliveries recorded in the
+        last second or the one before. A burst of a few hundred does not count."""
+        return self._recorded.recent() >= _BACKLOG_PER_SECOND
+
+    async def _insert(self, pool: asyncpg.Pool, batch: list[CrStoc]) -> list[bool]:
+        self._recorded.add(len(batch))
+        return await requests.insert_requests(pool, batch)
 
     async def drain(self, timeout: float) -> None:
         """Wait for deliveries being handled; what is left unsettled the broker redelivers."""

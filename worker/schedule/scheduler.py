@@ -61,6 +61,8 @@ class Scheduler:
         self._sanitizer = sanitizer
         self._rng = rng  # the order in which OCs are offered slots
         self.admit: Admit = _admit_all  # the OCs' conditions of use, when the service sets them
+        # True while intake reads a backlog: it goes first (see run()).
+        self.hold: Callable[[], bool] = lambda: False
         self._free = {code: p.config.concurrency for code, p in partners.items()}
         self._max_wait = {code: p.config.max_wait.total_seconds() for code, p in partners.items()}
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
@@ -84,7 +86,11 @@ class Scheduler:
                 report_failure(self._metrics, exc, "claiming due requests failed")
                 await _wait(stop, settings.poll_seconds)
                 continue
-            if not claimed:
+            if self.hold():
+                # A catch-up day: recording the backlog comes first, so claims are made once per
+                # poll instead of at every wake-up; attempts still go on, slowly, meanwhile.
+                await _wait(stop, settings.poll_seconds)
+            elif not claimed:
                 await self._sleep(stop)
 
     def _has_room(self) -> bool:
