@@ -21,6 +21,7 @@ from worker.observe.metrics import Metrics
 from worker.partners.config import Partner
 from worker.schedule import claims
 from worker.schedule.claims import Claim
+from worker.schedule.hand import Hand
 from worker.settings import Settings
 
 log = structlog.get_logger()
@@ -63,7 +64,9 @@ class Scheduler:
         self.admit: Admit = _admit_all  # the OCs' conditions of use, when the service sets them
         # True while intake reads a backlog: it goes first (see run()).
         self.hold: Callable[[], bool] = lambda: False
-        self._free = {code: p.config.concurrency for code, p in partners.items()}
+        self._hand = Hand(
+            {code: p.config.concurrency for code, p in partners.items()}, settings.concurrency
+        )
         self._max_wait = {code: p.config.max_wait.total_seconds() for code, p in partners.items()}
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
@@ -90,46 +93,50 @@ class Scheduler:
                 # A catch-up day: recording the backlog comes first, so claims are made once per
                 # poll instead of at every wake-up; attempts still go on, slowly, meanwhile.
                 await _wait(stop, settings.poll_seconds)
-            elif not claimed:
-                await self._sleep(stop)
+            elif not claimed or not self._hand.wants_claim():
+                await self._sleep(stop)  # a claim now would find nothing more, or no room
 
     def _has_room(self) -> bool:
-        return len(self._tasks) < self._settings.concurrency and any(self._free.values())
+        return self._hand.room(len(self._tasks)) > 0 and bool(self._hand.wanted())
 
     async def _claim(self) -> int:
         async with self._claiming:
             if self._closed or not self._has_room():
                 return 0
             settings = self._settings
-            limit = settings.concurrency - len(self._tasks)
+            room = self._hand.room(len(self._tasks))
+            wanted = self._hand.wanted()
             # A new order each time, so that when the global limit binds no OC always comes last.
-            codes = [code for code, n in self._free.items() if n > 0]
+            codes = list(wanted)
             self._rng.shuffle(codes)
-            free = await self.admit({code: self._free[code] for code in codes})
+            asked = await self.admit({code: wanted[code] for code in codes})
             taken = await claims.claim_due(
-                self._pool, free, self._max_wait, limit, settings.lease_seconds, settings.instance
+                self._pool, asked, self._max_wait, room, settings.lease_seconds, settings.instance
             )
             if self._closed:  # drain() began meanwhile: these go back at once, unstarted
                 await claims.release_leases(self._pool, [claim.lease_id for claim in taken])
                 return 0
-            for claim in taken:
-                self._start(claim)
+            self._hand.took(asked, taken, room)
+            self._start_waiting()
             return len(taken)
 
+    def _start_waiting(self) -> None:
+        if not self._closed:
+            for claim in list(self._hand.startable(len(self._tasks))):
+                self._start(claim)
+
     def _start(self, claim: Claim) -> None:
-        self._free[claim.code_oc] -= 1
         self._metrics.in_flight.labels(claim.code_oc).inc()
         task = asyncio.create_task(self._attempt(claim), name=f"attempt-{claim.message_id}")
         self._tasks[claim.lease_id] = task
         task.add_done_callback(lambda _: self._done(claim))
 
     def _done(self, claim: Claim) -> None:
-        # A freed slot is news only where slots had run out; otherwise the next wake-up will do.
-        was_full = self._free[claim.code_oc] == 0 or not self._has_room()
-        self._free[claim.code_oc] += 1
+        self._hand.freed(claim.code_oc)
         self._metrics.in_flight.labels(claim.code_oc).dec()
         self._tasks.pop(claim.lease_id, None)
-        if was_full:
+        self._start_waiting()
+        if self._hand.wants_claim():
             self._wake.set()
 
     async def _attempt(self, claim: Claim) -> None:
@@ -152,7 +159,7 @@ class Scheduler:
         timeout = poll
         if self._has_room():
             with contextlib.suppress(*DB_ERRORS):
-                until_due = await claims.seconds_to_next_due(self._pool, list(self._free))
+                until_due = await claims.seconds_to_next_due(self._pool, list(self._hand.free))
                 if until_due is not None:
                     timeout = min(poll, max(until_due, poll * _BATCH_WINDOW))
         await _wait_any(stop, self._wake, timeout)
@@ -161,16 +168,17 @@ class Scheduler:
         """Keep the leases of running attempts alive; cancel an attempt whose lease was lost."""
         interval = self._settings.lease_seconds / 3
         while not await _wait(stop, interval):
-            held = dict(self._tasks)
-            if not held:
+            held, waiting = dict(self._tasks), self._hand.leases()
+            if not held and not waiting:
                 continue
             try:
                 kept = await claims.renew_leases(
-                    self._pool, list(held), self._settings.lease_seconds
+                    self._pool, [*held, *waiting], self._settings.lease_seconds
                 )
             except Exception as exc:
                 report_failure(self._metrics, exc, "renewing leases failed")
                 continue
+            self._hand.drop(set(waiting) - kept)
             for lease_id in held.keys() - kept:
                 self._metrics.lease_lost.inc()
                 held[lease_id].cancel()
@@ -187,6 +195,7 @@ class Scheduler:
             async with asyncio.timeout_at(end):
                 await self._claiming.acquire()
                 self._claiming.release()
+        waiting = [claim.lease_id for claim in self._hand.take_all()]
         if self._tasks:
             log.info("waiting for running attempts", count=len(self._tasks), grace=grace)
             await asyncio.wait(list(self._tasks.values()), timeout=_left(end))
@@ -194,11 +203,12 @@ class Scheduler:
         for task in unfinished.values():
             task.cancel()
         await asyncio.gather(*unfinished.values(), return_exceptions=True)
-        if unfinished:
+        if unfinished or waiting:
             with contextlib.suppress(*DB_ERRORS):  # else their leases run out: the same, later
                 await asyncio.wait_for(
-                    claims.release_leases(self._pool, list(unfinished)), _RELEASE_SECONDS
+                    claims.release_leases(self._pool, [*unfinished, *waiting]), _RELEASE_SECONDS
                 )
+        if unfinished:
             log.warning("attempts given back unfinished", count=len(unfinished))
 
 

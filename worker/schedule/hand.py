@@ -1,0 +1,80 @@
+"""The claims a process holds: running ones, a slot of their OC each, and ones waiting for a slot.
+
+A claim takes an OC's free slots and as many again: requests that fall due together are claimed
+by one statement and start as slots free, without a claim each. (Before, an attempt that ended
+freed one slot and brought one claim: 1.2 claims per 202 poll, the largest share of a poll's
+cost after the HTTP call.) Waiting claims are leased like running ones: their leases are renewed,
+and they are given back unstarted at shutdown. At most one OC's `concurrency` of its requests
+waits in a process, so replicas still share an OC's work.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter, deque
+from collections.abc import Iterator, Mapping
+
+from worker.schedule.claims import Claim
+
+
+class Hand:
+    def __init__(self, slots: Mapping[str, int], limit: int) -> None:
+        """`slots`: each OC's concurrency; `limit`: attempts running at once, all OCs."""
+        self._slots = dict(slots)
+        self._limit = limit
+        self.free = dict(slots)
+        self._waiting: dict[str, deque[Claim]] = {code: deque() for code in slots}
+        # The OC's last claim got all it asked for: more of its requests may be due.
+        self._more = dict.fromkeys(slots, True)
+
+    def wanted(self) -> dict[str, int]:
+        """Per OC with room, how many a claim may take: free slots and as many again."""
+        wanted = {
+            code: self.free[code] + slots - len(self._waiting[code])
+            for code, slots in self._slots.items()
+        }
+        return {code: n for code, n in wanted.items() if n > 0}
+
+    def room(self, running: int) -> int:
+        """How many a claim may take in all."""
+        return 2 * self._limit - running - sum(map(len, self._waiting.values()))
+
+    def took(self, asked: Mapping[str, int], taken: list[Claim], room: int) -> None:
+        got = Counter(claim.code_oc for claim in taken)
+        for code, count in asked.items():
+            self._more[code] = got[code] >= count or len(taken) >= room
+        for claim in taken:
+            self._waiting[claim.code_oc].append(claim)
+
+    def startable(self, running: int) -> Iterator[Claim]:
+        """The waiting claims that may start now, each taking its slot."""
+        for code, waiting in self._waiting.items():
+            while waiting and self.free[code] > 0 and running < self._limit:
+                self.free[code] -= 1
+                running += 1
+                yield waiting.popleft()
+
+    def freed(self, code: str) -> None:
+        self.free[code] += 1
+
+    def wants_claim(self) -> bool:
+        """Some OC has nothing waiting, a free slot, and may have more due: worth a claim now.
+        Otherwise a freed slot is not news: the waiting claims or the next wake-up will do."""
+        return any(
+            self._more[code] and not self._waiting[code] and self.free[code] > 0
+            for code in self._slots
+        )
+
+    def leases(self) -> list[uuid.UUID]:
+        return [claim.lease_id for waiting in self._waiting.values() for claim in waiting]
+
+    def drop(self, lost: set[uuid.UUID]) -> None:
+        """Forget waiting claims whose lease another worker holds now."""
+        for code, waiting in self._waiting.items():
+            self._waiting[code] = deque(claim for claim in waiting if claim.lease_id not in lost)
+
+    def take_all(self) -> list[Claim]:
+        taken = [claim for waiting in self._waiting.values() for claim in waiting]
+        for waiting in self._waiting.values():
+            waiting.clear()
+        return taken
