@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from tests.bench import bigtables, bursts, catchup, findings, findings_cost, scenarios, table
+from tests.bench.apart import run_apart
 from tests.bench.environment import CONCURRENCY, BenchEnvironment, dump, machine
 from tests.bench.logging_cost import logging_cost
 from tests.bench.scenarios import Figures
@@ -24,6 +25,8 @@ ALL = (
     "latency",
     "scaling",
     "catchup",
+    "intake",
+    "pollhttp",
     "logging",
     "findings",
     "reuse",
@@ -93,11 +96,20 @@ async def _measure(
         results["scaling"] = await bursts.scaling(env, args.requests * 2, args.runs)
     if "catchup" in wanted:
         results["catchup"] = await catchup.catch_up(env, args.backlog, args.runs)
+    results |= _measure_apart(env, wanted, args.runs)
     if "findings" in wanted:
         results |= await findings.measure(env, args.requests, args.runs)
     if "reuse" in wanted:
         results["findings_reuse"], plan = await findings_cost.reuse_lookup(env.name, args.runs)
     return plan
+
+
+def _measure_apart(env: BenchEnvironment, wanted: list[str], runs: int) -> dict[str, Figures]:
+    apart = {
+        "intake": ("tests.bench.intake_alone", env.name, 30_000),
+        "pollhttp": ("tests.bench.poll_http", env.simulator_url, 840),
+    }
+    return {name: run_apart(*how, runs) for name, how in apart.items() if name in wanted}
 
 
 def report(results: dict[str, Figures], args: argparse.Namespace, seconds: float) -> str:
@@ -141,6 +153,7 @@ def _rows(results: dict[str, Figures], args: argparse.Namespace) -> list[tuple[s
         )
     rows += table.scaling_rows(results, args)
     rows += table.catchup_rows(results, args)
+    rows += table.apart_rows(results)
     if (log := results.get("logging")) is not None:
         rows.append(
             (

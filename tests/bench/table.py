@@ -99,6 +99,31 @@ def catchup_rows(results: dict[str, Figures], args: argparse.Namespace) -> list[
     ]
 
 
+def apart_rows(results: dict[str, Figures]) -> list[Row]:
+    """Intake alone, and one poll's HTTP call at three paces (see tests/bench/apart.py)."""
+    rows = []
+    if (i := results.get("intake")) is not None:
+        rows.append(
+            (
+                "intake alone (the Intake class, 30,000 waiting, no attempts; uvloop)",
+                f"{i.median('per_s'):,.0f} messages/s; CPU {i.median('cpu_us'):.0f} us per message",
+                "",
+                "",
+            )
+        )
+    if (h := results.get("pollhttp")) is not None:
+        rows.append(
+            (
+                "one 202 poll's HTTP call (aiohttp GET of the simulator), CPU per call",
+                f"tight loop {h.median('tight'):.0f} us; 14 every 0.5 s {h.median('waves'):.0f} us;"
+                f" one every 35 ms {h.median('spread'):.0f} us",
+                "",
+                "",
+            )
+        )
+    return rows
+
+
 def poll_row(results: dict[str, Figures]) -> list[Row]:
     if (many := results.get("idle_100k")) is None or "ms_per_poll" not in many.values:
         return []
