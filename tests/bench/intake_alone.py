@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import time
 import uuid
 
 import aio_pika
 import asyncpg
 
+from tests.bench.apart import cpu_seconds, serve_apart
 from tests.bench.environment import OC, Place
 from tests.bench.scenarios import Figures
 from worker.events.topology import INPUT_ROUTING_KEY, QueuePolicy, declare
@@ -45,11 +45,11 @@ async def _one_run(place: Place, messages: int) -> tuple[float, float]:
         metrics = Metrics()
         copier = DeadLetterCopier(pool, publisher, QueuePolicy(), metrics, "bench")
         intake = Intake(pool, copier, frozenset({OC}), metrics, lambda: None)
-        cpu, started = _cpu(), time.monotonic()
+        cpu, started = cpu_seconds(), time.monotonic()
         await topology.queue.consume(intake.on_message)
         while await pool.fetchval("SELECT count(*) FROM photo_requests") < messages:
             await asyncio.sleep(0.05)
-        return messages / (time.monotonic() - started), 1e6 * (_cpu() - cpu) / messages
+        return messages / (time.monotonic() - started), 1e6 * (cpu_seconds() - cpu) / messages
     finally:
         await connection.close()
         await pool.close()
@@ -79,20 +79,5 @@ def _body(i: int) -> bytes:
     ).encode()
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-async def _main(name: str, messages: int, runs: int) -> None:
-    print(json.dumps((await intake_alone(name, messages, runs)).values))
-
-
-if (
-    __name__ == "__main__"
-):  # run apart, on the worker's event loop (uvloop): see tests/bench/apart.py
-    import sys
-
-    import uvloop
-
-    uvloop.run(_main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+if __name__ == "__main__":
+    serve_apart(intake_alone)

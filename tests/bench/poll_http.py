@@ -6,12 +6,10 @@ kernel's `getrusage`: how much of a poll's CPU is doing little at a time."""
 from __future__ import annotations
 
 import asyncio
-import json
-import resource
-import sys
 
 import aiohttp
 
+from tests.bench.apart import cpu_seconds, serve_apart
 from tests.bench.environment import TOKEN
 from tests.bench.scenarios import Figures
 
@@ -35,12 +33,12 @@ async def _cost(
     session: aiohttp.ClientSession, base: str, calls: int, wave: int, pause: float
 ) -> float:
     """Microseconds of CPU per call."""
-    before = _cpu()
+    before = cpu_seconds()
     for _ in range(calls // wave):
         for _ in range(wave // 4 or 1):  # an OC's 4 slots at once
             await asyncio.gather(*(_call(session, base) for _ in range(min(wave, 4))))
         await asyncio.sleep(pause)
-    return 1e6 * (_cpu() - before) / (calls // wave * wave)
+    return 1e6 * (cpu_seconds() - before) / (calls // wave * wave)
 
 
 async def _call(session: aiohttp.ClientSession, base: str) -> None:
@@ -48,18 +46,5 @@ async def _call(session: aiohttp.ClientSession, base: str) -> None:
         await response.read()
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-async def _main(base: str, calls: int, runs: int) -> None:
-    print(json.dumps((await poll_http(base, calls, runs)).values))
-
-
-if (
-    __name__ == "__main__"
-):  # run apart, on the worker's event loop (uvloop): see tests/bench/apart.py
-    import uvloop
-
-    uvloop.run(_main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+if __name__ == "__main__":
+    serve_apart(poll_http)
