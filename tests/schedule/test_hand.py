@@ -75,3 +75,10 @@ def test_lost_and_drained_claims_leave_the_hand() -> None:
     assert hand.leases() == [claims[1].lease_id]
     assert [claim.lease_id for claim in hand.take_all()] == [claims[1].lease_id]
     assert hand.leases() == []
+
+
+def test_when_the_global_limit_binds_the_ocs_take_turns_at_going_first() -> None:
+    hand = Hand({"OCAA": 4, "OCBB": 4}, limit=1)
+    hand.took({"OCAA": 4, "OCBB": 4}, [*_claims("OCAA", 4), *_claims("OCBB", 4)], room=8)
+    first = [next(hand.startable(running=0)).code_oc for _ in range(4)]
+    assert sorted(first) == ["OCAA", "OCAA", "OCBB", "OCBB"]

@@ -26,6 +26,7 @@ class Hand:
         self._waiting: dict[str, deque[Claim]] = {code: deque() for code in slots}
         # The OC's last claim got all it asked for: more of its requests may be due.
         self._more = dict.fromkeys(slots, True)
+        self._turn = 0
 
     def wanted(self) -> dict[str, int]:
         """Per OC with room, how many a claim may take: free slots and as many again."""
@@ -47,8 +48,12 @@ class Hand:
             self._waiting[claim.code_oc].append(claim)
 
     def startable(self, running: int) -> Iterator[Claim]:
-        """The waiting claims that may start now, each taking its slot."""
-        for code, waiting in self._waiting.items():
+        """The waiting claims that may start now, each taking its slot. The OCs take turns at
+        going first, so that when the global limit binds no OC is always served last."""
+        codes = list(self._waiting)
+        self._turn = (self._turn + 1) % len(codes) if codes else 0
+        for code in codes[self._turn :] + codes[: self._turn]:
+            waiting = self._waiting[code]
             while waiting and self.free[code] > 0 and running < self._limit:
                 self.free[code] -= 1
                 running += 1
