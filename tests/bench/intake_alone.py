@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import uuid
 
@@ -18,10 +19,13 @@ from tests.bench.scenarios import Figures
 from worker.events.topology import INPUT_ROUTING_KEY, QueuePolicy, declare
 from worker.intake.consumer import Intake
 from worker.intake.dead_letter import DeadLetterCopier
+from worker.observe.logs import configure_logging
 from worker.observe.metrics import Metrics
 
 
 async def intake_alone(name: str, messages: int, runs: int) -> Figures:
+    # As `worker run` logs by default (info, JSON): accepted deliveries are not logged.
+    configure_logging("info", "json", stream=open(os.devnull, "w"))  # noqa: SIM115
     figures = Figures()
     for run in range(runs):
         place = await Place(f"{name}_intake{run}").create()

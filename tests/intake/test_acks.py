@@ -16,7 +16,8 @@ pytestmark = pytest.mark.services
 
 async def _deliveries(
     amqp_url: str, count: int
-) -> tuple[aio_pika.abc.AbstractConnection, list[AbstractIncomingMessage]]:
+) -> tuple[aio_pika.abc.AbstractConnection, list[AbstractIncomingMessage], Acks]:
+    """`count` deliveries in hand, each registered as it arrives, as the consumer does."""
     connection = await aio_pika.connect(amqp_url)
     channel = await connection.channel()
     queue = await channel.declare_queue("acks.test", durable=True)
@@ -32,7 +33,10 @@ async def _deliveries(
     while len(got) < count and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.01)
     assert len(got) == count
-    return connection, got
+    acks = Acks()
+    for message in got:
+        acks.arrived(message)
+    return connection, got, acks
 
 
 async def _ready_after_close(amqp_url: str, connection: aio_pika.abc.AbstractConnection) -> int:
@@ -47,10 +51,7 @@ async def _ready_after_close(amqp_url: str, connection: aio_pika.abc.AbstractCon
 
 
 async def test_a_run_of_accepted_deliveries_is_acked_by_one_multiple_ack(amqp_url: str) -> None:
-    connection, got = await _deliveries(amqp_url, 6)
-    acks = Acks()
-    for message in got:
-        acks.arrived(message)
+    connection, got, acks = await _deliveries(amqp_url, 6)
     await asyncio.gather(*(acks.ack(m) for m in got))
     # One frame: only the last delivery was acked itself, with multiple, covering the others.
     assert [m.processed for m in got] == [False] * 5 + [True]
@@ -58,20 +59,14 @@ async def test_a_run_of_accepted_deliveries_is_acked_by_one_multiple_ack(amqp_ur
 
 
 async def test_a_delivery_being_handled_is_not_covered(amqp_url: str) -> None:
-    connection, got = await _deliveries(amqp_url, 5)
-    acks = Acks()
-    for message in got:
-        acks.arrived(message)
+    connection, got, acks = await _deliveries(amqp_url, 5)
     held = got[1]  # still being handled, e.g. through a database outage
     await asyncio.gather(*(acks.ack(m) for m in got if m is not held))
     assert await _ready_after_close(amqp_url, connection) == 1
 
 
 async def test_a_delivery_forgotten_after_its_own_settlement_leaves_no_gap(amqp_url: str) -> None:
-    connection, got = await _deliveries(amqp_url, 4)
-    acks = Acks()
-    for message in got:
-        acks.arrived(message)
+    connection, got, acks = await _deliveries(amqp_url, 4)
     await got[0].nack(requeue=True)  # as the consumer gives one back, then forgets it
     acks.forget(got[0])
     await asyncio.gather(*(acks.ack(m) for m in got[1:]))
@@ -80,9 +75,7 @@ async def test_a_delivery_forgotten_after_its_own_settlement_leaves_no_gap(amqp_
 
 
 async def test_an_ack_on_a_closed_channel_fails_at_once(amqp_url: str) -> None:
-    connection, got = await _deliveries(amqp_url, 1)
-    acks = Acks()
-    acks.arrived(got[0])
+    connection, got, acks = await _deliveries(amqp_url, 1)
     await connection.close()
     with pytest.raises(aio_pika.exceptions.ChannelInvalidStateError):
         await acks.ack(got[0])

@@ -1,13 +1,14 @@
 """Acks of accepted deliveries, coalesced: one `multiple` ack for a run of them.
 
-On a catch-up day intake settles thousands of deliveries a second; a frame each cost a fifth of
-intake's CPU, and as much again of the broker's. Every delivery is registered when it arrives
-(delivery tags grow with each delivery of a channel, so registration order is tag order). An
-accepted one is acked with the others of its channel at the next turn of the event loop: the
-highest tag below which every registered delivery is accepted goes as one multiple ack; accepted
-ones above a delivery still being handled (one held through a database outage, say) go one by
-one, so that none waits on another. A delivery settled otherwise (dead-lettered, given back) is
-forgotten only once that is done, so a multiple ack never covers a tag before its own settlement.
+On a catch-up day intake settles thousands of deliveries a second; a frame each is work for this
+process and for the broker that a run of them does not need. Every delivery is registered when
+it arrives (delivery tags grow with each delivery of a channel, so registration order is tag
+order). An accepted one is acked with the others of its channel at the next turn of the event
+loop: the highest tag below which every registered delivery is accepted goes as one multiple
+ack; accepted ones above a delivery still being handled (one held through a database outage,
+say) go one by one, so that none waits on another. A delivery settled otherwise (dead-lettered,
+given back) is forgotten only once that is done, so a multiple ack never covers a tag before its
+own settlement.
 """
 
 from __future__ import annotations

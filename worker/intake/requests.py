@@ -32,8 +32,8 @@ async def insert_requests(pool: Pool, messages: Sequence[CrStoc]) -> list[bool]:
 
 
 async def _insert_new(pool: Pool, messages: Sequence[CrStoc]) -> set[uuid.UUID]:
-    # Column arrays, encoded by asyncpg in binary: a JSON document of the batch cost more to
-    # build here than the insert cost PostgreSQL. Actions are enum names, so a comma joins them.
+    # Column arrays, encoded by asyncpg in binary: no JSON document of the batch to build per
+    # insert. Actions are enum names, so a comma joins them.
     rows = await pool.fetch(
         """
         INSERT INTO photo_requests (message_id, code_oc, reference_prestation_prise,

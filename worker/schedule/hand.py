@@ -1,11 +1,10 @@
 """The claims a process holds: running ones, a slot of their OC each, and ones waiting for a slot.
 
 A claim takes an OC's free slots and as many again: requests that fall due together are claimed
-by one statement and start as slots free, without a claim each. (Before, an attempt that ended
-freed one slot and brought one claim: 1.2 claims per 202 poll, the largest share of a poll's
-cost after the HTTP call.) Waiting claims are leased like running ones: their leases are renewed,
-and they are given back unstarted at shutdown. At most one OC's `concurrency` of its requests
-waits in a process, so replicas still share an OC's work.
+by one statement and start as slots free, without a claim each (before, an attempt that ended
+freed one slot and brought a claim of its own). Waiting claims are leased like running ones:
+their leases are renewed, and they are given back unstarted at shutdown. At most one OC's
+`concurrency` of its requests waits in a process, so replicas still share an OC's work.
 """
 
 from __future__ import annotations
