@@ -34,6 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "service": BASE | {"observe", "database", "partners", "resources"} | STAGES,
     "ops": BASE | {"observe", "database", "partners", "resources"} | STAGES,
     "simulator": set(),
+    "docs": BASE | {"partners"},
     "console": BASE | {"observe", "database", "partners", "resources", "ops"} | STAGES,
     "demo": BASE
     | {"observe", "database", "partners", "resources", "service", "simulator", "console"}

@@ -77,76 +77,240 @@ class Settings(BaseSettings):
         populate_by_name=True,
     )
 
-    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
-    database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/postgres")
-    storage_url: str = "file://./data/photos"
-    partners_file: Path = Path("partners.toml")
-    oi_code: str | None = Field(None, pattern=r"^[A-Z0-9]{4}$")
-    retry_initial_seconds: float = Field(60.0, gt=0)
-    retry_max_seconds: float = Field(3600.0, gt=0)
+    amqp_url: SecretStr = Field(
+        SecretStr("amqp://guest:guest@127.0.0.1:5672/"),
+        description="RabbitMQ, with its user, password and vhost",
+        examples=["amqp://photo-worker:secret@rabbitmq.internal:5672/%2F"],
+    )
+    database_url: SecretStr = Field(
+        SecretStr("postgresql://postgres@127.0.0.1:5432/postgres"),
+        description="PostgreSQL",
+        examples=["postgresql://photo_worker:secret@postgres.internal:5432/photos"],
+    )
+    storage_url: str = Field(
+        "file://./data/photos",
+        description="where photos go: `file:///path` (relative: `file://./data/photos`) or"
+        " `s3://bucket/prefix`",
+        examples=["s3://oi-stoc-photos/prod"],
+    )
+    partners_file: Path = Field(
+        Path("partners.toml"),
+        description="TOML file describing the OCs (its keys: below)",
+        examples=["/etc/photo-worker/partners.toml"],
+    )
+    oi_code: str | None = Field(
+        None,
+        pattern=r"^[A-Z0-9]{4}$",
+        description="the OI's InterOp code, sent as `X-Client-Id` (required by `run`)",
+        examples=["OI01"],
+    )
+    retry_initial_seconds: float = Field(
+        60.0, gt=0, description="first wait after a 202 or a transient error"
+    )
+    retry_max_seconds: float = Field(3600.0, gt=0, description="cap of the exponential backoff")
 
-    concurrency: int = Field(16, ge=1, description="requests in flight in this process, all OCs")
+    concurrency: int = Field(16, ge=1, description="requests in flight in one process, all OCs")
     prefetch: int = Field(1000, ge=1, description="unacked CR_STOC deliveries held at once")
-    lease_seconds: float = Field(30.0, ge=1, description="claim lifetime; renewed while working")
-    poll_seconds: float = Field(2.0, gt=0, description="longest sleep between schedule checks")
-    photo_max_bytes: int = Field(50 * MIB, ge=1)
-    not_found_retries: int = Field(3, ge=0, description="404 answers tolerated before failed")
+    lease_seconds: float = Field(
+        30.0,
+        ge=1,
+        description="claim lifetime, renewed while working; a crashed attempt is retaken after it",
+    )
+    poll_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="longest sleep of the scheduler (picks up other replicas' and operators'"
+        " changes)",
+    )
+    photo_max_bytes: int = Field(50 * MIB, ge=1, description="size cap of one photo (50 MiB)")
+    not_found_retries: int = Field(3, ge=0, description="404 answers tolerated before `failed`")
     max_interruptions: int = Field(
-        5, ge=1, description="attempts in a row ending without an outcome before failed"
+        5,
+        ge=1,
+        description="attempts in a row that end without an outcome (killed, lease lost) before"
+        " the request is finished as `failed`",
     )
-    shutdown_grace_seconds: float = Field(25.0, ge=0)
-    queue_type: Annotated[Literal["quorum", "classic"], _lower] = "quorum"
+    shutdown_grace_seconds: float = Field(
+        25.0,
+        ge=0,
+        description="time given to running attempts on SIGTERM; the process exits within this"
+        " plus 5 s",
+    )
+    queue_type: Annotated[Literal["quorum", "classic"], _lower] = Field(
+        "quorum", description="the type of `photos.cr_stoc` and its dead-letter queue"
+    )
     delivery_limit: int = Field(
-        20, ge=1, description="deliveries of one message before the broker dead-letters it"
+        20, ge=1, description="deliveries of one message before a quorum queue dead-letters it"
     )
-    metrics_port: int = Field(9300, ge=0, le=65535, description="0: any free port")
-    metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped from outside the container
-    log_level: Annotated[Literal["debug", "info", "warning", "error"], _lower] = "info"
-    log_format: Annotated[Literal["auto", "json", "console"], _lower] = "auto"
-    instance: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    metrics_port: int = Field(
+        9300, ge=0, le=65535, description="`/metrics`, `/healthz`, `/readyz` (0: any free port)"
+    )
+    metrics_host: str = Field(
+        "0.0.0.0",  # noqa: S104 - scraped from outside the container
+        description="address of `/metrics`, `/healthz`, `/readyz`",
+    )
+    log_level: Annotated[Literal["debug", "info", "warning", "error"], _lower] = Field(
+        "info", description="lowest level logged"
+    )
+    log_format: Annotated[Literal["auto", "json", "console"], _lower] = Field(
+        "auto", description="`auto`: JSON lines unless stdout is a terminal"
+    )
+    instance: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
+        description="name of this process in leases, attempts and logs (default: hostname-pid)",
+    )
     certificate_check_seconds: float = Field(
-        60.0, gt=0, description="how often an OC's TLS files are looked at for a renewal"
+        60.0,
+        gt=0,
+        description="how often an OC's TLS files are looked at (os.stat) for a renewal",
     )
 
-    # `worker console`: the operators' web console (README "Console").
-    console_host: str = Field("127.0.0.1", description="anything but loopback needs auth")
-    console_port: int = Field(8400, ge=0, le=65535, description="0: any free port")
-    console_password: SecretStr | None = Field(None, description="HTTP Basic or Bearer secret")
-    console_trusted_header: str | None = Field(None, description="who, set by a reverse proxy")
-    console_trusted_proxies: str | None = Field(None, description="comma list of proxy CIDRs")
-    console_actions: bool = Field(False, description="refetch and replay buttons")
-    console_thumbnail_dir: Path = Path("data/thumbnails")
-    console_refresh_seconds: float = Field(5.0, ge=1)
+    # `worker console`: the operators' web console (docs/console.md).
+    console_host: str = Field(
+        "127.0.0.1",
+        description="where `worker console` listens; any address but loopback needs"
+        " WORKER_CONSOLE_PASSWORD or WORKER_CONSOLE_TRUSTED_HEADER",
+    )
+    console_port: int = Field(
+        8400, ge=0, le=65535, description="port of `worker console` (0: any free port)"
+    )
+    console_password: SecretStr | None = Field(
+        None,
+        description="the console's secret: HTTP Basic password (the user name typed is recorded"
+        " as who) or `Authorization: Bearer` token",
+    )
+    console_trusted_header: str | None = Field(
+        None,
+        description="the header in which a reverse proxy that authenticated the user names them",
+        examples=["X-Auth-Request-User"],
+    )
+    console_trusted_proxies: str | None = Field(
+        None,
+        description="the proxies' addresses or CIDRs, comma-separated, if the header is to be"
+        " believed from them only",
+        examples=["10.0.4.0/24"],
+    )
+    console_actions: bool = Field(False, description="`true`: the refetch and replay buttons")
+    console_thumbnail_dir: Path = Field(
+        Path("data/thumbnails"), description="where thumbnails are kept (by the photo's sha256)"
+    )
+    console_refresh_seconds: float = Field(5.0, ge=1, description="the overview's refresh period")
 
-    # Photo checks (README "Photo findings"): what a quality analyst would look at first.
-    qa_enabled: bool = True
-    qa_threads: int = Field(2, ge=1, le=64, description="decoding threads; photos held at once")
-    qa_max_decode_pixels: int = Field(16_000_000, ge=1, description="after JPEG reduction")
-    qa_min_side: int = Field(480, ge=0, description="pixels of the short side; below: low_quality")
-    qa_blur_below: float = Field(20.0, ge=0, description="variance of the Laplacian at 512 px")
-    qa_dark_below: float = Field(40.0, ge=0, le=255, description="mean luminance, 0-255")
-    qa_bright_above: float = Field(220.0, ge=0, le=255, description="mean luminance, 0-255")
+    # Photo checks (docs/findings.md): what a quality analyst would look at first.
+    qa_enabled: bool = Field(
+        True,
+        description="run the photo checks; `false`: no decoding, no findings (the event's list"
+        " stays, empty)",
+    )
+    qa_threads: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="photos decoded (or read back from storage) at once, off the event loop",
+    )
+    qa_max_decode_pixels: int = Field(
+        16_000_000,
+        ge=1,
+        description="pixels a decode may make (after the JPEG reduction); above: `qa_error`,"
+        " not decoded",
+    )
+    qa_min_side: int = Field(
+        480, ge=0, description="short side in pixels under which a photo is `low_quality`"
+    )
+    qa_blur_below: float = Field(
+        20.0,
+        ge=0,
+        description="sharpness (variance of the Laplacian at 512 px) under which a photo is"
+        " blurred",
+    )
+    qa_dark_below: float = Field(
+        40.0, ge=0, le=255, description="mean luminance (0-255) under which a photo is too dark"
+    )
+    qa_bright_above: float = Field(
+        220.0, ge=0, le=255, description="mean luminance (0-255) above which a photo is burnt"
+    )
     # The reuse index answers up to 7 exactly (4 bands of 16 bits, one bit of slack each).
-    qa_near_distance: int = Field(4, ge=0, le=7, description="perceptual hash bits, of 64")
-    qa_date_window_hours: float = Field(24.0, gt=0)
-    qa_timezone: str = Field("Europe/Paris", description="of EXIF times without an offset")
-    qa_gps_distance_m: float = Field(300.0, gt=0, description="EXIF GPS to declared position")
-    qa_spread_m: float = Field(3000.0, gt=0, description="between the photos of a request")
-
-    # Retention (README "Retention"), applied by `worker purge`: empty keeps for ever.
-    keep_attempts: Retention = timedelta(days=90)
-    keep_events: Retention = Field(timedelta(days=30), description="sent events only")
-    keep_dead_letters: Retention = timedelta(days=90)
-    keep_finished: Retention = Field(None, description="requests, photos and their objects")
-    purge_batch: int = Field(5000, ge=1, le=100_000, description="rows deleted per transaction")
-    purge_pause_seconds: float = Field(0.05, ge=0, description="between two batches")
-
-    aws_endpoint_url: str | None = Field(None, validation_alias=AliasChoices("AWS_ENDPOINT_URL"))
-    aws_access_key_id: str | None = Field(None, validation_alias=AliasChoices("AWS_ACCESS_KEY_ID"))
-    aws_secret_access_key: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY")
+    qa_near_distance: int = Field(
+        4,
+        ge=0,
+        le=7,
+        description="perceptual hash bits (of 64) up to which two images are nearly the same",
     )
-    aws_region: str | None = Field(None, validation_alias=AliasChoices("AWS_REGION"))
+    qa_date_window_hours: float = Field(
+        24.0,
+        gt=0,
+        description="hours between a photo's capture time and `dateIntervention` beyond which it"
+        " is flagged",
+    )
+    qa_timezone: str = Field(
+        "Europe/Paris", description="zone of EXIF capture times written without an offset"
+    )
+    qa_gps_distance_m: float = Field(
+        300.0,
+        gt=0,
+        description="metres between a photo's EXIF GPS and its declared position beyond which it"
+        " is flagged",
+    )
+    qa_spread_m: float = Field(
+        3000.0,
+        gt=0,
+        description="metres between the photos of one request beyond which they are flagged",
+    )
+
+    # Retention (docs/operations.md), applied by `worker purge`: empty keeps for ever.
+    keep_attempts: Retention = Field(
+        timedelta(days=90),
+        description="how long attempts (`request_attempts`) are kept; a pending request's are"
+        " always kept; empty: for ever",
+    )
+    keep_events: Retention = Field(
+        timedelta(days=30),
+        description="how long result events (`outbox`) are kept once sent; unsent ones are"
+        " always kept",
+    )
+    keep_dead_letters: Retention = Field(
+        timedelta(days=90),
+        description="how long the `dead_letters` rows are kept (the dead-letter queue is"
+        " RabbitMQ's)",
+    )
+    keep_finished: Retention = Field(
+        None,
+        description="how long finished requests are kept; when set, older ones go with their"
+        " attempts, findings, events, photo rows and stored objects (a photo another request"
+        " lists stays); empty: for ever",
+        examples=["1095d"],
+    )
+    purge_batch: int = Field(
+        5000,
+        ge=1,
+        le=100_000,
+        description="rows deleted per batch, each its own transaction (finished requests: a"
+        " tenth as many)",
+    )
+    purge_pause_seconds: float = Field(0.05, ge=0, description="pause between two batches")
+
+    aws_endpoint_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("AWS_ENDPOINT_URL"),
+        description="S3 endpoint; a plain `http://` one is accepted",
+        examples=["https://s3.eu-west-3.amazonaws.com"],
+    )
+    aws_access_key_id: str | None = Field(
+        None,
+        validation_alias=AliasChoices("AWS_ACCESS_KEY_ID"),
+        description="S3 access key (with AWS_SECRET_ACCESS_KEY, or neither)",
+    )
+    aws_secret_access_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY"),
+        description="S3 secret key",
+    )
+    aws_region: str | None = Field(
+        None,
+        validation_alias=AliasChoices("AWS_REGION"),
+        description="S3 region",
+        examples=["eu-west-3"],
+    )
 
     @field_validator("qa_timezone")
     @classmethod

@@ -21,7 +21,7 @@ class _Strict(BaseModel):
 
 
 class _Zoned(_Strict):
-    timezone: str = "Europe/Paris"
+    timezone: str = Field("Europe/Paris", description="an IANA time zone")
 
     @field_validator("timezone")
     @classmethod
@@ -37,8 +37,10 @@ class _Zoned(_Strict):
 class RateLimit(_Strict):
     """At most `per_second` calls a second on average, `burst` at once after a quiet spell."""
 
-    per_second: float = Field(gt=0, le=10_000)
-    burst: int | None = Field(None, ge=1, le=100_000)
+    per_second: float = Field(gt=0, le=10_000, description="calls a second on average")
+    burst: int | None = Field(
+        None, ge=1, le=100_000, description="calls at once after a lull (default: the rate)"
+    )
 
     @property
     def capacity(self) -> int:
@@ -48,14 +50,24 @@ class RateLimit(_Strict):
 class DailyQuota(_Zoned):
     """At most `calls` calls (metadata and photos) per calendar day in `timezone`."""
 
-    calls: int = Field(ge=1)
+    calls: int = Field(ge=1, description="calls (metadata and photos) a calendar day")
 
 
 class OpeningHours(_Zoned):
     """When the OC may be called: `open` spans (always, when empty) minus `closed` ones."""
 
-    open: tuple[str, ...] = ()
-    closed: tuple[str, ...] = ()
+    open: tuple[str, ...] = Field(
+        (),
+        description="spans when the OC may be called (none: always): `mon-fri 08:00-20:00`,"
+        " `daily 06:00-23:00`, `3rd sat 16:00-22:00`, `sun 23:30-01:00`...",
+        examples=[["mon-fri 07:00-21:00", "sat 08:00-13:00"]],
+    )
+    closed: tuple[str, ...] = Field(
+        (),
+        description="spans taken out of `open`: the same rules, or a one-off"
+        " `2026-12-24T18:00/2026-12-26T08:00` (local times)",
+        examples=[["3rd sat 16:00-22:00"]],
+    )
 
     @field_validator("open", "closed")
     @classmethod
@@ -82,5 +94,9 @@ def _rules(texts: tuple[str, ...]) -> tuple[Rule, ...]:
 class Breaker(_Strict):
     """After `failures` transient failures in a row, no call for `cooldown`, then one probe."""
 
-    failures: int = Field(5, ge=1, le=10_000)
-    cooldown: Duration = timedelta(minutes=1)
+    failures: int = Field(
+        5, ge=1, le=10_000, description="transient failures in a row that open the breaker"
+    )
+    cooldown: Duration = Field(
+        timedelta(minutes=1), description="no call for this long, then one probe"
+    )

@@ -44,23 +44,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _doc(model: type[BaseModel]) -> str:
+    """A table's description is its class's docstring: one text for the code and the docs."""
+    return (model.__doc__ or "").strip()
+
+
 class OAuth2Config(_Strict):
     """OAuth 2.0 client credentials; the secret comes from the environment, never the file."""
 
-    token_url: HttpUrl
-    client_id: str = Field(min_length=1)
-    client_secret_env: str = Field(min_length=1)
-    scope: str | None = None
-    auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+    token_url: HttpUrl = Field(description="the OC's token endpoint")
+    client_id: str = Field(min_length=1, description="our client id at the OC")
+    client_secret_env: str = Field(
+        min_length=1, description="the environment variable holding our client secret"
+    )
+    scope: str | None = Field(None, description="the scope asked for, if the OC wants one")
+    auth_method: Literal["client_secret_basic", "client_secret_post"] = Field(
+        "client_secret_basic", description="how the client id and secret are sent"
+    )
 
 
 class PathsConfig(_Strict):
     """Request paths relative to `base_url`; `{id}` is replaced by the percent-encoded value."""
 
-    intervention: str = "/intervention/{id}/photos"
-    order: str = "/order/{id}/photos"
-    access: str = "/access/{id}/photos"
-    photo: str = "/photo/{id}"
+    intervention: str = Field("/intervention/{id}/photos", description="getPhotosByIntervention")
+    order: str = Field("/order/{id}/photos", description="getPhotosByOrder")
+    access: str = Field("/access/{id}/photos", description="getPhotosByAccess")
+    photo: str = Field("/photo/{id}", description="getPhoto")
 
     @field_validator("intervention", "order", "access", "photo")
     @classmethod
@@ -73,27 +82,64 @@ class PathsConfig(_Strict):
 class PartnerConfig(_Strict):
     """One `[oc.XXXX]` table."""
 
-    base_url: HttpUrl
-    query: Query = "intervention"
-    token: SecretStr | None = None
-    token_env: str | None = None
-    oauth2: OAuth2Config | None = None
-    max_wait: Duration = timedelta(days=7)
-    concurrency: int = Field(4, ge=1, le=256)
-    ca_file: Path | None = None
-    client_cert: Path | None = None
-    client_key: Path | None = None
-    paths: PathsConfig = PathsConfig()
-    rate: RateLimit | None = None
-    quota: DailyQuota | None = None
-    hours: OpeningHours | None = None
-    breaker: Breaker | None = None
+    base_url: HttpUrl = Field(
+        description="the OC's API CRI asynchrone, the operations' paths relative to it",
+        examples=["https://photos.oc-abcd.example/cri/v1"],
+    )
+    query: Query = Field(
+        "intervention",
+        description="which reference to ask by first (then the next one the message has)",
+    )
+    token: SecretStr | None = Field(None, description="a static bearer token, in the file")
+    token_env: str | None = Field(
+        None,
+        description="the environment variable holding a static bearer token",
+        examples=["ABCD_TOKEN"],
+    )
+    oauth2: OAuth2Config | None = Field(None, description=_doc(OAuth2Config))
+    max_wait: Duration = Field(
+        timedelta(days=7),
+        description="then `expired` if the OC still answers 202 (`36h`, `1d12h`, `90m`...)",
+    )
+    concurrency: int = Field(
+        4, ge=1, le=256, description="requests of this OC in flight in one worker process"
+    )
+    ca_file: Path | None = Field(
+        None,
+        description="PEM: the CA (or bundle) that signed the OC's server certificate; without"
+        " it, the system's CAs",
+        examples=["/etc/photo-worker/efgh-ca.pem"],
+    )
+    client_cert: Path | None = Field(
+        None,
+        description="PEM: our client certificate for mutual TLS, then its chain (the key may"
+        " follow)",
+        examples=["/etc/photo-worker/oi-client.pem"],
+    )
+    client_key: Path | None = Field(
+        None,
+        description="PEM: the client certificate's key, unencrypted",
+        examples=["/etc/photo-worker/oi-client.key"],
+    )
+    paths: PathsConfig = Field(PathsConfig(), description=_doc(PathsConfig))
+    rate: RateLimit | None = Field(None, description=_doc(RateLimit))
+    quota: DailyQuota | None = Field(None, description=_doc(DailyQuota))
+    hours: OpeningHours | None = Field(None, description=_doc(OpeningHours))
+    breaker: Breaker | None = Field(None, description=_doc(Breaker))
     # Requests held back by a closure, a spent quota or an open breaker are let go over this
     # span after it ends, so that the reopening is not a burst.
-    spread: Duration = timedelta(minutes=15)
-    connect_timeout: float = Field(10.0, gt=0)
-    read_timeout: float = Field(60.0, gt=0)
-    total_timeout: float = Field(600.0, gt=0)
+    spread: Duration = Field(
+        timedelta(minutes=15),
+        description="requests held back by a closure, a spent quota or an open breaker are let"
+        " go over this span once it ends",
+    )
+    connect_timeout: float = Field(10.0, gt=0, description="seconds to connect")
+    read_timeout: float = Field(
+        60.0, gt=0, description="seconds without a byte before a call is abandoned"
+    )
+    total_timeout: float = Field(
+        600.0, gt=0, description="seconds for one whole call (a 50 MiB photo on a slow link)"
+    )
 
     @model_validator(mode="after")
     def _one_credential(self) -> PartnerConfig:
