@@ -2,13 +2,15 @@
 
 Needs the local PostgreSQL and RabbitMQ (as the tests do); makes its own database, vhost and
 photo directory, runs the simulated OC API and each worker as separate processes, and prints a
-table of medians. `--json FILE` also writes every run's figures.
+table of medians. `--json FILE` also writes every run's figures; `--markdown FILE` the results
+table of this run with its machine, date and command, as docs/benchmarks.md keeps them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 from pathlib import Path
 
@@ -51,6 +53,11 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, help="also write every run's figures here")
     parser.add_argument(
+        "--markdown",
+        type=Path,
+        help="also write this run's table, machine, date and command as Markdown here (- prints)",
+    )
+    parser.add_argument(
         "--worker-code", type=Path, help="run the `worker` package of another checkout (a path)"
     )
     args = parser.parse_args()
@@ -66,11 +73,11 @@ async def run(args: argparse.Namespace) -> None:
     if "bigtables" in wanted:
         results["bigtables"] = await bigtables.measure(max(args.runs, 9))
     if set(wanted) <= {"logging", "bigtables"}:
-        print(report(results, args, time.monotonic() - started))
+        _publish(results, args, time.monotonic() - started)
         return
     async with BenchEnvironment(args.worker_code) as env:
         plan = await _measure(env, wanted, args, results)
-    print(report(results, args, time.monotonic() - started))
+    _publish(results, args, time.monotonic() - started)
     if plan:
         print(f"\nThe reuse lookup's plan:\n{plan}")
     if args.json:
@@ -112,15 +119,25 @@ def _measure_apart(env: BenchEnvironment, wanted: list[str], runs: int) -> dict[
     return {name: run_apart(*how, runs) for name, how in apart.items() if name in wanted}
 
 
-def report(results: dict[str, Figures], args: argparse.Namespace, seconds: float) -> str:
-    lines = [
-        f"Machine: {machine()}",
+def _publish(results: dict[str, Figures], args: argparse.Namespace, seconds: float) -> None:
+    print(report(results, args, seconds))
+    if args.markdown is not None:
+        text = table.markdown(_rows(results, args), machine(), _about(args, seconds), sys.argv[1:])
+        if str(args.markdown) == "-":
+            print("\n" + text)
+        else:
+            args.markdown.write_text(text, encoding="utf-8")
+
+
+def _about(args: argparse.Namespace, seconds: float) -> str:
+    return (
         f"Medians of {args.runs} runs; per-OC concurrency {CONCURRENCY} (the default);"
-        f" whole benchmark {seconds / 60:.1f} min.",
-        "",
-        "| measure | result | target | met |",
-        "|---|---|---|---|",
-    ]
+        f" whole benchmark {seconds / 60:.1f} min."
+    )
+
+
+def report(results: dict[str, Figures], args: argparse.Namespace, seconds: float) -> str:
+    lines = [f"Machine: {machine()}", _about(args, seconds), "", *table.header()]
     for row in _rows(results, args):
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)

@@ -4,6 +4,9 @@ catch-up day and the cost of a poll."""
 from __future__ import annotations
 
 import argparse
+import shlex
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from tests.bench import bursts, scenarios
 from tests.bench.scenarios import Figures
@@ -13,6 +16,30 @@ Row = tuple[str, str, str, str]
 
 def _met(ok: bool) -> str:
     return "yes" if ok else "no"
+
+
+def header() -> list[str]:
+    return ["| measure | result | target | met |", "|---|---|---|---|"]
+
+
+def markdown(
+    rows: Sequence[Row],
+    machine: str,
+    about: str,
+    arguments: Sequence[str],
+    now: datetime | None = None,
+) -> str:
+    """One run's results as docs/benchmarks.md keeps them: what ran, where, when, then the rows."""
+    when = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
+    command = shlex.join(["python", "-m", "tests.bench", *arguments])
+    lines = [
+        f"Run of {when} on {machine}.",
+        f"Command: `{command}`. {about}",
+        "",
+        *header(),
+        *("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def throughput_rows(results: dict[str, Figures], args: argparse.Namespace) -> list[Row]:
