@@ -231,7 +231,7 @@ async def test_soak_kills_and_restarts_lose_and_duplicate_nothing(
     }
     files -= {f for f in files if f.startswith("_probe/")}
     # A write cut by SIGKILL leaves its staging file (`.<name>.<id>.part` here, `<name>#<n>` from
-    # obstore): never read, never a photo; counted apart (README: Storage).
+    # obstore): never read, never a photo; counted apart (docs/design.md: Storage).
     staging = {f for f in files if _is_staging(f)}
     files -= staging
     summary = {

@@ -192,7 +192,7 @@ async def time_console(dsn: str) -> float:
             Csrf(),
         )  # type: ignore[arg-type]
         app = build_app(console, Access.from_settings(settings))
-        # Every overview is made afresh: its real cost, not the cache's (README "Console").
+        # Every overview is made afresh: its real cost, not the cache's (docs/console.md).
         app[overview.CACHE] = overview.OverviewCache(0)
         runner = web.AppRunner(app)
         await runner.setup()

@@ -235,7 +235,7 @@ async def test_findings_counts_by_kind_and_oc_worst_first_and_csv(
     assert table
     assert re.findall(r"<th class=\"num\">(\w+)</th>", table.group(1)) == ["OCAA", "OCBB", "all"]
     kinds = re.findall(r"<code>(\w+)</code>", table.group(1))
-    assert kinds == ["missing_type", "unpaired", "reused_photo", "low_quality"], "README order"
+    assert kinds == ["missing_type", "unpaired", "reused_photo", "low_quality"], "findings.md order"
     assert re.search(
         r"low_quality</code></a></th>\s*<td class=\"num\"><a [^>]*>1</a>", table.group(1)
     )

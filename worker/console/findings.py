@@ -46,7 +46,7 @@ class Period:
 
 
 def by_kind_and_oc(report: QualityReport) -> tuple[list[str], dict[str, dict[str, int]]]:
-    """The OCs, and kind -> OC -> findings, kinds in the order the README lists them."""
+    """The OCs, and kind -> OC -> findings, kinds in the order docs/findings.md lists them."""
     table: dict[str, dict[str, int]] = {}
     for count in report.counts:
         table.setdefault(count["kind"], {})[count["code_oc"]] = count["findings"]

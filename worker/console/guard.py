@@ -85,7 +85,7 @@ class Access:
         if access.local_only and not is_loopback(settings.console_host):
             raise ConfigError(
                 f"WORKER_CONSOLE_HOST={settings.console_host} is not a loopback address: set"
-                " WORKER_CONSOLE_PASSWORD or WORKER_CONSOLE_TRUSTED_HEADER (README: Console)"
+                " WORKER_CONSOLE_PASSWORD or WORKER_CONSOLE_TRUSTED_HEADER (docs/console.md)"
             )
         return access
 

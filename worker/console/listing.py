@@ -2,7 +2,7 @@
 reference, keyset pagination.
 
 Each way of listing reads an index in the order it shows, so a page costs about the same on the
-millionth row as on the first, whatever the filters (the plans are in the README, "Console"):
+millionth row as on the first, whatever the filters (the figures are in docs/benchmarks.md):
 
 - browsing: newest received first, one index range per (OC, status), merged: finished requests
   through `photo_requests_finished` (migration 0009), pending ones through the due index;

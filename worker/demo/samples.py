@@ -82,7 +82,7 @@ def samples(tag: str) -> list[Sample]:
 
 
 def _flagged(tag: str) -> list[Sample]:
-    """Photos made to trigger the photo checks (README "Photo findings"); none changes a status."""
+    """Photos made to trigger the photo checks (docs/findings.md); none changes a status."""
     every_type = ["POSE_PTO", "CABLAGE_PBO", "CABLAGE_PM"]
     return [
         Sample(

@@ -95,7 +95,7 @@ async def _declare(
             f"RabbitMQ refuses to declare {name} as this worker does ({policy.kind} queue,"
             f" WORKER_QUEUE_TYPE={policy.kind}): {exc.args[0] if exc.args else exc}. Set"
             " WORKER_QUEUE_TYPE to the existing queue's type, or move the queue over as the"
-            " README says (Running it > Queue types)"
+            " docs/operations.md says (Queue types)"
         ) from None
 
 

@@ -1,4 +1,4 @@
-"""`worker purge`: apply the retention settings (README "Retention"), one run at a time.
+"""`worker purge`: apply the retention settings (docs/operations.md: Retention), one run at a time.
 
 The history tables (attempts, sent events, dead letters) and, when `WORKER_KEEP_FINISHED` is set,
 finished requests with their photos, in batches of `WORKER_PURGE_BATCH` rows, each its own short
