@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     log_level: Annotated[Literal["debug", "info", "warning", "error"], _lower] = "info"
     log_format: Annotated[Literal["auto", "json", "console"], _lower] = "auto"
     instance: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    heartbeat_seconds: float = Field(
+        15.0, ge=1, description="how often each process records that it is alive (on-call view)"
+    )
     certificate_check_seconds: float = Field(
         60.0, gt=0, description="how often an OC's TLS files are looked at for a renewal"
     )
