@@ -13,6 +13,7 @@ from aiohttp import web
 from worker.console import (
     actions,
     dead_letters,
+    desk,
     detail,
     findings,
     images,
@@ -46,6 +47,8 @@ def build_app(console: ConsoleState, access: Access) -> web.Application:
     route.add_get("/requests", listing.requests_page, name="requests")
     route.add_get("/requests/{message_id}", detail.request_page, name="request")
     route.add_post("/requests/{message_id}/refetch", actions.refetch_request, name="refetch")
+    route.add_post("/requests/{message_id}/verdict", desk.post_verdict, name="verdict")
+    route.add_get("/queue", desk.queue_page, name="queue")
     route.add_get("/findings", findings.findings_page, name="findings")
     route.add_get("/findings.csv", findings.findings_csv, name="findings_csv")
     route.add_get("/dead-letters", dead_letters.dead_letters_page, name="dead_letters")
