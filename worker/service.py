@@ -22,6 +22,7 @@ from worker.limits.gate import PartnerGate
 from worker.limits.gatekeeper import Gatekeeper, is_limited
 from worker.observe.failures import is_data_error
 from worker.observe.health import BrokerView, Monitor
+from worker.observe.heartbeat import Heartbeat
 from worker.observe.metrics import Metrics
 from worker.partners.config import Partner, secrets_of
 from worker.resources import Resources, open_resources
@@ -165,10 +166,19 @@ class _Parts:
     ) -> None:
         topology = await declare(self._resources.consumer_channel, QueuePolicy.of(self._settings))
         claiming, background = asyncio.Event(), asyncio.Event()
+        heartbeat = Heartbeat(
+            self._resources.pool,
+            self._settings.instance,
+            "ingest",
+            self._settings.heartbeat_seconds,
+            lambda: self.scheduler.running,
+            monitor.queue_view,
+        )
         loops = [
             asyncio.create_task(self.scheduler.run(claiming), name="scheduler"),
             asyncio.create_task(self.scheduler.renew_leases(background), name="leases"),
             asyncio.create_task(self.relay.run(background), name="outbox"),
+            asyncio.create_task(heartbeat.run(background), name="heartbeat"),
         ]
         monitor.consumer_tag = await topology.queue.consume(self.intake.on_message)
         started()

@@ -159,6 +159,9 @@ class Settings(BaseSettings):
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
         description="name of this process in leases, attempts and logs (default: hostname-pid)",
     )
+    heartbeat_seconds: float = Field(
+        15.0, ge=1, description="how often each process records that it is alive (on-call view)"
+    )
     certificate_check_seconds: float = Field(
         60.0,
         gt=0,

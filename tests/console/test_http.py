@@ -44,10 +44,14 @@ async def test_pages_hold_no_inline_script_or_style(console: Console, db: asyncp
     seeded = await seed.request(db)
     await seed.photo(db, console.photos, seeded, "PBO_AVANT")
     await seed.dead_letter(db)
-    for path in ("/", "/requests", f"/requests/{seeded.message_id}", "/findings", "/dead-letters"):
+    pages = ("/requests", f"/requests/{seeded.message_id}", "/findings", "/dead-letters")
+    for path in ("/", *pages, "/queue", "/on-call"):
         html = (await console.get(path)).text
-        scripts = re.findall(r"<script([^>]*)>", html)
-        assert scripts == [' src="/static/htmx.min.js?v=' + scripts[0].split("?v=")[1]], path
+        scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.DOTALL)
+        assert scripts, path
+        for attributes, body in scripts:  # files of the console's own, nothing inline
+            assert re.fullmatch(r' src="/static/[a-z.]+\.js\?v=[^"]+" defer', attributes), path
+            assert body == "", path
         assert "<style" not in html, path
         assert not re.search(r"\sstyle=", html), path
         assert not re.search(r"\son[a-z]+=", html), path

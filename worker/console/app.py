@@ -10,7 +10,17 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from worker.console import actions, dead_letters, detail, findings, images, listing, overview
+from worker.console import (
+    actions,
+    dead_letters,
+    desk,
+    detail,
+    findings,
+    images,
+    listing,
+    oncall,
+    overview,
+)
 from worker.console.guard import Access, Csrf, add_security_headers, guard
 from worker.console.pages import STATE, ConsoleState, setup_templates
 from worker.console.thumbnails import Thumbnails
@@ -29,6 +39,7 @@ def build_app(console: ConsoleState, access: Access) -> web.Application:
     app[STATE] = console
     # A little under the pages' refresh period: one count per period, however many pages.
     app[overview.CACHE] = overview.OverviewCache(console.settings.console_refresh_seconds - 0.5)
+    app[oncall.CACHE] = oncall.OnCallCache(console.settings.console_refresh_seconds - 0.5)
     setup_templates(app)
     route = app.router
     route.add_get("/", overview.overview_page, name="overview")
@@ -36,6 +47,8 @@ def build_app(console: ConsoleState, access: Access) -> web.Application:
     route.add_get("/requests", listing.requests_page, name="requests")
     route.add_get("/requests/{message_id}", detail.request_page, name="request")
     route.add_post("/requests/{message_id}/refetch", actions.refetch_request, name="refetch")
+    route.add_post("/requests/{message_id}/verdict", desk.post_verdict, name="verdict")
+    route.add_get("/queue", desk.queue_page, name="queue")
     route.add_get("/findings", findings.findings_page, name="findings")
     route.add_get("/findings.csv", findings.findings_csv, name="findings_csv")
     route.add_get("/dead-letters", dead_letters.dead_letters_page, name="dead_letters")
@@ -44,6 +57,8 @@ def build_app(console: ConsoleState, access: Access) -> web.Application:
     )
     route.add_get("/photos/{code_oc}/{photo_id}", images.photo, name="photo")
     route.add_get("/photos/{code_oc}/{photo_id}/thumb", images.thumbnail, name="thumbnail")
+    route.add_get("/on-call", oncall.oncall_page, name="oncall")
+    route.add_get("/on-call/panel", oncall.oncall_panel, name="oncall_panel")
     route.add_get("/healthz", _healthz)
     route.add_get("/favicon.ico", _no_icon)
     route.add_static("/static", STATIC, name="static", append_version=True)

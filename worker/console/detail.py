@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from worker.console.desk import queue_position
 from worker.console.gallery import badges, group_photos
 from worker.console.pages import render, state
 from worker.ops.detail import load_detail
@@ -34,6 +35,7 @@ async def request_page(request: web.Request) -> web.Response:
         "badges": badges(detail["findings"]),
         "events": [e | {"pretty": _pretty(e["body"])} for e in detail["events"]],
         "refetchable": req["status"] in REFETCHABLE and req["lease_owner"] is None,
+        "queue": await queue_position(request, message_id),
     }
     return render(request, "request.html", context)
 

@@ -13,6 +13,7 @@ from aiohttp import web
 from worker.console.pages import render, state
 from worker.findings.model import KINDS
 from worker.ops.quality import QualityReport, Selection, build_quality_report, render_csv
+from worker.ops.verdicts import precision_by_kind
 
 PERIODS = (1, 7, 30, 90)  # days
 WORST = 30  # requests listed on the page
@@ -60,7 +61,9 @@ def _kind_rank(kind: str) -> int:
 
 async def findings_page(request: web.Request) -> web.Response:
     period = Period.parse(request.query)
-    report = await build_quality_report(state(request).pool, period.selection(WORST))
+    pool = state(request).pool
+    report = await build_quality_report(pool, period.selection(WORST))
+    precision = await precision_by_kind(pool, timedelta(days=period.days), period.oc)
     ocs, table = by_kind_and_oc(report)
     context = {
         "period": period,
@@ -69,6 +72,7 @@ async def findings_page(request: web.Request) -> web.Response:
         "table": table,
         "ocs": ocs,
         "worst": report.requests,
+        "precision": precision,
     }
     return render(request, "findings.html", context)
 

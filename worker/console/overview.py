@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from worker.console import oncall
 from worker.console.pages import ConsoleState, render, state
 from worker.ops.limits import breakers_seen, limits_or_reason
 from worker.ops.status import (
@@ -130,11 +131,16 @@ FROM dead_letters
 
 
 async def overview_page(request: web.Request) -> web.Response:
-    overview = await request.app[CACHE].get(state(request))
-    return render(request, "overview.html", {"o": overview})
+    return render(request, "overview.html", await _context(request))
 
 
 async def overview_panel(request: web.Request) -> web.Response:
     """The refreshing part of the page alone, swapped in place by htmx."""
-    overview = await request.app[CACHE].get(state(request))
-    return render(request, "_overview.html", {"o": overview})
+    return render(request, "_overview.html", await _context(request))
+
+
+async def _context(request: web.Request) -> dict[str, Any]:
+    console = state(request)
+    overview = await request.app[CACHE].get(console)
+    health = (await request.app[oncall.CACHE].get(console)).health
+    return {"o": overview, "health": health}

@@ -167,8 +167,19 @@ class Monitor:
         else:
             self._set_backlog(rows, int(unsent))
         await self._refresh_purge()
+        await self.queue_view()
+
+    async def queue_view(self) -> dict[str, dict[str, int]]:
+        """Each queue's depth and consumers, as the broker says now (the gauges are set too);
+        a queue that could not be read is left out."""
+        seen = {}
         for queue in self._queues:
-            await self._measure_queue(queue, self._metrics.queue_messages.labels(queue).set)
+            declared = await self._measure_queue(queue)
+            if declared is not None:
+                messages, consumers = declared
+                self._metrics.queue_messages.labels(queue).set(messages)
+                seen[queue] = {"messages": messages, "consumers": consumers}
+        return seen
 
     async def _refresh_purge(self) -> None:
         try:
@@ -189,7 +200,7 @@ class Monitor:
             self._metrics.oldest_pending_age.labels(code).set(float(row["oldest"]) if row else 0)
         self._metrics.outbox_unsent.set(unsent)
 
-    async def _measure_queue(self, name: str, record: Callable[[float], None]) -> None:
+    async def _measure_queue(self, name: str) -> tuple[int, int] | None:
         # On the raw channel: a robust channel would remember every passive declaration made
         # here in order to replay it after a reconnection, one more at each scrape.
         try:
@@ -198,6 +209,6 @@ class Monitor:
                 declared = await channel.queue_declare(name, passive=True)
         except (*AMQP_ERRORS, RuntimeError) as exc:
             self._metrics.errors.labels("broker").inc()
-            log.warning("could not read a queue depth for /metrics", queue=name, error=repr(exc))
-            return
-        record(float(declared.message_count or 0))
+            log.warning("could not read a queue depth", queue=name, error=repr(exc))
+            return None
+        return declared.message_count or 0, declared.consumer_count or 0

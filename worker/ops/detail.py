@@ -75,9 +75,12 @@ _REFUSED = """
 SELECT photo_id, reason, detail, refused_at FROM photo_refusals WHERE message_id = $1 ORDER BY id
 """
 _FINDINGS = """
-SELECT kind, severity, photo_ids, detail, related_message_id, created_at
-FROM photo_findings WHERE message_id = $1
-ORDER BY array_position(ARRAY['suspect', 'warning', 'info'], severity), kind, id
+SELECT f.kind, f.severity, f.photo_ids, f.detail, f.related_message_id, f.created_at,
+    v.verdict, v.decided_by, v.decided_at, v.comment AS verdict_comment
+FROM photo_findings f
+LEFT JOIN finding_verdicts v USING (message_id, kind, photo_ids)
+WHERE f.message_id = $1
+ORDER BY array_position(ARRAY['suspect', 'warning', 'info'], f.severity), f.kind, f.id
 """
 _EVENTS = """
 SELECT routing_key, created_at, sent_at, body::text AS body
@@ -119,6 +122,7 @@ def render_detail(detail: dict[str, Any]) -> str:
     lines += [
         f"  {f['severity']:8} {f['kind']}: {f['detail']}"
         + (f" (see {f['related_message_id']})" if f["related_message_id"] else "")
+        + _verdict_text(f)
         for f in detail["findings"]
     ]
     lines += ["", "Result events:"]
@@ -128,6 +132,16 @@ def render_detail(detail: dict[str, Any]) -> str:
         for e in detail["events"]
     ] or ["  none yet"]
     return "\n".join(lines)
+
+
+def _verdict_text(finding: dict[str, Any]) -> str:
+    if not finding["verdict"]:
+        return ""
+    said = f": {finding['verdict_comment']}" if finding["verdict_comment"] else ""
+    return (
+        f"\n           verdict {finding['verdict']} by {finding['decided_by']}"
+        f" {finding['decided_at'][:19]}{said}"
+    )
 
 
 def render_dead_letters(letters: list[dict[str, Any]]) -> str:

@@ -77,6 +77,11 @@ class Scheduler:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def running(self) -> int:
+        """Attempts under way in this process."""
+        return len(self._tasks)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and start attempts until `stop` is set; running attempts are left to drain()."""
         settings = self._settings
