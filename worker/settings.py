@@ -108,6 +108,11 @@ class Settings(BaseSettings):
         60.0, gt=0, description="how often an OC's TLS files are looked at for a renewal"
     )
 
+    # `worker migrate` (README "Migrations"): how long a statement waits for a lock before it
+    # gives up, lets the traffic queued behind it through, and tries again (retries times).
+    migrate_lock_timeout_seconds: float = Field(1.0, gt=0, le=60)
+    migrate_lock_retries: int = Field(10, ge=0, le=100)
+
     # `worker console`: the operators' web console (README "Console").
     console_host: str = Field("127.0.0.1", description="anything but loopback needs auth")
     console_port: int = Field(8400, ge=0, le=65535, description="0: any free port")
@@ -193,8 +198,10 @@ def env_name(field: str) -> str:
 
 
 def service_fields() -> tuple[str, ...]:
-    """What `worker run` reads: every setting but the console's."""
-    return tuple(name for name in Settings.model_fields if not name.startswith("console_"))
+    """What `worker run` reads: every setting but the console's and `worker migrate`'s."""
+    return tuple(
+        name for name in Settings.model_fields if not name.startswith(("console_", "migrate_"))
+    )
 
 
 def load_settings(**overrides: object) -> Settings:
