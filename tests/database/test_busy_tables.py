@@ -39,9 +39,9 @@ async def test_migrations_on_a_million_requests_never_hold_the_traffic_a_second(
     print(f"\nApplying {', '.join(applied)} on {REQUESTS:,} requests:\n{traffic.report()}")
     assert applied == [m.version for m in discover() if m.version >= FIRST_INDEX_BUILD]
     assert invalid == 0
-    # The traffic ran all along (a stalled loop would prove nothing) ...
-    assert all(kind.statements >= 20 for kind in traffic.kinds.values()), traffic.report()
-    # ... and no statement of it waited a second for a lock (pg_locks.waitstart, watched).
+    # No statement of the traffic waited a second for a lock (pg_locks.waitstart, watched) ...
     assert traffic.longest_wait < 1.0, traffic.report()
-    # Nor was any slowed that long by anything else (the machine being busy included).
+    # ... nor was any slowed much longer by anything else (the machine being busy included) ...
     assert traffic.slowest < 3.0, traffic.report()
+    # ... and the traffic ran all along (a stalled loop would prove nothing).
+    assert all(kind.statements >= 20 for kind in traffic.kinds.values()), traffic.report()

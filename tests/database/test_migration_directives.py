@@ -11,6 +11,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import sqlparse
 from structlog.testing import capture_logs
 
 from worker.database.lock_policy import LockPolicy
@@ -287,3 +288,27 @@ def test_the_default_policy_is_the_settings_default() -> None:
     fields = Settings.model_fields
     assert fields["migrate_lock_timeout_seconds"].default == LockPolicy().timeout_seconds
     assert fields["migrate_lock_retries"].default == LockPolicy().retries
+
+
+def _words(statement: sqlparse.sql.Statement) -> list[str]:
+    return [
+        word.upper()
+        for token in statement.flatten()
+        if not token.is_whitespace and token.ttype not in sqlparse.tokens.Comment
+        for word in token.value.split()
+    ]
+
+
+def test_no_file_in_a_transaction_builds_an_index_on_a_table_it_did_not_create() -> None:
+    """In a transaction, CREATE INDEX holds SHARE on its table for the whole build (intake,
+    claims and renewals wait): only a table the same file creates, still empty, may be indexed
+    that way. Others go in a `-- migrate: no-transaction` file, CONCURRENTLY."""
+    for migration in discover():
+        if not migration.transactional:
+            continue
+        statements = [_words(s) for s in sqlparse.parse(migration.sql)]
+        created = {w[2] for w in statements if w[:2] == ["CREATE", "TABLE"]}
+        for words in statements:
+            if words[:1] == ["CREATE"] and "INDEX" in words[1:3]:
+                table = words[words.index("ON") + 1]
+                assert table in created, f"{migration.version}: {' '.join(words[:8])}"
