@@ -9,7 +9,10 @@ a cut build) before building it again.
 
 `-- migrate: replaces <sha256>` in the header (the `-- migrate:` lines at the top): a former text
 of the file, which databases may have recorded when they applied it. The runner accepts it as if
-it were the current one.
+it were the current one, and records the first one named (the text of the release before) when
+it applies the file, so that the runner of that release still finds its file unchanged: a
+rollback, or an old replica restarting during a rolling deploy, does not fail on a checksum.
+The former and the current text must leave the same schema (tests/database checks it).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ NO_TRANSACTION = "no-transaction"
 @dataclass(frozen=True)
 class Header:
     transactional: bool
-    replaces: frozenset[str]
+    replaces: tuple[str, ...]  # in the order of the file
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class Statement:
 
 def read_header(sql: str) -> Header:
     """The directives of the leading `-- migrate:` lines; raises ValueError on a wrong one."""
-    transactional, replaces = True, set()
+    transactional, replaces = True, []
     header = True
     for number, line in enumerate(sql.splitlines(), start=1):
         match = _DIRECTIVE.match(line)
@@ -56,10 +59,10 @@ def read_header(sql: str) -> Header:
         if directive == NO_TRANSACTION:
             transactional = False
         elif found := _REPLACES.match(directive):
-            replaces.add(found.group(1))
+            replaces.append(found.group(1))
         else:
             raise ValueError(f"unknown directive {line.strip()!r} on line {number}")
-    return Header(transactional, frozenset(replaces))
+    return Header(transactional, tuple(replaces))
 
 
 def split_statements(sql: str) -> list[Statement]:

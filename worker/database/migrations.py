@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -40,7 +40,7 @@ class Migration:
     sql: str
     transactional: bool = True
     # Checksums of former texts of this file, which databases may have recorded.
-    replaces: frozenset[str] = field(default=frozenset())
+    replaces: tuple[str, ...] = ()
 
     @classmethod
     def read(cls, path: Path) -> Migration:
@@ -61,6 +61,12 @@ class Migration:
     @cached_property
     def statements(self) -> list[Statement]:
         return split_statements(self.sql)
+
+    @property
+    def recorded_checksum(self) -> str:
+        """What a database applying this file records: the former text's checksum if it has one
+        (the same schema, and what the previous release's runner expects)."""
+        return self.replaces[0] if self.replaces else self.checksum
 
     def accepts(self, recorded: str) -> bool:
         return recorded == self.checksum or recorded in self.replaces
@@ -205,7 +211,7 @@ async def _record(conn: asyncpg.Connection, migration: Migration) -> None:
     await conn.execute(
         "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)",
         migration.version,
-        migration.checksum,
+        migration.recorded_checksum,
     )
 
 
