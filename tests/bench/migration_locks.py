@@ -95,6 +95,7 @@ async def _measure(
             started = time.monotonic()
             await migrate(conn, applied, policy)
             took = time.monotonic() - started
+            await traffic.settle()
             worst = max(worst, traffic.longest_wait)
             print(
                 f"{m.version:26} {took:8.2f} {traffic.longest_wait:17.3f}s"

@@ -123,6 +123,14 @@ class Traffic:
         self._stop.set()
         await asyncio.gather(*self._tasks)
 
+    async def settle(self) -> None:
+        """Wait for each loop to end one more statement: one held until now has been counted."""
+        counts = {name: kind.statements for name, kind in self.kinds.items()}
+        deadline = time.monotonic() + 60
+        while any(self.kinds[name].statements <= n for name, n in counts.items()):
+            assert time.monotonic() < deadline, "the traffic stalled"
+            await asyncio.sleep(0.02)
+
     def reset(self) -> None:
         for name in self.kinds:
             self.kinds[name] = Kind()
