@@ -13,5 +13,3 @@ CREATE TABLE finding_verdicts (
     PRIMARY KEY (message_id, kind, photo_ids)
 );
 CREATE INDEX finding_verdicts_kind_time ON finding_verdicts (kind, decided_at);
--- The review queue reads the recent suspect findings, newest first.
-CREATE INDEX photo_findings_suspect_time ON photo_findings (created_at) WHERE severity = 'suspect';

@@ -111,7 +111,14 @@ def test_every_command_has_help_naming_the_settings_it_reads(command: str) -> No
 @pytest.mark.parametrize(
     ("command", "variables"),
     [
-        ("migrate", {"WORKER_DATABASE_URL"}),
+        (
+            "migrate",
+            {
+                "WORKER_DATABASE_URL",
+                "WORKER_MIGRATE_LOCK_TIMEOUT_SECONDS",
+                "WORKER_MIGRATE_LOCK_RETRIES",
+            },
+        ),
         ("run", {"WORKER_AMQP_URL", "WORKER_PARTNERS_FILE", "AWS_REGION"}),
         ("status", {"WORKER_DATABASE_URL", "WORKER_AMQP_URL"}),
         ("replay-dead-letters", {"WORKER_AMQP_URL", "WORKER_DATABASE_URL"}),

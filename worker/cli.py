@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         "migrate",
         _migrate,
         "apply the SQL migrations (safe to run twice, or from two processes)",
-        ("database_url", *logs),
+        ("database_url", "migrate_lock_timeout_seconds", "migrate_lock_retries", *logs),
     )
     add(
         "run",
@@ -180,11 +180,13 @@ def _migrate(_: argparse.Namespace) -> int:
 async def _apply_migrations(settings: Settings) -> int:
     import structlog
 
+    from worker.database.lock_policy import LockPolicy
     from worker.resources import connect_database
 
+    policy = LockPolicy(settings.migrate_lock_timeout_seconds, settings.migrate_lock_retries)
     conn = await connect_database(settings)
     try:
-        applied = await migrate(conn)
+        applied = await migrate(conn, policy=policy)
     finally:
         await conn.close()
     structlog.get_logger().info("migrations applied", applied=applied or "none, up to date")

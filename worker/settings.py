@@ -168,6 +168,19 @@ class Settings(BaseSettings):
         description="how often an OC's TLS files are looked at (os.stat) for a renewal",
     )
 
+    # `worker migrate` (docs/operations.md): how long a statement waits for a lock before it
+    # gives up, lets the traffic queued behind it through, and tries again (retries times).
+    migrate_lock_timeout_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="`worker migrate`: longest wait for a lock before a statement gives up and"
+        " is retried, so that intake, claims and renewals are never held behind it",
+    )
+    migrate_lock_retries: int = Field(
+        10, ge=0, le=100, description="`worker migrate`: tries after a lock timeout, then exit 1"
+    )
+
     # `worker console`: the operators' web console (docs/console.md).
     console_host: str = Field(
         "127.0.0.1",
@@ -360,8 +373,10 @@ def env_name(field: str) -> str:
 
 
 def service_fields() -> tuple[str, ...]:
-    """What `worker run` reads: every setting but the console's."""
-    return tuple(name for name in Settings.model_fields if not name.startswith("console_"))
+    """What `worker run` reads: every setting but the console's and `worker migrate`'s."""
+    return tuple(
+        name for name in Settings.model_fields if not name.startswith(("console_", "migrate_"))
+    )
 
 
 def load_settings(**overrides: object) -> Settings:

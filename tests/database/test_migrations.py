@@ -6,8 +6,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -16,18 +14,6 @@ import pytest
 from worker.database.migrations import MigrationError, discover, migrate
 
 pytestmark = pytest.mark.services
-
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-@pytest.fixture
-async def empty_database() -> AsyncIterator[str]:
-    name = f"wt{os.getpid()}_empty_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(ADMIN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 async def _tables(dsn: str) -> set[str]:
