@@ -138,6 +138,11 @@ class Settings(BaseSettings):
     keep_events: Retention = Field(timedelta(days=30), description="sent events only")
     keep_dead_letters: Retention = timedelta(days=90)
     keep_finished: Retention = Field(None, description="requests, photos and their objects")
+    # A purged request's messageId stays refused this long after the purge (contract: a second
+    # message with the same messageId changes nothing); about 60 bytes a request.
+    keep_purged_ids: Retention = Field(
+        timedelta(days=365), description="message ids of purged requests, after the purge"
+    )
     purge_batch: int = Field(5000, ge=1, le=100_000, description="rows deleted per transaction")
     purge_pause_seconds: float = Field(0.05, ge=0, description="between two batches")
 
