@@ -20,3 +20,4 @@ CREATE TABLE doomed_objects (
     photo_id    uuid NOT NULL,
     purged_at   timestamptz NOT NULL DEFAULT now()
 );
+

@@ -139,7 +139,7 @@ class Settings(BaseSettings):
     keep_dead_letters: Retention = timedelta(days=90)
     keep_finished: Retention = Field(None, description="requests, photos and their objects")
     # A purged request's messageId stays refused this long after the purge (contract: a second
-    # message with the same messageId changes nothing); about 60 bytes a request.
+    # message with the same messageId changes nothing); about 100 bytes a request.
     keep_purged_ids: Retention = Field(
         timedelta(days=365), description="message ids of purged requests, after the purge"
     )
