@@ -20,4 +20,3 @@ CREATE TABLE doomed_objects (
     photo_id    uuid NOT NULL,
     purged_at   timestamptz NOT NULL DEFAULT now()
 );
-

@@ -257,7 +257,11 @@ async def test_purged_message_ids_are_forgotten_after_their_retention(
         old,
         recent,
     )
-    report = await purge(conn, FINISHED, open_store(_file_settings(tmp_path)))
+    store = open_store(_file_settings(tmp_path))
+    dry = await purge(conn, FINISHED, store, dry_run=True)
+    assert dry.deleted["purged_ids"] == 1
+    assert await rows.count(db, "purged_messages") == 2
+    report = await purge(conn, FINISHED, store)
     assert report.deleted["purged_ids"] == 1
     assert [r["message_id"] for r in await db.fetch("SELECT * FROM purged_messages")] == [recent]
 

@@ -29,6 +29,12 @@ from worker.settings import Settings
 log = structlog.get_logger("worker.purge")
 # pg_try_advisory_lock key of the purge: "photopurge" in hex, any constant of our own would do.
 _LOCK = 0x70686F746F7075
+_FORGET = """
+WITH old AS (SELECT message_id FROM purged_messages WHERE purged_at < $1 ORDER BY purged_at
+             LIMIT $2),
+gone AS (DELETE FROM purged_messages p USING old WHERE p.message_id = old.message_id RETURNING 1)
+SELECT count(*) FROM gone
+"""
 _FINISHED_SHARE = 10  # a finished request deletes about ten rows: its batches are that smaller
 
 
@@ -134,18 +140,15 @@ async def _forget_purged_ids(
     conn: asyncpg.Connection, retention: Retention, cutoff: datetime, report: PurgeReport
 ) -> None:
     """The message ids of requests purged before `cutoff`: intake accepts them again."""
+    if report.dry_run:
+        count = "SELECT count(*) FROM purged_messages WHERE purged_at < $1"
+        report.deleted["purged_ids"] += int(await conn.fetchval(count, cutoff))
+        return
     while True:
-        statement = (
-            "SELECT count(*) FROM (SELECT 1 FROM purged_messages WHERE purged_at < $1 LIMIT $2) o"
-            if report.dry_run
-            else "WITH old AS (SELECT message_id FROM purged_messages WHERE purged_at < $1"
-            " ORDER BY purged_at LIMIT $2), gone AS (DELETE FROM purged_messages p USING old"
-            " WHERE p.message_id = old.message_id RETURNING 1) SELECT count(*) FROM gone"
-        )
-        deleted = int(await conn.fetchval(statement, cutoff, retention.batch))
+        deleted = int(await conn.fetchval(_FORGET, cutoff, retention.batch))
         report.deleted["purged_ids"] += deleted
         report.batches += 1
-        if deleted < retention.batch or report.dry_run:
+        if deleted < retention.batch:
             return
         await asyncio.sleep(retention.pause)
 
