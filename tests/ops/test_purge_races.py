@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.harness import Broker, InProcessWorker, cr_stoc, wait_for_status
+from tests.harness import Broker, InProcessWorker, StartWorker, cr_stoc, wait_for_status
 from tests.ops import history_rows as rows
 from tests.services import wait_until
 from worker.ops import purge as purge_module
@@ -156,6 +156,48 @@ async def test_a_photo_purged_between_its_lookup_and_its_link_is_downloaded_agai
     assert purged == [3]
     assert row["status"] == "completed", row["last_error"]
     await _check_stored(db, store, await _event(broker, message["messageId"]))
+
+
+async def test_a_rescheduled_attempt_whose_known_photos_were_purged_waits_not_fails(
+    start_worker: StartWorker,
+    broker: Broker,
+    db: asyncpg.Pool,
+    conn: asyncpg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worker = await start_worker({"not_found_retries": 1})
+    reference = "PURGE-WAIT:photos=3:photo404=3"  # photo 3 never comes: every attempt retries
+    old = cr_stoc(intervention=reference)
+    assert (await broker.run(db, old))["status"] == "failed"
+    await wait_until(lambda: _sent(db, old["messageId"]), what="its event to be sent")
+    await db.execute(
+        "UPDATE photo_requests SET completed_at = now() - interval '400 days'"
+        " WHERE message_id = $1",
+        uuid.UUID(old["messageId"]),
+    )
+    store = open_store(worker.settings)
+    purged: list[int] = []
+    real = catalog.known_photos
+
+    async def lookup_then_purge(*args: Any, **kwargs: Any) -> Any:
+        found = await real(*args, **kwargs)
+        if not purged:  # photos 1 and 2 found stored; purged before the attempt is rescheduled
+            assert len(found) == 2
+            purged.append((await purge(conn, FINISHED, store)).deleted["photos"])
+        return found
+
+    monkeypatch.setattr(catalog, "known_photos", lookup_then_purge)
+    message = cr_stoc(intervention=reference)
+    row = await broker.run(db, message)
+
+    assert purged == [2]
+    assert row["status"] == "failed"
+    assert "could not be recorded" not in row["last_error"]
+    assert "404" in row["last_error"]
+    assert row["attempts"] == 2  # the first rescheduled without the purged photos' links
+    event = await _event(broker, message["messageId"])
+    assert len(event["photos"]) == 2  # stored again by the second attempt
+    await _check_stored(db, store, event)
 
 
 async def test_a_purge_cut_after_its_commit_leaves_the_objects_to_the_next_run(
