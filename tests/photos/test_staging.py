@@ -14,7 +14,6 @@ import pytest
 from tests.harness import StartWorker
 from tests.services import wait_until
 from worker.observe.metrics import Metrics
-from worker.photos.staging import sweep_staging
 from worker.photos.storage import open_store
 from worker.settings import Settings
 
@@ -60,6 +59,8 @@ async def test_the_worker_clears_staging_files_left_by_a_kill_at_start(
 
 
 async def test_the_sweep_comes_back_periodically(tmp_path: Path) -> None:
+    from worker.photos.staging import sweep_staging  # here: the test above runs on any version
+
     settings = Settings(_env_file=None, storage_url=f"file://{tmp_path}")  # type: ignore[call-arg]
     store = open_store(settings)
     stop = asyncio.Event()
