@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from functools import partial
+from typing import Any
 
 import structlog
 
@@ -25,6 +26,7 @@ from worker.observe.health import BrokerView, Monitor
 from worker.observe.heartbeat import Heartbeat
 from worker.observe.metrics import Metrics
 from worker.partners.config import Partner, secrets_of
+from worker.photos.staging import sweep_staging
 from worker.resources import Resources, open_resources
 from worker.schedule import claims
 from worker.schedule.claims import Claim
@@ -37,6 +39,7 @@ _BATCH = 200
 # write them all back.
 _RESCHEDULE_LINGER = 0.02
 _STEP_SECONDS = 2.0  # at most, for each shutdown step that talks to a service
+_SWEEP_SECONDS = 600.0  # between two sweeps of staging files
 
 
 class WorkerCrashed(Exception):
@@ -98,8 +101,10 @@ class _Parts:
         intake: Intake,
         scheduler: Scheduler,
         relay: OutboxRelay,
+        metrics: Metrics,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics
         self._resources = resources
         self.intake = intake
         self.scheduler = scheduler
@@ -159,7 +164,7 @@ class _Parts:
         )
         intake = Intake(resources.pool, dead_letters, frozenset(partners), metrics, scheduler.wake)
         scheduler.hold = intake.backlogged
-        return cls(settings, resources, intake, scheduler, relay)
+        return cls(settings, resources, intake, scheduler, relay, metrics)
 
     async def serve(
         self, stop: asyncio.Event, monitor: Monitor, started: Callable[[], None]
@@ -179,6 +184,7 @@ class _Parts:
             asyncio.create_task(self.scheduler.renew_leases(background), name="leases"),
             asyncio.create_task(self.relay.run(background), name="outbox"),
             asyncio.create_task(heartbeat.run(background), name="heartbeat"),
+            asyncio.create_task(self._sweep(background), name="staging"),
         ]
         monitor.consumer_tag = await topology.queue.consume(self.intake.on_message)
         started()
@@ -199,6 +205,11 @@ class _Parts:
         await asyncio.gather(*loops, return_exceptions=True)
         if crashed is not None:
             raise WorkerCrashed(f"the {crashed} loop stopped unexpectedly")
+
+    def _sweep(self, stop: asyncio.Event) -> Coroutine[Any, Any, None]:
+        """A staging file idle for a lease belongs to no live write: its writer was killed."""
+        lease = self._settings.lease_seconds
+        return sweep_staging(self._resources.store, lease, _SWEEP_SECONDS, stop, self._metrics)
 
     async def _drain(self) -> None:
         """In-flight deliveries and attempts get the grace period; then events are flushed."""

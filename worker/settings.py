@@ -296,6 +296,13 @@ class Settings(BaseSettings):
         " lists stays); empty: for ever",
         examples=["1095d"],
     )
+    # About 100 bytes a request: the contract's "a second message with the same messageId
+    # changes nothing" holds this long after a purge.
+    keep_purged_ids: Retention = Field(
+        timedelta(days=365),
+        description="how long the message ids of purged requests stay refused, after the purge"
+        " (a resent messageId changes nothing); empty: for ever",
+    )
     purge_batch: int = Field(
         5000,
         ge=1,

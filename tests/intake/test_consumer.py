@@ -6,11 +6,20 @@ import asyncio
 import json
 import uuid
 
+import aio_pika
 import asyncpg
 import pytest
 
-from tests.harness import Broker, InProcessWorker, StartWorker, cr_stoc, wait_for_status
+from tests.harness import (
+    FINAL,
+    Broker,
+    InProcessWorker,
+    StartWorker,
+    cr_stoc,
+    wait_for_status,
+)
 from tests.services import rabbitmqctl, wait_until
+from worker.events.topology import EXCHANGE, INPUT_ROUTING_KEY
 from worker.intake.consumer import Rate
 
 pytestmark = pytest.mark.services
@@ -265,3 +274,63 @@ def test_the_recent_rate_counts_this_second_and_the_one_before() -> None:
     assert rate.recent() == 10
     now[0] = 110.0  # seconds without a delivery: nothing recent
     assert rate.recent() == 0
+
+
+def _styles(message: dict[str, object]) -> dict[str, aio_pika.Message]:
+    """The same CR_STOC as common AMQP clients send it."""
+    compact = json.dumps(message, separators=(",", ":")).encode()
+    pretty = json.dumps(message, indent=2).replace("\n", "\r\n").encode()
+    return {
+        "spring_jackson": aio_pika.Message(
+            compact,
+            content_type="application/json",
+            content_encoding="UTF-8",
+            headers={"__TypeId__": "fr.oi.stoc.CrStoc"},
+            priority=0,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        ),
+        "amqplib_no_content_type": aio_pika.Message(compact),
+        "pika_text_plain": aio_pika.Message(compact, content_type="text/plain"),
+        "extra_properties": aio_pika.Message(
+            compact,
+            content_type="application/json",
+            app_id="stoc-publisher",
+            correlation_id="c-1",
+            reply_to="nowhere",
+            type="CR_STOC",
+            message_id="amqp-level-id",
+            timestamp=1_700_000_000,
+            user_id="guest",
+            expiration=600,
+            headers={"x-tenant": "oi", "x-retry": 0},
+        ),
+        "pretty_crlf": aio_pika.Message(pretty, content_type="application/json"),
+        "dotnet_bom": aio_pika.Message(
+            b"\xef\xbb\xbf" + compact, content_type="application/json; charset=utf-8"
+        ),
+    }
+
+
+async def test_every_common_publisher_style_is_accepted(
+    worker: InProcessWorker, broker: Broker, db: asyncpg.Pool
+) -> None:
+    sent = {}
+    exchange = await broker.channel.get_exchange(EXCHANGE)
+    for style in _styles(cr_stoc()):
+        message = cr_stoc(intervention=f"STYLE-{style}:after=never")
+        sent[style] = message
+        await exchange.publish(_styles(message)[style], INPUT_ROUTING_KEY)
+    utf16 = json.dumps(cr_stoc()).encode("utf-16")  # with its byte order mark
+    await exchange.publish(
+        aio_pika.Message(utf16, content_type="application/json; charset=utf-16"),
+        INPUT_ROUTING_KEY,
+    )
+
+    [dead] = await _dead(broker, 1)
+    assert _text(dead.headers["x-dead-letter-reason"]) == "not_json"  # type: ignore[attr-defined]
+    assert "UTF-16" in _text(dead.headers["x-dead-letter-detail"])  # type: ignore[attr-defined]
+    for style, message in sent.items():
+        row = await wait_for_status(db, message["messageId"], ("pending", *FINAL))
+        assert row["code_oc"] == "OCAA", style
+        assert row["reference_commande_sous_traitant_oi"] == f"STYLE-{style}:after=never", style
+    assert await db.fetchval("SELECT count(*) FROM dead_letters") == 1

@@ -201,3 +201,42 @@ def test_choose_query_from_a_message() -> None:
     message = parse_message(body(referencePrestationPrise="FI-1"))
     assert choose_query("access", message.references()) == ("access", "FI-1")
     assert choose_query("order", message.references()) == ("intervention", "STOC-1")
+
+
+def test_a_utf8_byte_order_mark_is_ignored() -> None:
+    # .NET's Encoding.UTF8 writes its preamble before the JSON (RFC 8259 lets a parser skip it).
+    message = parse_message(b"\xef\xbb\xbf" + body(), "application/json; charset=utf-8")
+    assert message.message_id == UUID(MESSAGE_ID)
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        ("\ufeff" + json.dumps(MINIMAL), "UTF-16"),
+        (json.dumps(MINIMAL), "NUL bytes"),
+    ],
+)
+def test_utf16_is_refused_saying_so(raw: str, named: str) -> None:
+    encoded = raw.encode("utf-16-le")
+    error = refused(encoded)
+    assert error.reason == "not_json"
+    assert named in error.detail
+    assert "not UTF-8" in error.detail
+
+
+def test_utf32_is_named_as_such() -> None:
+    error = refused(("\ufeff" + json.dumps(MINIMAL)).encode("utf-32-le"))
+    assert "UTF-32" in error.detail
+
+
+def test_a_declared_latin1_body_that_is_not_utf8_is_refused_naming_the_charset() -> None:
+    raw = json.dumps({**MINIMAL, "referenceCommandeSousTraitantOI": "réf"}, ensure_ascii=False)
+    latin1 = raw.encode("latin-1")
+    with pytest.raises(InvalidMessage) as info:
+        parse_message(latin1, "application/json; charset=ISO-8859-1")
+    assert info.value.reason == "not_json"
+    assert "charset=iso-8859-1" in info.value.detail
+
+
+def test_a_declared_latin1_body_in_plain_ascii_is_accepted() -> None:
+    assert parse_message(body(), "text/plain; charset=iso-8859-1").code_oc == "ABCD"

@@ -7,6 +7,7 @@ a retry, what was refused makes it `failed`, all stored makes it `completed`.
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import structlog
 
@@ -40,13 +41,48 @@ async def collect_photos(
     A photo's write to storage runs while the next one downloads (one write ahead at most): on
     S3 a PUT takes tens of milliseconds that would otherwise add up photo after photo.
     """
-    known = await catalog.known_photos(ctx.pool, claim.code_oc, [r.id for r in records])
+    known = await catalog.known_photos(ctx.pool, claim.code_oc, records)
     progress.known, progress.listed, progress.records = known, True, records
+    waiting = await _download(
+        ctx, client, claim, progress, [r for r in records if r.id not in known], refusals
+    )
+    return _photos_outcome(refusals, waiting, len(records))
+
+
+async def collect_again(
+    ctx: AttemptContext,
+    client: PartnerClient,
+    claim: Claim,
+    progress: Progress,
+    vanished: frozenset[uuid.UUID],
+    refusals: list[Refusal],
+) -> Outcome:
+    """Photos found stored when listed whose rows a purge deleted before this attempt linked
+    them: looked up again (which cancels the deletion of their objects) and downloaded again."""
+    for photo_id in vanished:
+        progress.known.pop(photo_id, None)
+    records = [r for r in progress.records if r.id in vanished]
+    known = await catalog.known_photos(ctx.pool, claim.code_oc, records)
+    progress.known.update(known)
+    missing = [r for r in records if r.id not in known]
+    waiting = await _download(ctx, client, claim, progress, missing, refusals)
+    return _photos_outcome(refusals, waiting, len(progress.records))
+
+
+async def _download(
+    ctx: AttemptContext,
+    client: PartnerClient,
+    claim: Claim,
+    progress: Progress,
+    records: list[PhotoRecord],
+    refusals: list[Refusal],
+) -> list[Retry]:
+    """Download these photos; what may still come is returned, what was refused is added."""
     fetcher = PhotoFetcher(ctx.store, client, ctx.settings.photo_max_bytes, ctx.metrics)
     waiting: list[Retry] = []
     writes: list[Write] = []
     try:
-        for record in (r for r in records if r.id not in known):
+        for record in records:
             try:
                 photo, write, body = await fetcher.fetch(claim.code_oc, record)
             except PhotoRefused as exc:
@@ -64,7 +100,7 @@ async def collect_photos(
     finally:
         for _, task, _ in writes:  # only when the attempt itself is cancelled
             task.cancel()
-    return _photos_outcome(refusals, waiting, len(records))
+    return waiting
 
 
 async def _written(

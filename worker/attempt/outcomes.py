@@ -23,6 +23,22 @@ from worker.findings.model import NOT_CHECKED, Finding, PhotoTraits
 from worker.photos.catalog import PhotoSummary, StoredPhoto
 from worker.schedule.claims import Claim
 
+# The link from a request to a stored photo: broken when a purge deleted the photo's row after
+# this attempt found it stored and before it linked it.
+_PHOTO_LINK = "photo_request_photos_code_oc_photo_id_fkey"
+
+
+class PhotosVanished(Exception):
+    """Photos this attempt found stored were purged before its outcome linked them."""
+
+    def __init__(self, photo_ids: frozenset[uuid.UUID]) -> None:
+        super().__init__(f"{len(photo_ids)} photos found stored were purged meanwhile")
+        self.photo_ids = photo_ids
+
+
+def _vanished(exc: Exception) -> bool:
+    return isinstance(exc, asyncpg.ForeignKeyViolationError) and exc.constraint_name == _PHOTO_LINK
+
 
 @dataclass(frozen=True)
 class AttemptReport:
@@ -106,6 +122,13 @@ class Outcomes:
             item.not_found_count,
             item.report.ready_at,
         ]
+        try:
+            return bool(await self._pool.fetchval(statements.RESCHEDULE, *args))
+        except asyncpg.ForeignKeyViolationError as exc:
+            if not _vanished(exc):
+                raise
+        # Photos found stored were purged meanwhile: the next attempt lists and stores them.
+        args[2] = []
         return bool(await self._pool.fetchval(statements.RESCHEDULE, *args))
 
     async def finish(
@@ -125,8 +148,22 @@ class Outcomes:
             json.dumps(photos) if photos is not None else None,
             json.dumps(self._clean.payload([f.as_event() for f in report.findings])),
         ]
-        body = await self._pool.fetchval(statements.FINISH, *args)
+        try:
+            body = await self._pool.fetchval(statements.FINISH, *args)
+        except asyncpg.ForeignKeyViolationError as exc:
+            if not _vanished(exc):
+                raise
+            raise PhotosVanished(await self._missing(claim.code_oc, report.known)) from exc
         return json.loads(body) if body is not None else None
+
+    async def _missing(self, code_oc: str, known: tuple[PhotoSummary, ...]) -> frozenset[uuid.UUID]:
+        ids = {summary.photo_id for summary in known}
+        rows = await self._pool.fetch(
+            "SELECT photo_id FROM photos WHERE code_oc = $1 AND photo_id = ANY($2::uuid[])",
+            code_oc,
+            list(ids),
+        )
+        return frozenset(ids - {row["photo_id"] for row in rows})
 
     def _common(self, claim: Claim, report: AttemptReport) -> list[Any]:
         """$1 lease, $2 photos stored (JSON), $3 photos already stored, $4.. the attempt's row."""

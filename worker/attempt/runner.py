@@ -8,14 +8,15 @@ database's (`Claim.now()`), never this machine's clock.
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 from typing import Literal
 
 import structlog
 
-from worker.attempt.collection import collect_photos
+from worker.attempt.collection import collect_again, collect_photos
 from worker.attempt.context import AttemptContext, Progress
-from worker.attempt.outcomes import AttemptReport, Rescheduling
+from worker.attempt.outcomes import AttemptReport, PhotosVanished, Rescheduling
 from worker.attempt.verdicts import Final, Outcome, Refusal, Retry, judge_metadata
 from worker.findings.model import Finding
 from worker.findings.review import PhotoChecks, review
@@ -42,7 +43,7 @@ async def run_attempt(ctx: AttemptContext, client: PartnerClient, claim: Claim) 
     progress = Progress(started_at=claim.now(), checks=PhotoChecks(ctx.analyzer))
     doomed = _doomed(ctx, client, claim)
     if doomed is not None:
-        return await _finish(ctx, claim, progress, doomed)
+        return await _finish(ctx, client, claim, progress, doomed)
     try:
         outcome = await _attempt(ctx, client, claim, progress)
         progress.traits = await progress.checks.traits()
@@ -52,7 +53,7 @@ async def run_attempt(ctx: AttemptContext, client: PartnerClient, claim: Claim) 
         progress.checks.cancel()  # only does something when the attempt itself is cancelled
     if isinstance(outcome, Retry):
         return await _retry_or_give_up(ctx, client, claim, progress, outcome)
-    return await _finish(ctx, claim, progress, outcome)
+    return await _finish(ctx, client, claim, progress, outcome)
 
 
 def _doomed(ctx: AttemptContext, client: PartnerClient, claim: Claim) -> Final | None:
@@ -111,7 +112,7 @@ async def _retry_or_give_up(
     not_found = claim.not_found_count + (retry.reason == "not_found")
     if retry.reason == "not_found" and not_found > settings.not_found_retries:
         error = f"{retry.error} ({not_found} times, giving up)"
-        return await _finish(ctx, claim, progress, Final("failed", error))
+        return await _finish(ctx, client, claim, progress, Final("failed", error))
     now = claim.now()
     retry_after = parse_retry_after(progress.answer.retry_after if progress.answer else None, now)
     initial, cap = settings.retry_initial_seconds, settings.retry_max_seconds
@@ -123,7 +124,7 @@ async def _retry_or_give_up(
         )
         waited = format_duration(client.partner.config.max_wait.total_seconds(), units=4)
         return await _finish(
-            ctx, claim, progress, Final(status, f"{retry.error}; max_wait {waited} reached")
+            ctx, client, claim, progress, Final(status, f"{retry.error}; max_wait {waited} reached")
         )
     report = progress.report(f"retry:{retry.reason}", retry.error)
     try:
@@ -149,11 +150,15 @@ async def _retry_or_give_up(
     return f"retry:{retry.reason}"
 
 
-async def _finish(ctx: AttemptContext, claim: Claim, progress: Progress, final: Final) -> str:
+async def _finish(
+    ctx: AttemptContext, client: PartnerClient, claim: Claim, progress: Progress, final: Final
+) -> str:
     findings = await _findings(ctx, claim, progress)
     report = progress.report(final.status, final.error, final.refusals, findings)
     try:
         event = await ctx.outcomes.finish(claim, report, final.status)
+    except PhotosVanished as vanished:
+        return await _store_vanished(ctx, client, claim, progress, final, vanished.photo_ids)
     except Exception as exc:
         if not is_data_error(exc):
             raise
@@ -161,6 +166,30 @@ async def _finish(ctx: AttemptContext, claim: Claim, progress: Progress, final: 
     if event is None:
         return _lease_lost(ctx)
     return _finished(ctx, claim, report, final, len(event["photos"]))
+
+
+async def _store_vanished(
+    ctx: AttemptContext,
+    client: PartnerClient,
+    claim: Claim,
+    progress: Progress,
+    final: Final,
+    vanished: frozenset[uuid.UUID],
+) -> str:
+    """A purge deleted photos this attempt found stored, before its outcome linked them: they
+    are downloaded again, and the photos' verdict taken again, rather than the request failed."""
+    log.warning(
+        "photos found stored were purged meanwhile; storing them again", photos=len(vanished)
+    )
+    outcome: Outcome = await collect_again(
+        ctx, client, claim, progress, vanished, list(final.refusals)
+    )
+    progress.traits = await progress.checks.traits()
+    if final.status != "completed" and not final.refusals:
+        outcome = final  # decided before the photos (max_wait, 404s): it stands
+    if isinstance(outcome, Retry):
+        return await _retry_or_give_up(ctx, client, claim, progress, outcome)
+    return await _finish(ctx, client, claim, progress, outcome)
 
 
 async def _finish_unrecordable(

@@ -151,7 +151,7 @@ class Intake:
 
     async def _judge(self, message: AbstractIncomingMessage) -> Verdict:
         try:
-            request = parse_message(message.body)
+            request = parse_message(message.body, message.content_type)
         except InvalidMessage as exc:
             return DeadLetter(exc.reason, exc.detail)
         structlog.contextvars.bind_contextvars(**_context(request))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import email.message
 import re
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -99,13 +101,50 @@ class CrStoc(BaseModel):
         }
 
 
-def parse_message(body: bytes) -> CrStoc:
-    """Validate a delivery body; raises InvalidMessage with a short reason and a readable detail."""
+# Byte order marks of the encodings JSON once allowed (RFC 4627): UTF-32 before UTF-16, whose
+# little-endian mark begins UTF-32's.
+_OTHER_MARKS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+
+def parse_message(body: bytes, content_type: str | None = None) -> CrStoc:
+    """Validate a delivery body; raises InvalidMessage with a short reason and a readable detail.
+
+    The body must be UTF-8 (RFC 8259 §8.1). A UTF-8 byte order mark, which .NET's
+    `Encoding.UTF8` writes, is ignored as the RFC allows; the content type is not read, except
+    to name a declared charset when the body is refused.
+    """
     try:
-        return CrStoc.model_validate_json(body)
+        return CrStoc.model_validate_json(body.removeprefix(codecs.BOM_UTF8))
     except ValidationError as exc:
-        reason = "not_json" if _is_json_error(exc) else "invalid_fields"
-        raise InvalidMessage(reason, describe_errors(exc)) from None
+        if not _is_json_error(exc):
+            raise InvalidMessage("invalid_fields", describe_errors(exc)) from None
+        said = _encoding_said(body, content_type)
+        raise InvalidMessage("not_json", said + describe_errors(exc)) from None
+
+
+def _encoding_said(body: bytes, content_type: str | None) -> str:
+    """Why a body that is not JSON may be text in another encoding, if it looks so."""
+    for mark, name in _OTHER_MARKS:
+        if body.startswith(mark):
+            return f"the body is {name} (byte order mark {mark.hex(' ').upper()}), not UTF-8: "
+    if b"\x00" in body[:4]:
+        return "the body looks like UTF-16 or UTF-32 (NUL bytes among its first four), not UTF-8: "
+    charset = _charset(content_type)
+    if charset and charset.replace("-", "").replace("_", "") not in {"utf8", "usascii"}:
+        return f"content type declares charset={charset}; only UTF-8 is accepted: "
+    return ""
+
+
+def _charset(content_type: str | None) -> str | None:
+    message = email.message.Message()
+    message["content-type"] = content_type or ""
+    charset = message.get_param("charset")
+    return charset.lower() if isinstance(charset, str) else None
 
 
 def _is_json_error(exc: ValidationError) -> bool:

@@ -21,8 +21,9 @@ DEAD_LETTER_ID = "x-dead-letter-id"
 async def insert_requests(pool: Pool, messages: Sequence[CrStoc]) -> list[bool]:
     """Record these requests, due now, in one statement; for each, whether it was new.
 
-    A known messageId changes nothing (ON CONFLICT DO NOTHING); a messageId repeated in the
-    batch is new once.
+    A known messageId changes nothing (ON CONFLICT DO NOTHING), nor does the messageId of a
+    purged request (`purged_messages`, kept `WORKER_KEEP_PURGED_IDS` after the purge); a
+    messageId repeated in the batch is new once.
     """
     first: dict[uuid.UUID, CrStoc] = {}
     for message in messages:
@@ -45,6 +46,7 @@ async def _insert_new(pool: Pool, messages: Sequence[CrStoc]) -> set[uuid.UUID]:
             $6::timestamptz[], $7::text[], $8::text[])
             AS r(message_id, code_oc, access, ordered, intervention, date_intervention, resultat,
                 actions)
+        WHERE NOT EXISTS (SELECT 1 FROM purged_messages p WHERE p.message_id = r.message_id)
         ON CONFLICT (message_id) DO NOTHING
         RETURNING message_id
         """,

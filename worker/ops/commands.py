@@ -105,6 +105,7 @@ PURGE_FIELDS = (
     "keep_events",
     "keep_dead_letters",
     "keep_finished",
+    "keep_purged_ids",
     "purge_batch",
     "purge_pause_seconds",
     "storage_url",  # the objects of purged finished requests

@@ -1,9 +1,10 @@
 """`worker purge`: apply the retention settings (docs/operations.md: Retention), one run at a time.
 
 The history tables (attempts, sent events, dead letters) and, when `WORKER_KEEP_FINISHED` is set,
-finished requests with their photos, in batches of `WORKER_PURGE_BATCH` rows, each its own short
-transaction, with a pause between two. An advisory lock makes a second run (another CronJob pod,
-an operator) give way instead of racing. Cutoffs are taken on the database's clock. A run is
+finished requests with their photos and the remembered message ids of purged requests, in
+batches of `WORKER_PURGE_BATCH` rows, each its own short transaction, with a pause between two.
+An advisory lock makes a second run (another CronJob pod, an operator) give way instead of
+racing. Cutoffs are taken on the database's clock. A run is
 recorded in `purge_runs`, which `worker status` and the worker's `/metrics` read.
 """
 
@@ -28,6 +29,12 @@ from worker.settings import Settings
 log = structlog.get_logger("worker.purge")
 # pg_try_advisory_lock key of the purge: "photopurge" in hex, any constant of our own would do.
 _LOCK = 0x70686F746F7075
+_FORGET = """
+WITH old AS (SELECT message_id FROM purged_messages WHERE purged_at < $1 ORDER BY purged_at
+             LIMIT $2),
+gone AS (DELETE FROM purged_messages p USING old WHERE p.message_id = old.message_id RETURNING 1)
+SELECT count(*) FROM gone
+"""
 _FINISHED_SHARE = 10  # a finished request deletes about ten rows: its batches are that smaller
 
 
@@ -39,6 +46,7 @@ class Retention:
     finished: timedelta | None
     batch: int = 5000
     pause: float = 0.05
+    purged_ids: timedelta | None = None  # after their request was purged
 
     @classmethod
     def of(cls, settings: Settings) -> Retention:
@@ -49,6 +57,7 @@ class Retention:
             settings.keep_finished,
             settings.purge_batch,
             settings.purge_pause_seconds,
+            settings.keep_purged_ids,
         )
 
 
@@ -91,6 +100,8 @@ async def purge(
         await _purge_history(conn, retention, now, report)
         if retention.finished is not None:
             assert store is not None, "purging finished requests needs the photo store"
+            if retention.purged_ids is not None:
+                await _forget_purged_ids(conn, retention, now - retention.purged_ids, report)
             await _purge_finished(conn, retention, now - retention.finished, store, report)
     finally:
         report.seconds = time.monotonic() - started
@@ -125,6 +136,23 @@ async def _purge_history(
             await asyncio.sleep(retention.pause)
 
 
+async def _forget_purged_ids(
+    conn: asyncpg.Connection, retention: Retention, cutoff: datetime, report: PurgeReport
+) -> None:
+    """The message ids of requests purged before `cutoff`: intake accepts them again."""
+    if report.dry_run:
+        count = "SELECT count(*) FROM purged_messages WHERE purged_at < $1"
+        report.deleted["purged_ids"] += int(await conn.fetchval(count, cutoff))
+        return
+    while True:
+        deleted = int(await conn.fetchval(_FORGET, cutoff, retention.batch))
+        report.deleted["purged_ids"] += deleted
+        report.batches += 1
+        if deleted < retention.batch:
+            return
+        await asyncio.sleep(retention.pause)
+
+
 async def _purge_finished(
     conn: asyncpg.Connection,
     retention: Retention,
@@ -137,7 +165,8 @@ async def _purge_finished(
     while True:
         batch = await purge_finished_batch(conn, cutoff, after, size, report.dry_run)
         report.deleted.update(batch.counts)
-        report.objects += await delete_objects(store, batch.keys)
+        if not report.dry_run:
+            report.objects += await delete_objects(conn, store, size)
         report.batches += 1
         if batch.last is None or batch.counts["requests"] < size:
             break

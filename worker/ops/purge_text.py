@@ -7,7 +7,15 @@ from datetime import timedelta
 from worker.ops.purge import PurgeReport, Retention
 from worker.partners.duration import format_duration
 
-_TABLES = ("attempts", "events", "dead_letters", "requests", "findings", "photos")
+_TABLES = (
+    "attempts",
+    "events",
+    "dead_letters",
+    "requests",
+    "findings",
+    "photos",
+    "purged_ids",
+)
 
 
 def render_purge(report: PurgeReport, retention: Retention) -> str:
@@ -20,6 +28,7 @@ def render_purge(report: PurgeReport, retention: Retention) -> str:
             ("sent events", retention.events),
             ("dead letters", retention.dead_letters),
             ("finished requests and their photos", retention.finished),
+            ("message ids of purged requests", retention.purged_ids),
         )
     )
     verb = "would delete" if report.dry_run else "deleted"

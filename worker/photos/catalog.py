@@ -77,13 +77,21 @@ class StoredPhoto:
 
 
 async def known_photos(
-    pool: asyncpg.Pool, code_oc: str, photo_ids: Sequence[uuid.UUID]
+    pool: asyncpg.Pool, code_oc: str, records: Sequence[PhotoRecord]
 ) -> dict[uuid.UUID, PhotoSummary]:
-    """Photos of this OC already stored (by any request): no need to download them again."""
+    """Photos of this OC already stored (by any request): no need to download them again.
+
+    The same statement cancels the pending deletion of these photos' objects (the purge's
+    `doomed_objects`) before any of them is downloaded again: a photo the purge removed is
+    stored afresh and stays. One whose object the purge is deleting right now (its entry is
+    locked) waits until it is gone, so that the new copy is written after the deletion.
+    """
     rows = await pool.fetch(
-        "SELECT photo_id, type, storage_key, sha256 FROM photos"
+        "WITH revived AS (DELETE FROM doomed_objects WHERE storage_key = ANY($3::text[]))"
+        " SELECT photo_id, type, storage_key, sha256 FROM photos"
         " WHERE code_oc = $1 AND photo_id = ANY($2::uuid[])",
         code_oc,
-        list(photo_ids),
+        [record.id for record in records],
+        [record.storage_key(code_oc) for record in records],
     )
     return {row["photo_id"]: PhotoSummary(**dict(row)) for row in rows}

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import obstore
 from obstore.store import LocalStore, MemoryStore, ObjectStore, S3Store
 
-from worker.photos.local_files import sync, write_file
+from worker.photos.local_files import clear_staging, sync, write_file
 from worker.settings import ConfigError, Settings
 
 MIB = 1024 * 1024
@@ -138,6 +138,13 @@ class PhotoStore:
                 for key in chunk:
                     with contextlib.suppress(FileNotFoundError):
                         await obstore.delete_async(self._store, key)
+
+    async def clear_staging(self, older_than: float) -> int:
+        """Remove the staging files of local writes cut by a kill; none elsewhere (an S3
+        bucket drops unfinished multipart uploads by its own lifecycle rule)."""
+        if self._root is None:
+            return 0
+        return await asyncio.to_thread(clear_staging, self._root, older_than)
 
     def location(self, key: str) -> str:
         return f"{self.url}/{key}"
