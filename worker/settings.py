@@ -113,10 +113,22 @@ class Settings(BaseSettings):
     console_port: int = Field(8400, ge=0, le=65535, description="0: any free port")
     console_password: SecretStr | None = Field(None, description="HTTP Basic or Bearer secret")
     console_trusted_header: str | None = Field(None, description="who, set by a reverse proxy")
-    console_trusted_proxies: str | None = Field(None, description="comma list of proxy CIDRs")
+    console_trusted_proxies: str | None = Field(
+        None, description="comma list of proxy CIDRs; required with the header"
+    )
+    console_hosts: str = Field(
+        "localhost,127.0.0.1,::1", description="comma list of host names the console answers"
+    )
+    console_public_origin: str | None = Field(
+        None, description="scheme://host[:port] the browser sees, behind a proxy"
+    )
     console_actions: bool = Field(False, description="refetch and replay buttons")
     console_thumbnail_dir: Path = Path("data/thumbnails")
     console_refresh_seconds: float = Field(5.0, ge=1)
+    console_thumbnail_seconds: float = Field(10.0, gt=0, description="per thumbnail, then killed")
+    console_thumbnail_memory_mb: int = Field(
+        320, ge=64, description="address space of each thumbnail process (RLIMIT_AS)"
+    )
 
     # Photo checks (README "Photo findings"): what a quality analyst would look at first.
     qa_enabled: bool = True
@@ -158,6 +170,24 @@ class Settings(BaseSettings):
                 f"unknown time zone {value!r} (an IANA name such as Europe/Paris)"
             ) from None
         return value
+
+    @field_validator("console_password")
+    @classmethod
+    def _real_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None  # empty: none
+        if not value.get_secret_value().strip():
+            raise ValueError("a password of spaces only")
+        return value
+
+    @field_validator("console_public_origin")
+    @classmethod
+    def _origin(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not re.fullmatch(r"https?://[A-Za-z0-9.\[\]:-]+", value.rstrip("/")):
+            raise ValueError(f"{value!r}: scheme://host[:port], as the browser shows it")
+        return value.rstrip("/").lower()
 
     @model_validator(mode="after")
     def _backoff_in_order(self) -> Settings:

@@ -69,7 +69,8 @@ async def start_console(database_url: str, tmp_path: Path) -> AsyncIterator[Star
         (tmp_path / "photos").mkdir(exist_ok=True)
         stop, urls = asyncio.Event(), []
         task = asyncio.create_task(serve_console(settings, stop, urls.append))
-        session = aiohttp.ClientSession()
+        # Unsafe: keeps the cookies of an address (127.0.0.1), as a browser does.
+        session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
         running.append((stop, task, session))
 
         async def started() -> bool:

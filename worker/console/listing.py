@@ -20,7 +20,8 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from worker.console.filters import BadFilter, Filters
+from worker.console import params
+from worker.console.filters import SEARCHED, BadFilter, Filters
 from worker.console.pages import render, state
 from worker.findings.model import KINDS
 from worker.ops.lookup import Key, by_reference_prefix
@@ -132,10 +133,9 @@ async def _browse(pool: asyncpg.Pool, filters: Filters, ocs: list[str]) -> Page:
 
 
 def _cursor(filters: Filters) -> tuple[datetime, uuid.UUID]:
-    try:
-        return datetime.fromisoformat(filters.after or ""), uuid.UUID(filters.after_id)
-    except (ValueError, TypeError):
-        raise BadFilter("the page cursor is not valid: start from the first page") from None
+    return params.instant("after", filters.after or ""), params.uuid(
+        "after_id", filters.after_id or ""
+    )
 
 
 async def _by_message_id(pool: asyncpg.Pool, message_id: uuid.UUID) -> Page:
@@ -147,7 +147,7 @@ async def _by_reference(pool: asyncpg.Pool, filters: Filters, prefix: str) -> Pa
     cond = _narrowing(filters)
     after = None
     if filters.after and filters.after_id:
-        after = (filters.after, _uuid(filters.after_id))
+        after = (filters.after, params.uuid("after_id", filters.after_id))
     matches = await by_reference_prefix(pool, prefix, PAGE + 1, after, (cond.text(), cond.args))
     rows = await hydrate(pool, [m.message_id for m in matches])
     matched = {m.message_id: m.reference for m in matches}
@@ -178,13 +178,6 @@ def _narrowing(filters: Filters) -> _Conditions:
     return cond.received(filters)
 
 
-def _uuid(text: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        raise BadFilter("the page cursor is not valid: start from the first page") from None
-
-
 async def _by_finding(pool: asyncpg.Pool, filters: Filters) -> Page:
     cond = _Conditions()
     cond.add("f.kind = {0}", filters.kind)
@@ -194,10 +187,8 @@ async def _by_finding(pool: asyncpg.Pool, filters: Filters) -> Page:
         cond.add("r.status = {0}", filters.status)
     cond.received(filters)
     if filters.after and filters.after_id:
-        try:
-            at, finding = datetime.fromisoformat(filters.after), int(filters.after_id)
-        except ValueError:
-            raise BadFilter("the page cursor is not valid: start from the first page") from None
+        at = params.instant("after", filters.after)
+        finding = params.integer("after_id", filters.after_id)
         cond.add("(f.created_at, f.id) < ({0}, {1})", at, finding)
     found = await pool.fetch(
         "SELECT f.id, f.created_at, f.message_id FROM photo_findings f"
@@ -248,6 +239,8 @@ async def requests_page(request: web.Request) -> web.Response:
         page = await list_requests(pool, filters)
     except BadFilter as exc:
         empty = Page([], None, "Requests", await known_ocs(pool))
-        context |= {"f": Filters(q=request.query.get("q", "")[:255]), "page": empty}
+        typed = request.query.get("q", "")
+        shown = Filters(q=typed[:SEARCHED] if params.printable(typed) else "")
+        context |= {"f": shown, "page": empty}
         return render(request, "requests.html", context | {"error": str(exc)}, status=400)
     return render(request, "requests.html", context | {"f": filters, "page": page, "error": ""})
