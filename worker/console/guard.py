@@ -10,7 +10,9 @@ rebinding, gets 421), then gets in one of three ways, chosen by the settings and
 - a header set by a reverse proxy that authenticated the person, believed only from the
   proxies' addresses (WORKER_CONSOLE_TRUSTED_PROXIES, required), exactly once per request.
 
-Every refusal is logged and counted (`refusals`); the CSRF tokens are in `forms`.
+What a page of another site makes a browser send (an `<img>` of a thumbnail, a form) is refused
+by its Fetch Metadata (`Sec-Fetch-Site`); a link followed to the console is not. Every refusal is
+logged and counted (`refusals`); the CSRF tokens are in `forms`.
 """
 
 from __future__ import annotations
@@ -137,6 +139,12 @@ class Access:
     def identify(self, request: web.Request, refusals: Refusals) -> str:
         """Who makes this request; raises 4xx (logged and counted) when nobody acceptable does."""
         self._check_host(request, refusals)
+        if _cross_site(request):
+            raise refusals.refuse(
+                request,
+                "cross_site",
+                web.HTTPForbidden(text="not from another site: open the console itself\n"),
+            )
         if self.mode == "header":
             return self._by_header(request, refusals)
         if self.mode == "password":
@@ -227,6 +235,16 @@ class Access:
         if len(user) > NAME_LENGTH or not printable(user):
             return None, user[:NAME_LENGTH]
         return (f"{user} (unverified)" if _same(password, self.password) else None), user
+
+
+def _cross_site(request: web.Request) -> bool:
+    """A request a page of another site made the browser send (an `<img>`, a form, a fetch):
+    only a link followed to the console is let through (Fetch Metadata, sent by browsers)."""
+    site = request.headers.get("Sec-Fetch-Site", "same-origin")
+    if site in ("same-origin", "none"):
+        return False
+    navigation = request.headers.get("Sec-Fetch-Mode") == "navigate"
+    return not (navigation and request.method == "GET")
 
 
 def _same(given: str, expected: str) -> bool:
