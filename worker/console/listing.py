@@ -13,7 +13,7 @@ millionth row as on the first, whatever the filters (the plans are in the README
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -68,6 +68,8 @@ async def list_requests(pool: asyncpg.Pool, filters: Filters) -> Page:
     key = Key.parse(filters.q) if filters.q else None
     if key is not None and key.message_id is not None:
         page = await _by_message_id(pool, key.message_id)
+    elif key is not None and not await _any_match(pool, filters, ocs):
+        page = Page([], None, f"References starting with “{key.text}”: none within the filters")
     elif key is not None:
         page = await _by_reference(pool, filters, key.text)
     elif filters.kind:
@@ -136,6 +138,23 @@ def _cursor(filters: Filters) -> tuple[datetime, uuid.UUID]:
     return params.instant("after", filters.after or ""), params.uuid(
         "after_id", filters.after_id or ""
     )
+
+
+async def _any_match(pool: asyncpg.Pool, filters: Filters, ocs: list[str]) -> bool:
+    """Whether the filters alone match any request, read through the indexes the listing reads.
+    A search walks its prefix's range in a reference index and keeps the rows the filters
+    match: within filters that match nothing, it would read the whole range (a seq scan)."""
+    if not (filters.oc or filters.status or filters.kind or filters.since or filters.until):
+        return True
+    if filters.oc and filters.oc not in ocs:
+        return False
+    alone = replace(filters, q="", after=None, after_id=None)
+    found = await (
+        _by_finding(pool, alone)
+        if alone.kind
+        else _browse(pool, alone, [alone.oc] if alone.oc else ocs)
+    )
+    return bool(found.rows)
 
 
 async def _by_message_id(pool: asyncpg.Pool, message_id: uuid.UUID) -> Page:
