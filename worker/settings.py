@@ -127,7 +127,7 @@ class Settings(BaseSettings):
     console_refresh_seconds: float = Field(5.0, ge=1)
     console_thumbnail_seconds: float = Field(10.0, gt=0, description="per thumbnail, then killed")
     console_thumbnail_memory_mb: int = Field(
-        320, ge=64, description="address space of each thumbnail process (RLIMIT_AS)"
+        256, ge=64, description="address space of each thumbnail process (RLIMIT_AS)"
     )
 
     # Photo checks (README "Photo findings"): what a quality analyst would look at first.

@@ -36,7 +36,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 log = structlog.get_logger()
 BOX = 320  # the longer side of a thumbnail, in pixels
-AT_ONCE = 2  # photos read and decoding together: the machine's cores, and bounded memory
+AT_ONCE = 1  # photos read and decoding at a time: memory bounded (README: measured peak)
 MIB = 1024 * 1024
 
 
@@ -94,7 +94,7 @@ class Thumbnails:
         box: int = BOX,
         max_pixels: int | None = None,
         seconds: float = 10.0,
-        memory: int = 320 * MIB,
+        memory: int = 256 * MIB,
     ) -> None:
         self.directory = directory
         self.box = box
