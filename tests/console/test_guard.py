@@ -112,6 +112,10 @@ def test_a_password_of_spaces_is_refused(tmp_path: Path) -> None:
 def test_other_host_names_need_authentication(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="WORKER_CONSOLE_HOSTS"):
         _access(tmp_path, console_hosts="localhost,console.example")
+    with pytest.raises(ConfigError, match="not host names: a host"):
+        _access(tmp_path, console_hosts="localhost, a host")
+    with pytest.raises(ConfigError, match="no host name"):
+        _access(tmp_path, console_hosts=" , ")
 
 
 def test_only_allowed_host_names_are_answered_in_every_mode(tmp_path: Path) -> None:

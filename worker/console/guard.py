@@ -107,9 +107,7 @@ class Access:
     def from_settings(cls, settings: Settings) -> Access:
         password = settings.console_password.get_secret_value() if settings.console_password else ""
         header = settings.console_trusted_header or ""
-        hosts = frozenset(
-            name for part in settings.console_hosts.split(",") if (name := host_name(part.strip()))
-        )
+        hosts = _host_names(settings.console_hosts)
         if password and header:
             raise ConfigError(
                 "WORKER_CONSOLE_PASSWORD and WORKER_CONSOLE_TRUSTED_HEADER are both set: choose"
@@ -249,6 +247,13 @@ def _cross_site(request: web.Request) -> bool:
 
 def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(errors="surrogateescape"), expected.encode())
+
+
+def _host_names(text: str) -> frozenset[str]:
+    names = {part.strip(): host_name(part.strip()) for part in text.split(",") if part.strip()}
+    if bad := [part for part, name in names.items() if name is None]:
+        raise ConfigError(f"WORKER_CONSOLE_HOSTS: not host names: {', '.join(bad)}")
+    return frozenset(name for name in names.values() if name)
 
 
 def _networks(text: str | None) -> tuple[Network, ...]:
