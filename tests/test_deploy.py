@@ -253,12 +253,16 @@ def test_compose_console_starts_signed_in_and_published_on_loopback(
     assert {k: v for k, v in env.items() if not k.startswith("WORKER_CONSOLE_")} == _service(
         "worker"
     )["environment"], "the workers' settings (database, storage, broker), and its own"
+    # No password ships: Compose asks for one (and refuses to start without it).
+    assert env["WORKER_CONSOLE_PASSWORD"].startswith("${WORKER_CONSOLE_PASSWORD:?")
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("WORKER_CONSOLE_PASSWORD", "a-secret-of-the-operator")
     settings = load_settings(_env_file=None)
     access = Access.from_settings(settings)  # raises on a public bind without sign-in
     assert settings.console_host == "0.0.0.0"
-    assert access.password
+    assert access.password == "a-secret-of-the-operator"
+    assert access.hosts == {"localhost", "127.0.0.1", "::1"}, "published on loopback only"
     assert console["ports"] == [f"127.0.0.1:{CONSOLE_PORT}:{settings.console_port}"]
     probe = " ".join(console["healthcheck"]["test"])
     assert f"http://127.0.0.1:{settings.console_port}/healthz" in probe
@@ -382,8 +386,15 @@ def test_k8s_console_trusts_the_ingress_only_and_probes_its_port(
     for key, value in {**config, **secret, **env}.items():
         monkeypatch.setenv(key, value)
     settings = load_settings(_env_file=None)
-    access = Access.from_settings(settings)
+    access = Access.from_settings(settings)  # raises without the proxies' addresses
     assert access.trusted_header == "X-Auth-Request-User"
+    assert access.trusted_proxies
+    # The host name and the origin the browser sees: the ingress's.
+    ingress = objects["Ingress", "photo-worker-console"]["spec"]
+    public = ingress["rules"][0]["host"]
+    assert access.hosts == {public}
+    assert settings.console_public_origin == f"https://{public}"
+    assert public in ingress["tls"][0]["hosts"]
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert _probe(console, probe) == ("/healthz", settings.console_port)
     # The thumbnail cache is on a volume: the root filesystem is read-only.

@@ -193,7 +193,8 @@ class Settings(BaseSettings):
     console_password: SecretStr | None = Field(
         None,
         description="the console's secret: HTTP Basic password (the user name typed is recorded"
-        " as who) or `Authorization: Bearer` token",
+        " as who, marked unverified) or `Authorization: Bearer` token; not with the trusted"
+        " header",
     )
     console_trusted_header: str | None = Field(
         None,
@@ -202,15 +203,34 @@ class Settings(BaseSettings):
     )
     console_trusted_proxies: str | None = Field(
         None,
-        description="the proxies' addresses or CIDRs, comma-separated, if the header is to be"
-        " believed from them only",
+        description="the proxies' addresses or CIDRs, comma-separated, from which alone the"
+        " trusted header is believed; required with WORKER_CONSOLE_TRUSTED_HEADER",
         examples=["10.0.4.0/24"],
+    )
+    console_hosts: str = Field(
+        "localhost,127.0.0.1,::1",
+        description="host names the console answers, comma-separated (any other: 421), in every"
+        " sign-in mode: a page of another site that points its own name at the console is"
+        " refused (DNS rebinding)",
+        examples=["console.oi.example"],
+    )
+    console_public_origin: str | None = Field(
+        None,
+        description="scheme://host[:port] the browser sees, behind a proxy; forms from any other"
+        " origin are refused",
+        examples=["https://console.oi.example"],
     )
     console_actions: bool = Field(False, description="`true`: the refetch and replay buttons")
     console_thumbnail_dir: Path = Field(
         Path("data/thumbnails"), description="where thumbnails are kept (by the photo's sha256)"
     )
     console_refresh_seconds: float = Field(5.0, ge=1, description="the overview's refresh period")
+    console_thumbnail_seconds: float = Field(
+        10.0, gt=0, description="time limit of one thumbnail; its process is then killed"
+    )
+    console_thumbnail_memory_mb: int = Field(
+        256, ge=64, description="address space of each thumbnail process (RLIMIT_AS), in MiB"
+    )
 
     # Photo checks (docs/findings.md): what a quality analyst would look at first.
     qa_enabled: bool = Field(
@@ -345,6 +365,24 @@ class Settings(BaseSettings):
                 f"unknown time zone {value!r} (an IANA name such as Europe/Paris)"
             ) from None
         return value
+
+    @field_validator("console_password")
+    @classmethod
+    def _real_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None  # empty: none
+        if not value.get_secret_value().strip():
+            raise ValueError("a password of spaces only")
+        return value
+
+    @field_validator("console_public_origin")
+    @classmethod
+    def _origin(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not re.fullmatch(r"https?://[A-Za-z0-9.\[\]:-]+", value.rstrip("/")):
+            raise ValueError(f"{value!r}: scheme://host[:port], as the browser shows it")
+        return value.rstrip("/").lower()
 
     @model_validator(mode="after")
     def _backoff_in_order(self) -> Settings:

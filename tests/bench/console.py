@@ -28,8 +28,10 @@ from tests.bench import console_data
 from tests.bench.environment import ADMIN_DSN
 from worker.console import overview
 from worker.console.app import build_app
-from worker.console.guard import Access, Csrf
+from worker.console.forms import Csrf
+from worker.console.guard import Access
 from worker.console.pages import ConsoleState
+from worker.console.refusals import Refusals
 from worker.console.thumbnails import Thumbnails
 from worker.database.migrations import migrate
 from worker.photos.storage import open_store
@@ -184,12 +186,16 @@ async def time_console(dsn: str) -> float:
         pool = await asyncpg.create_pool(dsn, min_size=2, max_size=8)
         assert pool is not None
         recording = RecordingPool(pool)
+        thumbnails = Thumbnails(
+            settings.console_thumbnail_dir, max_pixels=settings.qa_max_decode_pixels
+        )
         console = ConsoleState(
             settings,
             recording,
             open_store(settings),
-            Thumbnails(settings.console_thumbnail_dir),
+            thumbnails,
             Csrf(),
+            Refusals(),
         )  # type: ignore[arg-type]
         app = build_app(console, Access.from_settings(settings))
         # Every overview is made afresh: its real cost, not the cache's (docs/console.md).
@@ -203,6 +209,7 @@ async def time_console(dsn: str) -> float:
             medians = await report(base, pool, recording, photos)
         finally:
             await runner.cleanup()
+            await thumbnails.close()
             await pool.close()
     return max(ms for name, ms in medians.items() if "CSV" not in name)
 

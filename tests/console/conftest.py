@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yarl
 
 from tests.harness import make_settings
 from tests.services import wait_until
@@ -69,7 +70,8 @@ async def start_console(database_url: str, tmp_path: Path) -> AsyncIterator[Star
         (tmp_path / "photos").mkdir(exist_ok=True)
         stop, urls = asyncio.Event(), []
         task = asyncio.create_task(serve_console(settings, stop, urls.append))
-        session = aiohttp.ClientSession()
+        # Unsafe: keeps the cookies of an address (127.0.0.1), as a browser does.
+        session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
         running.append((stop, task, session))
 
         async def started() -> bool:
@@ -84,9 +86,29 @@ async def start_console(database_url: str, tmp_path: Path) -> AsyncIterator[Star
     for stop, task, session in running:
         stop.set()
         await session.close()
-        await asyncio.wait_for(task, 10)
+        if not task.done():  # one that stopped at start has told the test why
+            await asyncio.wait_for(task, 10)
 
 
 @pytest.fixture
 async def console(start_console: StartConsole) -> Console:
     return await start_console()
+
+
+async def raw_request(
+    url: str, path: str, headers: list[tuple[bytes, bytes]], method: bytes = b"GET"
+) -> tuple[int, bytes]:
+    """Status and body of a request written byte by byte: headers no client would send
+    (repeated, not UTF-8, a Host with a space). The Host header is the caller's."""
+    parsed = yarl.URL(url)
+    reader, writer = await asyncio.open_connection(parsed.host, parsed.port)
+    try:
+        lines = [method + b" " + path.encode() + b" HTTP/1.1", b"Connection: close"]
+        lines += [name + b": " + value for name, value in headers]
+        writer.write(b"\r\n".join(lines) + b"\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 20)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body

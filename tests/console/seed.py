@@ -3,9 +3,12 @@ would have written them)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
+import struct
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +23,37 @@ def image_bytes(
 ) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", size, colour).save(out, fmt)
+    return out.getvalue()
+
+
+@functools.cache
+def png_bomb(width: int = 9400, height: int = 9500) -> bytes:
+    """A black RGB PNG of this size: a few hundred KB that decode to width x height x 3 bytes.
+    Written row by row, never decoded here."""
+    squeeze = zlib.compressobj(1)
+    row = b"\x00" * (1 + width * 3)  # filter byte, then the pixels
+    data = b"".join(squeeze.compress(row) for _ in range(height)) + squeeze.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+
+
+def truncated_jpeg(size: tuple[int, int] = (2400, 1800)) -> bytes:
+    """A JPEG cut in the middle of its data: its header reads, its pixels do not."""
+    whole = noisy_jpeg(size)
+    return whole[: len(whole) // 2]
+
+
+def noisy_jpeg(size: tuple[int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.effect_noise(size, 64).convert("RGB").save(out, "JPEG", quality=90)
     return out.getvalue()
 
 
@@ -98,6 +132,7 @@ async def photo(
     data: bytes | None = None,
     mime: str = "image/jpeg",
     readable: bool = True,
+    size_bytes: int | None = None,
 ) -> uuid.UUID:
     """A photo row, its link to the request, and its file in the storage directory; the row's
     width and height are the image's (none when `readable` is false, as for a broken header)."""
@@ -120,7 +155,7 @@ async def photo(
         datetime.now(UTC) - timedelta(days=1),
         width,
         height,
-        len(data),
+        len(data) if size_bytes is None else size_bytes,
         hashlib.sha256(data).hexdigest(),
         key,
     )

@@ -14,9 +14,11 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp import web
 from playwright.async_api import Page, async_playwright
 
 from tests.console import seed
@@ -34,6 +36,8 @@ CHROMIUM_FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # Every *.test name is this machine: pages of "other sites" (rebinding, cross-origin images).
+    "--host-resolver-rules=MAP *.test 127.0.0.1",
 )
 
 
@@ -74,11 +78,12 @@ def _devtools_port(profile: Path, process: subprocess.Popen[bytes]) -> int:
 
 
 @asynccontextmanager
-async def browse(chromium: str, name: str) -> AsyncIterator[tuple[Page, list[str]]]:
-    """A page in a fresh context, the console messages it logged, a screenshot at the end."""
+async def browse(chromium: str, name: str, **options: Any) -> AsyncIterator[tuple[Page, list[str]]]:
+    """A page in a fresh context (`options`: the context's), the console messages it logged, a
+    screenshot at the end."""
     async with async_playwright() as playwright:
         browser = await playwright.chromium.connect_over_cdp(chromium)
-        context = await browser.new_context(viewport={"width": 1400, "height": 900})
+        context = await browser.new_context(viewport={"width": 1400, "height": 900}, **options)
         page = await context.new_page()
         messages: list[str] = []
         page.on("console", lambda m: messages.append(f"{m.type}: {m.text}"))
@@ -178,3 +183,57 @@ async def test_refetch_from_the_request_page(
         assert "pending" in await page.locator("h1 .status").inner_text()
         assert _problems(messages) == []
     assert await db.fetchval("SELECT status FROM photo_requests") == "pending"
+
+
+async def test_a_rebound_host_name_gets_nothing_even_with_the_password(
+    chromium: str, start_console: StartConsole
+) -> None:
+    """DNS rebinding: a page of rebound.test whose name now points at the console, in a browser
+    that knows the password (Chromium answers the console's challenge with it)."""
+    console = await start_console(console_password="s3cret-console", console_actions=True)
+    port = console.url.rstrip("/").rsplit(":", 1)[1]
+    credentials = {"username": "alice", "password": "s3cret-console"}
+    async with browse(chromium, "rebinding", http_credentials=credentials) as (page, _):
+        own = await page.goto(f"http://localhost:{port}/")
+        assert own is not None
+        assert own.status == 200, "the password works on the console's name"
+        rebound = await page.goto(f"http://rebound.test:{port}/")
+        assert rebound is not None
+        assert rebound.status == 421
+        # What the rebinding page's script would read: no page, no form token.
+        status, text = await page.evaluate(
+            "fetch('/requests').then(async r => [r.status, await r.text()])"
+        )
+        assert status == 421
+        assert "csrf" not in text
+
+
+async def test_a_page_of_another_site_cannot_make_the_console_decode(
+    chromium: str, console: Console, db: asyncpg.Pool
+) -> None:
+    """An `<img>` of a thumbnail on another site's page: refused before any decode."""
+    seeded = await seed.request(db)
+    photo_id = await seed.photo(db, console.photos, seeded, "PTO")
+    thumb = f"{console.url}photos/OCAA/{photo_id}/thumb"
+    html = f'<html><body><img id="t" src="{thumb}"></body></html>'
+
+    async def attacker_page(_: web.Request) -> web.Response:
+        return web.Response(text=html, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", attacker_page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        async with browse(chromium, "cross-site-img") as (page, _):
+            await page.goto(f"http://attacker.test:{port}/")
+            await page.wait_for_function("document.getElementById('t').complete")
+            assert await page.eval_on_selector("#t", "i => i.naturalWidth") == 0
+    finally:
+        await runner.cleanup()
+    assert not list(console.settings.console_thumbnail_dir.rglob("*.*")), "nothing decoded"
+    metrics = (await console.get("/metrics")).text
+    assert 'worker_console_refusals_total{reason="cross_site"} 1.0' in metrics

@@ -159,7 +159,9 @@ async def test_password_protects_every_page_but_the_health_check(
 
 
 async def test_trusted_header_from_the_reverse_proxy(start_console: StartConsole) -> None:
-    console = await start_console(console_trusted_header="X-Forwarded-User")
+    console = await start_console(
+        console_trusted_header="X-Forwarded-User", console_trusted_proxies="127.0.0.0/8"
+    )
     assert (await console.get("/")).status == 401
     page = await console.get("/", headers={"X-Forwarded-User": "carol@oi.example"})
     assert page.status == 200

@@ -251,12 +251,12 @@ async def test_findings_counts_by_kind_and_oc_worst_first_and_csv(
     assert csv_page.headers["Content-Type"].startswith("text/csv")
     assert "attachment" in csv_page.headers["Content-Disposition"]
     lines = csv_page.text.strip().splitlines()
-    assert lines[0].startswith("message_id,code_oc,reference,status")
+    assert lines[0].startswith('\ufeff"message_id";"code_oc";"reference";"status"')
     assert len(lines) == 4
-    assert any(line.startswith(f"{worst.message_id},OCBB,'=HYPERLINK(1),") for line in lines), (
+    assert f'"{worst.message_id}";"OCBB";"\'=HYPERLINK(1)";' in csv_page.text, (
         "a formula is made inert"
     )
-    only = await console.get("/findings.csv?days=30&oc=OCBB")
+    only = await console.get("/findings.csv?days=30&oc=OCBB&sep=comma")
     assert len(only.text.strip().splitlines()) == 2
     assert (await console.get("/findings?days=3")).status == 400
     assert (await console.get("/findings?kind=not_a_kind")).status == 400

@@ -213,3 +213,23 @@ def test_the_library_lines_of_a_routine_reconnect_are_dropped_and_others_kept() 
     assert [(line["logger"], line["event"]) for line in lines(stream)] == [
         (name, message) for name, _, message in kept
     ]
+
+
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize("fmt", ["console", "json"])
+def test_control_characters_from_outside_are_escaped_in_every_format(fmt: str) -> None:
+    stream = io.StringIO()
+    configure_logging("info", fmt=fmt, stream=stream)
+    hostile = "\x1b[2J\x1b]0;pwned\x07alice\r\nfake line\x9b31m"
+    structlog.get_logger("worker.test").warning("console: refused", who=hostile)
+    logging.getLogger("aiohttp.access").warning("GET %s", hostile)
+    text = stream.getvalue()
+    for raw in ("\x1b", "\x07", "\r", "\x9b"):
+        assert raw not in text
+    assert text.count("\n") == 2, "one line each: no line of the attacker's"
+    assert "\\x1b[2J\\x1b]0;pwned\\x07alice\\r\\nfake line\\x9b31m" in text.replace("\\\\", "\\")
+
+
+def test_a_traceback_keeps_its_line_breaks() -> None:
+    cleaned = EventCleaner(Redactor(()))(None, "error", {"exception": "a\n  b\x1b"})
+    assert cleaned["exception"] == "a\n  b\\x1b"

@@ -4,13 +4,15 @@ did it, and does what the operator commands do, with their code (`ops.refetch`, 
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 
 import structlog
 from aiohttp import web
+from aiohttp.web_request import FileField
+from multidict import MultiDictProxy
 from yarl import URL
 
+from worker.console import params
 from worker.console.guard import WHO
 from worker.console.pages import ConsoleState, state
 from worker.ops.refetch import RefetchSelection, refetch
@@ -23,26 +25,41 @@ async def _allowed(request: web.Request) -> ConsoleState:
     console = state(request)
     if not console.settings.console_actions:
         raise web.HTTPForbidden(text="actions are off: start with WORKER_CONSOLE_ACTIONS=true\n")
-    form = await request.post()
-    token = form.get("csrf")
-    console.csrf.check(request, token if isinstance(token, str) else None)
+    await checked_form(request)
     return console
 
 
+async def checked_form(request: web.Request) -> MultiDictProxy[str | bytes | bytearray | FileField]:
+    """The posted form, once its token and origin are checked (refused: 403, logged, counted)."""
+    console = state(request)
+    try:
+        form = await request.post()
+    except ValueError:  # a body that is not a form in its charset
+        raise web.HTTPBadRequest(text="not a form\n") from None
+    token = form.get("csrf")
+    reason = console.csrf.refusal(request, request[WHO], token if isinstance(token, str) else None)
+    if reason == "origin":
+        raise console.refusals.refuse(
+            request, reason, web.HTTPForbidden(text="cross-origin form refused\n"), request[WHO]
+        )
+    if reason:
+        answer = web.HTTPForbidden(text="missing or stale form token: reload the page\n")
+        raise console.refusals.refuse(request, reason, answer, request[WHO])
+    return form
+
+
 def _back(path: str, notice: str) -> web.HTTPSeeOther:
+    """Back to the page, with one of the `pages.NOTICES` by its key."""
     return web.HTTPSeeOther(location=str(URL(path).with_query(notice=notice)))
 
 
 async def refetch_request(request: web.Request) -> web.Response:
     console = await _allowed(request)
-    try:
-        message_id = uuid.UUID(request.match_info["message_id"])
-    except ValueError:
-        raise web.HTTPNotFound(text="not a messageId\n") from None
+    message_id = params.uuid("messageId", request.match_info["message_id"])
     async with console.pool.acquire() as conn:
         chosen = await refetch(conn, RefetchSelection(keys=(str(message_id),)), dry_run=False)
     moved = [item for item in chosen if not item.in_flight]
-    result = "due now" if moved else "in flight: left alone" if chosen else "not refetchable"
+    result = "due" if moved else "in-flight" if chosen else "refused"
     log.info(
         "console action",
         action="refetch",
@@ -51,19 +68,19 @@ async def refetch_request(request: web.Request) -> web.Response:
         result=result,
         was=moved[0].was if moved else None,
     )
-    raise _back(f"/requests/{message_id}", f"Refetch: {result}.")
+    raise _back(f"/requests/{message_id}", f"refetch-{result}")
 
 
 async def replay_dead_letter(request: web.Request) -> web.Response:
     console = await _allowed(request)
-    record_id = int(request.match_info["record_id"])
+    record_id = params.integer("dead letter", request.match_info["record_id"])
     row = await console.pool.fetchrow(
         "SELECT message_id, reason, replayed_at FROM dead_letters WHERE id = $1", record_id
     )
     if row is None:
         raise web.HTTPNotFound(text=f"no dead letter #{record_id}\n")
     if row["replayed_at"] is not None:
-        raise _back("/dead-letters", f"Dead letter #{record_id} was already replayed.")
+        raise _back("/dead-letters", "replay-done")
     letters = await replay_dead_letters(
         console.settings, DeadLetterFilter(record_id=record_id, limit=1), dry_run=False
     )
@@ -74,7 +91,7 @@ async def replay_dead_letter(request: web.Request) -> web.Response:
     # The row shown is the one marked, whichever way its message was found.
     replayed = [replace(letter, record_id=record_id) for letter in letters if letter.replayed]
     await mark_replayed(console.pool, replayed, request[WHO])
-    result = "sent back to photos.cr_stoc" if replayed else "not in the dead-letter queue"
+    result = "replayed" if replayed else "replay-missing"
     log.info(
         "console action",
         action="replay",
@@ -83,4 +100,4 @@ async def replay_dead_letter(request: web.Request) -> web.Response:
         message_id=row["message_id"],
         result=result,
     )
-    raise _back("/dead-letters", f"Dead letter #{record_id}: {result}.")
+    raise _back("/dead-letters", result)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import structlog
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from worker.console import (
     actions,
@@ -21,9 +22,11 @@ from worker.console import (
     oncall,
     overview,
 )
-from worker.console.guard import Access, Csrf, add_security_headers, guard
-from worker.console.pages import STATE, ConsoleState, setup_templates
-from worker.console.thumbnails import Thumbnails
+from worker.console.forms import Csrf
+from worker.console.guard import Access, add_security_headers, guard
+from worker.console.pages import STATE, ConsoleState, setup_templates, state
+from worker.console.refusals import Refusals
+from worker.console.thumbnails import MIB, Thumbnails
 from worker.database.migrations import check_schema
 from worker.photos.storage import open_store
 from worker.resources import close_pool, open_pool
@@ -34,7 +37,7 @@ STATIC = Path(__file__).parent / "static"
 
 
 def build_app(console: ConsoleState, access: Access) -> web.Application:
-    app = web.Application(middlewares=[guard(access)])
+    app = web.Application(middlewares=[guard(access, console.refusals)])
     app.on_response_prepare.append(add_security_headers)
     app[STATE] = console
     # A little under the pages' refresh period: one count per period, however many pages.
@@ -52,14 +55,13 @@ def build_app(console: ConsoleState, access: Access) -> web.Application:
     route.add_get("/findings", findings.findings_page, name="findings")
     route.add_get("/findings.csv", findings.findings_csv, name="findings_csv")
     route.add_get("/dead-letters", dead_letters.dead_letters_page, name="dead_letters")
-    route.add_post(
-        r"/dead-letters/{record_id:\d+}/replay", actions.replay_dead_letter, name="replay"
-    )
+    route.add_post("/dead-letters/{record_id}/replay", actions.replay_dead_letter, name="replay")
     route.add_get("/photos/{code_oc}/{photo_id}", images.photo, name="photo")
     route.add_get("/photos/{code_oc}/{photo_id}/thumb", images.thumbnail, name="thumbnail")
     route.add_get("/on-call", oncall.oncall_page, name="oncall")
     route.add_get("/on-call/panel", oncall.oncall_panel, name="oncall_panel")
     route.add_get("/healthz", _healthz)
+    route.add_get("/metrics", _metrics)
     route.add_get("/favicon.ico", _no_icon)
     route.add_static("/static", STATIC, name="static", append_version=True)
     return app
@@ -67,6 +69,12 @@ def build_app(console: ConsoleState, access: Access) -> web.Application:
 
 async def _healthz(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    """The console's own counters (refusals by reason), open like /healthz for the scraper."""
+    body = generate_latest(state(request).refusals.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def _no_icon(_: web.Request) -> web.Response:
@@ -85,8 +93,16 @@ async def serve_console(
         pool = await open_pool(settings, max_size=8)
         stack.push_async_callback(close_pool, pool)
         await check_schema(pool)
-        thumbnails = Thumbnails(settings.console_thumbnail_dir.resolve())
-        app = build_app(ConsoleState(settings, pool, store, thumbnails, Csrf()), access)
+        thumbnails = Thumbnails(
+            settings.console_thumbnail_dir.resolve(),
+            max_pixels=settings.qa_max_decode_pixels,
+            seconds=settings.console_thumbnail_seconds,
+            memory=settings.console_thumbnail_memory_mb * MIB,
+        )
+        stack.push_async_callback(thumbnails.close)
+        csrf = Csrf(public_origin=settings.console_public_origin)
+        console = ConsoleState(settings, pool, store, thumbnails, csrf, Refusals())
+        app = build_app(console, access)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
@@ -98,6 +114,7 @@ async def serve_console(
             url=url,
             actions=settings.console_actions,
             authentication=_describe(access),
+            hosts=sorted(access.hosts),
         )
         if on_started is not None:
             on_started(url)
@@ -111,9 +128,7 @@ def console_url(host: str, port: int) -> str:
 
 
 def _describe(access: Access) -> str:
-    ways = [
-        name
-        for name, on in (("password", access.password), ("header", access.trusted_header))
-        if on
-    ]
-    return " or ".join(ways) or "none (loopback only)"
+    return {
+        "password": "password (user names unverified)",
+        "header": f"{access.trusted_header} from {', '.join(map(str, access.trusted_proxies))}",
+    }.get(access.mode, "none (loopback only)")

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from worker.console import params
 from worker.console.pages import render, state
 from worker.ops.replay import REASONS
 
@@ -14,11 +15,10 @@ STATES = ("waiting", "replayed")
 
 
 async def dead_letters_page(request: web.Request) -> web.Response:
-    reason = request.query.get("reason") or None
-    shown = request.query.get("state") or None
-    before = request.query.get("before", "")
-    if (reason and reason not in REASONS) or (shown and shown not in STATES):
-        raise web.HTTPBadRequest(text=f"reason one of {REASONS}; state one of {STATES}\n")
+    query = request.query
+    reason = params.choice("reason", query["reason"], REASONS) if query.get("reason") else None
+    shown = params.choice("state", query["state"], STATES) if query.get("state") else None
+    before = params.integer("before", query["before"]) if query.get("before") else None
     where: list[str] = ["TRUE"]
     args: list[Any] = []
     if reason:
@@ -26,8 +26,8 @@ async def dead_letters_page(request: web.Request) -> web.Response:
         where.append(f"reason = ${len(args)}")
     if shown:
         where.append(f"replayed_at IS {'NULL' if shown == 'waiting' else 'NOT NULL'}")
-    if before.isdigit():
-        args.append(int(before))
+    if before is not None:
+        args.append(before)
         where.append(f"id < ${len(args)}")
     rows = await state(request).pool.fetch(
         "SELECT id, dead_lettered_at, message_id, reason, detail, body_excerpt, worker,"
@@ -36,14 +36,14 @@ async def dead_letters_page(request: web.Request) -> web.Response:
         *args,
     )
     letters = [dict(row) for row in rows[:PAGE]]
-    query: dict[str, Any] = {"reason": reason, "state": shown}
+    chosen: dict[str, Any] = {"reason": reason, "state": shown}
     more = {"before": letters[-1]["id"]} if len(rows) > PAGE else None
     context = {
         "letters": letters,
         "reasons": REASONS,
         "states": STATES,
-        "chosen": query,
-        "next_query": query | more if more else None,
-        "first_query": query if before else None,
+        "chosen": chosen,
+        "next_query": chosen | more if more else None,
+        "first_query": chosen if before is not None else None,
     }
     return render(request, "dead_letters.html", context)

@@ -15,6 +15,8 @@ import structlog
 from aiohttp import web
 from yarl import URL
 
+from worker.console import params
+from worker.console.actions import checked_form
 from worker.console.guard import WHO
 from worker.console.pages import render, state
 from worker.ops.verdicts import (
@@ -34,8 +36,8 @@ _COMMENT_MAX = 2000
 
 def queue_oc(request: web.Request) -> str | None:
     oc = request.query.get("oc", "").strip().upper() or None
-    if oc is not None and not _OC.match(oc):
-        raise web.HTTPBadRequest(text="oc: 4 letters or digits\n")
+    if oc is not None and not _OC.fullmatch(oc):
+        raise params.BadParameter(f"oc {oc[:40]!r}: four letters or digits")
     return oc
 
 
@@ -57,9 +59,7 @@ async def queue_position(request: web.Request, message_id: uuid.UUID) -> dict[st
 
 async def post_verdict(request: web.Request) -> web.Response:
     console = state(request)
-    form = await request.post()
-    token = form.get("csrf")
-    console.csrf.check(request, token if isinstance(token, str) else None)
+    form = await checked_form(request)
     judgement = _judgement(request, form)
     code = await record_verdict(console.pool, judgement)
     if code is None:
@@ -73,24 +73,23 @@ async def post_verdict(request: web.Request) -> web.Response:
         code_oc=code,
     )
     back = URL(f"/requests/{judgement.message_id}")
-    if form.get("queue") == "1":
+    if _field(form, "queue") == "1":
         back = back.with_query(queue="1")
     raise web.HTTPSeeOther(location=str(back.with_fragment("findings")))
 
 
 def _judgement(request: web.Request, form: Any) -> Judgement:
-    try:
-        message_id = uuid.UUID(request.match_info["message_id"])
-        photo_ids = tuple(uuid.UUID(part) for part in _field(form, "photo_ids").split() if part)
-    except ValueError:
-        raise web.HTTPBadRequest(text="messageId and photo ids must be UUIDs\n") from None
-    kind, comment = _field(form, "kind"), _field(form, "comment").strip()
+    message_id = params.uuid("messageId", request.match_info["message_id"])
+    photo_ids = tuple(
+        params.uuid("photo_ids", part) for part in _field(form, "photo_ids").split()[:64]
+    )
+    kind = _field(form, "kind")
+    if not _KIND.fullmatch(kind):
+        raise params.BadParameter(f"kind {kind[:40]!r}: a finding kind")
     verdict = next((v for v in VERDICTS if v == _field(form, "verdict")), None)
-    if not _KIND.match(kind) or verdict is None or len(comment) > _COMMENT_MAX:
-        raise web.HTTPBadRequest(
-            text=f"kind: a finding kind; verdict: one of {VERDICTS}; comment: at most"
-            f" {_COMMENT_MAX} characters\n"
-        )
+    if verdict is None:
+        raise params.BadParameter(f"verdict: one of {', '.join(VERDICTS)}")
+    comment = params.text("comment", _field(form, "comment"), _COMMENT_MAX)
     who = request.get(WHO) or "local"
     return Judgement(message_id, kind, photo_ids, verdict, who, comment)
 

@@ -4,11 +4,11 @@ the event sent. The data is `worker show`'s (`ops.detail`)."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 from aiohttp import web
 
+from worker.console import params
 from worker.console.desk import queue_position
 from worker.console.gallery import badges, group_photos
 from worker.console.pages import render, state
@@ -17,10 +17,7 @@ from worker.ops.refetch import REFETCHABLE
 
 
 async def request_page(request: web.Request) -> web.Response:
-    try:
-        message_id = uuid.UUID(request.match_info["message_id"])
-    except ValueError:
-        raise web.HTTPNotFound(text="not a messageId\n") from None
+    message_id = params.uuid("messageId", request.match_info["message_id"])
     detail = await load_detail(state(request).pool, message_id)
     if detail["request"] is None:
         raise web.HTTPNotFound(text=f"no request {message_id}\n")

@@ -9,14 +9,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from worker.console import params
+from worker.console.params import BadParameter
 from worker.findings.model import KINDS
 from worker.ops.status import STATUSES
 
+BadFilter = BadParameter  # the name the requests page knows
 _OC = re.compile(r"^[A-Z0-9]{4}$")
-
-
-class BadFilter(ValueError):
-    """A filter value that cannot be used; the message says which."""
+SEARCHED = 255  # characters of a search or a reference cursor
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,10 @@ class Filters:
 
     @classmethod
     def parse(cls, query: Mapping[str, str]) -> Filters:
-        oc = query.get("oc", "").strip().upper() or None
+        oc = params.text("oc", query.get("oc", ""), 4).upper() or None
         status = query.get("status") or None
         kind = query.get("kind") or None
-        if oc and not _OC.match(oc):
+        if oc and not _OC.fullmatch(oc):
             raise BadFilter(f"OC {oc!r}: four letters or digits")
         if status and status not in STATUSES:
             raise BadFilter(f"status {status!r}: one of {', '.join(STATUSES)}")
@@ -44,12 +44,12 @@ class Filters:
         return cls(
             oc=oc,
             status=status,
-            since=_day(query.get("from")),
-            until=_day(query.get("to")),
+            since=_day("from", query.get("from")),
+            until=_day("to", query.get("to")),
             kind=kind,
-            q=query.get("q", "").strip()[:255],
-            after=query.get("after") or None,
-            after_id=query.get("after_id") or None,
+            q=params.text("q", query.get("q", ""), SEARCHED),
+            after=params.text("after", query.get("after", ""), SEARCHED) or None,
+            after_id=params.text("after_id", query.get("after_id", ""), 40) or None,
         )
 
     def as_query(self, **changes: Any) -> dict[str, str]:
@@ -73,10 +73,5 @@ class Filters:
         return start, end
 
 
-def _day(text: str | None) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise BadFilter(f"date {text!r}: YYYY-MM-DD") from None
+def _day(name: str, text: str | None) -> date | None:
+    return params.day(name, text) if text else None

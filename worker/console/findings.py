@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from worker.console import params
 from worker.console.pages import render, state
 from worker.findings.model import KINDS
 from worker.ops.quality import QualityReport, Selection, build_quality_report, render_csv
@@ -29,13 +30,13 @@ class Period:
 
     @classmethod
     def parse(cls, query: Any) -> Period:
-        days = int(query["days"]) if query.get("days", "").isdigit() else 7
-        oc = query.get("oc", "").strip().upper() or None
-        kind = query.get("kind") or None
-        if days not in PERIODS or (oc and not _OC.match(oc)) or (kind and kind not in KINDS):
-            raise web.HTTPBadRequest(
-                text=f"days: one of {PERIODS}; oc: 4 letters or digits; kind: one of {KINDS}\n"
-            )
+        days = params.integer("days", query["days"], 1, 366) if query.get("days") else 7
+        oc = params.text("oc", query.get("oc", ""), 4).upper() or None
+        kind = params.choice("kind", query["kind"], KINDS) if query.get("kind") else None
+        if days not in PERIODS:
+            raise params.BadParameter(f"days {days}: one of {', '.join(map(str, PERIODS))}")
+        if oc and not _OC.fullmatch(oc):
+            raise params.BadParameter(f"oc {oc!r}: four letters or digits")
         return cls(days, oc, kind)
 
     def selection(self, limit: int) -> Selection:
@@ -77,12 +78,20 @@ async def findings_page(request: web.Request) -> web.Response:
     return render(request, "findings.html", context)
 
 
+# `;` by default: what a spreadsheet in a French locale (whose list separator it is) opens as
+# columns; the BOM makes Excel read UTF-8.
+SEPARATORS = {"semicolon": ";", "comma": ","}
+
+
 async def findings_csv(request: web.Request) -> web.Response:
     period = Period.parse(request.query)
+    sep = request.query.get("sep") or "semicolon"
+    delimiter = SEPARATORS[params.choice("sep", sep, SEPARATORS)]
     report = await build_quality_report(state(request).pool, period.selection(EXPORTED))
     return web.Response(
-        text=render_csv(report),
+        body=("\ufeff" + render_csv(report, delimiter)).encode(),
         content_type="text/csv",
+        charset="utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="findings-{period.days}d.csv"',
             "Cache-Control": "no-store",

@@ -1,35 +1,44 @@
 """Who may use the console, and the headers every answer carries.
 
-Three ways in, chosen by the settings: nothing (only when bound to loopback: whoever can open a
-socket on this machine), a password (HTTP Basic, any user name, which is recorded as who; or
-`Authorization: Bearer`), or a header set by a trusted reverse proxy that authenticated the user.
-Forms carry a CSRF token bound to who is signed in; answers carry a strict CSP.
+Every request (but the probes' `/healthz` and `/metrics`) must name an allowed host
+(WORKER_CONSOLE_HOSTS: a page of another site pointing its own name at the console, DNS
+rebinding, gets 421), then gets in one of three ways, chosen by the settings and never combined:
+
+- nothing: only when bound to loopback (whoever can open a socket on this machine, as "local");
+- a password (HTTP Basic: the user name typed is recorded as "NAME (unverified)", since anyone
+  with the password can type any name; or `Authorization: Bearer`, recorded as "token");
+- a header set by a reverse proxy that authenticated the person, believed only from the
+  proxies' addresses (WORKER_CONSOLE_TRUSTED_PROXIES, required), exactly once per request.
+
+What a page of another site makes a browser send (an `<img>` of a thumbnail, a form) is refused
+by its Fetch Metadata (`Sec-Fetch-Site`); a link followed to the console is not. Every refusal is
+logged and counted (`refusals`); the CSRF tokens are in `forms`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import ipaddress
-import secrets
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import asyncpg
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from worker.console.params import BadParameter, printable
+from worker.console.refusals import Refusals
 from worker.settings import ConfigError, Settings
 
 log = structlog.get_logger()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 WHO = web.RequestKey("who", str)
-OPEN_PATHS = frozenset({"/healthz"})
-_LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+OPEN_PATHS = frozenset({"/healthz", "/metrics"})
+NAME_LENGTH = 200  # characters of a user name
 # PostgreSQL out of reach (not a failing statement, which is a bug and a 500).
 _UNAVAILABLE = (
     OSError,
@@ -39,6 +48,7 @@ _UNAVAILABLE = (
     asyncpg.exceptions.OperatorInterventionError,
 )
 _REALM = 'Basic realm="photo-worker console", charset="UTF-8"'
+_HOST = re.compile(r"(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9._-]{1,253})(?::[0-9]{1,5})?")
 
 # No inline script or style anywhere: the pages load one script and one stylesheet of their own.
 CSP = (
@@ -52,7 +62,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
+    "Server": "photo-worker-console",  # aiohttp's default names its version and Python's
 }
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def is_loopback(host: str) -> bool:
@@ -64,51 +76,112 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def host_name(header: str) -> str | None:
+    """The name in a Host header (or a setting), lower case, without port, brackets or final
+    dot; None if it is not one."""
+    if not _HOST.fullmatch(header):
+        return _address(header)
+    name = header.rsplit(":", 1)[0] if not header.endswith("]") and ":" in header else header
+    name = name.strip("[]").rstrip(".").lower()
+    return _address(name) or name or None
+
+
+def _address(text: str) -> str | None:
+    try:
+        return ipaddress.ip_address(text).compressed
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class Access:
     """The console's doorkeeper, built from the settings."""
 
+    mode: str  # "none", "password" or "header"
     password: str | None
     trusted_header: str | None
-    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
-    local_only: bool  # no authentication: only loopback binds and local host names
+    trusted_proxies: tuple[Network, ...]
+    hosts: frozenset[str]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Access:
-        password = settings.console_password
-        access = cls(
-            password=password.get_secret_value() if password else None,
-            trusted_header=settings.console_trusted_header or None,
-            trusted_proxies=_networks(settings.console_trusted_proxies),
-            local_only=not (password or settings.console_trusted_header),
-        )
-        if access.local_only and not is_loopback(settings.console_host):
+        password = settings.console_password.get_secret_value() if settings.console_password else ""
+        header = settings.console_trusted_header or ""
+        hosts = _host_names(settings.console_hosts)
+        if password and header:
+            raise ConfigError(
+                "WORKER_CONSOLE_PASSWORD and WORKER_CONSOLE_TRUSTED_HEADER are both set: choose"
+                " one way to sign in (README: Console)"
+            )
+        proxies = _networks(settings.console_trusted_proxies)
+        if header and not proxies:
+            raise ConfigError(
+                "WORKER_CONSOLE_TRUSTED_HEADER is set without WORKER_CONSOLE_TRUSTED_PROXIES: the"
+                " header would be believed from anyone; give the proxies' addresses or CIDRs"
+            )
+        mode = "password" if password else "header" if header else "none"
+        if mode == "none" and not is_loopback(settings.console_host):
             raise ConfigError(
                 f"WORKER_CONSOLE_HOST={settings.console_host} is not a loopback address: set"
                 " WORKER_CONSOLE_PASSWORD or WORKER_CONSOLE_TRUSTED_HEADER (docs/console.md)"
             )
-        return access
+        if mode == "none" and not all(is_loopback(name) for name in hosts):
+            raise ConfigError(
+                "WORKER_CONSOLE_HOSTS names a host that is not loopback, without authentication:"
+                " set WORKER_CONSOLE_PASSWORD or WORKER_CONSOLE_TRUSTED_HEADER"
+            )
+        if not hosts:
+            raise ConfigError("WORKER_CONSOLE_HOSTS: no host name (comma-separated names)")
+        return cls(mode, password or None, header or None, proxies, hosts)
 
-    def identify(self, request: web.Request) -> str:
-        """Who makes this request; raises 401 or 403 when nobody acceptable does."""
-        if self.local_only:
-            return self._local(request)
-        if self.trusted_header and (name := request.headers.get(self.trusted_header)):
-            if self.trusted_proxies and not self._from_proxy(request):
-                raise web.HTTPForbidden(text="this header is only trusted from the proxy\n")
-            return name[:200]
-        if self.password and (who := self._by_password(request.headers.get("Authorization"))):
-            return who
-        if self.password:
-            raise web.HTTPUnauthorized(headers={"WWW-Authenticate": _REALM})
-        raise web.HTTPUnauthorized(text="sign in through the reverse proxy\n")
-
-    def _local(self, request: web.Request) -> str:
-        # A page on another site could point a host name at 127.0.0.1 (DNS rebinding) and
-        # read the console: without authentication, only local names are answered.
-        if (request.url.host or "") not in _LOCAL_NAMES:
-            raise web.HTTPMisdirectedRequest(text="open the console as http://127.0.0.1:PORT\n")
+    def identify(self, request: web.Request, refusals: Refusals) -> str:
+        """Who makes this request; raises 4xx (logged and counted) when nobody acceptable does."""
+        self._check_host(request, refusals)
+        if _cross_site(request):
+            raise refusals.refuse(
+                request,
+                "cross_site",
+                web.HTTPForbidden(text="not from another site: open the console itself\n"),
+            )
+        if self.mode == "header":
+            return self._by_header(request, refusals)
+        if self.mode == "password":
+            return self._by_password(request, refusals)
         return "local"
+
+    def _check_host(self, request: web.Request, refusals: Refusals) -> None:
+        given = request.headers.getall("Host", [])
+        name = host_name(given[0]) if len(given) == 1 else None
+        if name not in self.hosts:
+            raise refusals.refuse(
+                request,
+                "host",
+                web.HTTPMisdirectedRequest(
+                    text="this host name is not the console's (WORKER_CONSOLE_HOSTS)\n"
+                ),
+            )
+
+    def _by_header(self, request: web.Request, refusals: Refusals) -> str:
+        assert self.trusted_header is not None
+        if not self._from_proxy(request):
+            raise refusals.refuse(
+                request, "not_from_proxy", web.HTTPForbidden(text="sign in through the proxy\n")
+            )
+        names = request.headers.getall(self.trusted_header, [])
+        if not names:
+            raise refusals.refuse(
+                request, "no_user", web.HTTPUnauthorized(text="sign in through the proxy\n")
+            )
+        if len(names) > 1:
+            raise refusals.refuse(
+                request, "repeated_header", web.HTTPBadRequest(text="user header repeated\n")
+            )
+        name = names[0].strip()
+        if not name or len(name) > NAME_LENGTH or not printable(name):
+            raise refusals.refuse(
+                request, "bad_user", web.HTTPBadRequest(text="user header not a usable name\n")
+            )
+        return name
 
     def _from_proxy(self, request: web.Request) -> bool:
         try:
@@ -117,25 +190,73 @@ class Access:
             return False
         return any(peer in network for network in self.trusted_proxies)
 
-    def _by_password(self, header: str | None) -> str | None:
+    def _by_password(self, request: web.Request, refusals: Refusals) -> str:
+        given = request.headers.getall("Authorization", [])
+        if not given:
+            raise web.HTTPUnauthorized(headers={"WWW-Authenticate": _REALM})
+        peer = request.remote or "?"
+        if wait := refusals.wait_left(peer):
+            raise refusals.refuse(
+                request,
+                "throttled",
+                web.HTTPTooManyRequests(
+                    text="too many failed sign-ins: wait\n",
+                    headers={"Retry-After": str(int(wait) + 1)},
+                ),
+            )
+        who, claimed = self._check_password(given[0]) if len(given) == 1 else (None, "")
+        if who is None:
+            refusals.failed(peer)
+            raise refusals.refuse(
+                request,
+                "password",
+                web.HTTPUnauthorized(headers={"WWW-Authenticate": _REALM}),
+                claimed,
+            )
+        refusals.succeeded(peer)
+        return who
+
+    def _check_password(self, header: str) -> tuple[str | None, str]:
+        """(who, None if refused; the name claimed, for the log)."""
         assert self.password is not None
-        scheme, _, value = (header or "").partition(" ")
+        scheme, _, value = header.strip().partition(" ")
         if scheme.lower() == "bearer":
-            return "token" if _same(value.strip(), self.password) else None
+            return ("token" if _same(value.strip(), self.password) else None), "token"
         if scheme.lower() != "basic":
-            return None
+            return None, ""
         try:
-            user, _, given = base64.b64decode(value.strip(), validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return (user or "operator")[:200] if _same(given, self.password) else None
+            decoded = base64.b64decode(value.strip().encode("ascii"), validate=True).decode()
+        except (UnicodeError, binascii.Error):
+            return None, ""
+        user, _, password = decoded.partition(":")
+        user = user.strip() or "operator"
+        if len(user) > NAME_LENGTH or not printable(user):
+            return None, user[:NAME_LENGTH]
+        return (f"{user} (unverified)" if _same(password, self.password) else None), user
+
+
+def _cross_site(request: web.Request) -> bool:
+    """A request a page of another site made the browser send (an `<img>`, a form, a fetch):
+    only a link followed to the console is let through (Fetch Metadata, sent by browsers)."""
+    site = request.headers.get("Sec-Fetch-Site", "same-origin")
+    if site in ("same-origin", "none"):
+        return False
+    navigation = request.headers.get("Sec-Fetch-Mode") == "navigate"
+    return not (navigation and request.method == "GET")
 
 
 def _same(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode(), expected.encode())
+    return hmac.compare_digest(given.encode(errors="surrogateescape"), expected.encode())
 
 
-def _networks(text: str | None) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+def _host_names(text: str) -> frozenset[str]:
+    names = {part.strip(): host_name(part.strip()) for part in text.split(",") if part.strip()}
+    if bad := [part for part, name in names.items() if name is None]:
+        raise ConfigError(f"WORKER_CONSOLE_HOSTS: not host names: {', '.join(bad)}")
+    return frozenset(name for name in names.values() if name)
+
+
+def _networks(text: str | None) -> tuple[Network, ...]:
     try:
         return tuple(
             ipaddress.ip_network(part.strip(), strict=False)
@@ -146,35 +267,20 @@ def _networks(text: str | None) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6N
         raise ConfigError(f"WORKER_CONSOLE_TRUSTED_PROXIES: {exc}") from None
 
 
-class Csrf:
-    """Form tokens bound to who is signed in, under a key of this process: a page of another
-    site can neither read nor compute one. A restart changes the key (forms are re-loaded)."""
-
-    def __init__(self, key: bytes | None = None) -> None:
-        self._key = key or secrets.token_bytes(32)
-
-    def token(self, who: str) -> str:
-        return hmac.new(self._key, who.encode(), hashlib.sha256).hexdigest()
-
-    def check(self, request: web.Request, given: str | None) -> None:
-        origin = request.headers.get("Origin")
-        if origin and urlsplit(origin).netloc != request.host:
-            raise web.HTTPForbidden(text="cross-origin form refused\n")
-        if not given or not hmac.compare_digest(given, self.token(request[WHO])):
-            raise web.HTTPForbidden(text="missing or stale form token: reload the page\n")
-
-
-def guard(access: Access) -> Middleware:
-    """The middleware: who is it (401/403 if nobody acceptable), and failures as one log line."""
+def guard(access: Access, refusals: Refusals) -> Middleware:
+    """The middleware: who is it (4xx if nobody acceptable), a bad parameter as a 400, and
+    failures as one log line."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path not in OPEN_PATHS:
-            request[WHO] = access.identify(request)
+            request[WHO] = access.identify(request, refusals)
         try:
             response = await handler(request)
         except web.HTTPException:
             raise
+        except BadParameter as exc:
+            raise web.HTTPBadRequest(text=f"{exc}\n") from None
         except _UNAVAILABLE as exc:
             log.error("console: PostgreSQL unavailable", path=request.path, error=repr(exc))
             raise web.HTTPServiceUnavailable(

@@ -4,12 +4,12 @@ storage key, the content type and the ETag come from the row, never from the URL
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any
 
 import asyncpg
 from aiohttp import web
 
+from worker.console import params
 from worker.console.pages import state
 from worker.console.thumbnails import NoThumbnail
 
@@ -21,10 +21,10 @@ _CACHE = "private, max-age=86400"  # a photo's bytes never change under its key
 async def _photo_row(request: web.Request) -> asyncpg.Record:
     code_oc = request.match_info["code_oc"]
     try:
-        photo_id = uuid.UUID(request.match_info["photo_id"])
-    except ValueError:
+        photo_id = params.uuid("photoId", request.match_info["photo_id"])
+    except params.BadParameter:
         raise web.HTTPNotFound(text="no such photo\n") from None
-    if not _OC.match(code_oc):
+    if not _OC.fullmatch(code_oc):
         raise web.HTTPNotFound(text="no such photo\n")
     row = await state(request).pool.fetchrow(
         "SELECT photo_id, mime_type, storage_key, sha256, size_bytes, width, height"
@@ -42,18 +42,19 @@ def _unchanged(request: web.Request, etag: str) -> bool:
 
 
 async def photo(request: web.Request) -> web.StreamResponse:
-    """The stored bytes, streamed from storage with the content type of the row."""
+    """The stored bytes, streamed from storage with the content type of the row, and the
+    length storage gives (a row's size_bytes that disagrees would make the answer hang)."""
     row = await _photo_row(request)
     etag = f'"{row["sha256"]}"'
     headers = {"ETag": etag, "Cache-Control": _CACHE}
     if _unchanged(request, etag):
         return web.Response(status=304, headers=headers)
     try:
-        chunks = await state(request).store.open(row["storage_key"])
+        length, chunks = await state(request).store.open(row["storage_key"])
     except FileNotFoundError:
         raise web.HTTPNotFound(text="the photo's row exists but its object is missing\n") from None
     response = web.StreamResponse(headers=headers | _type_headers(row))
-    response.content_length = row["size_bytes"]
+    response.content_length = length
     await response.prepare(request)
     async for chunk in chunks:
         await response.write(chunk)

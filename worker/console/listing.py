@@ -13,14 +13,15 @@ millionth row as on the first, whatever the filters (the figures are in docs/ben
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 from aiohttp import web
 
-from worker.console.filters import BadFilter, Filters
+from worker.console import params
+from worker.console.filters import SEARCHED, BadFilter, Filters
 from worker.console.pages import render, state
 from worker.findings.model import KINDS
 from worker.ops.lookup import Key, by_reference_prefix
@@ -67,6 +68,8 @@ async def list_requests(pool: asyncpg.Pool, filters: Filters) -> Page:
     key = Key.parse(filters.q) if filters.q else None
     if key is not None and key.message_id is not None:
         page = await _by_message_id(pool, key.message_id)
+    elif key is not None and not await _any_match(pool, filters, ocs):
+        page = Page([], None, f"References starting with “{key.text}”: none within the filters")
     elif key is not None:
         page = await _by_reference(pool, filters, key.text)
     elif filters.kind:
@@ -132,10 +135,26 @@ async def _browse(pool: asyncpg.Pool, filters: Filters, ocs: list[str]) -> Page:
 
 
 def _cursor(filters: Filters) -> tuple[datetime, uuid.UUID]:
-    try:
-        return datetime.fromisoformat(filters.after or ""), uuid.UUID(filters.after_id)
-    except (ValueError, TypeError):
-        raise BadFilter("the page cursor is not valid: start from the first page") from None
+    return params.instant("after", filters.after or ""), params.uuid(
+        "after_id", filters.after_id or ""
+    )
+
+
+async def _any_match(pool: asyncpg.Pool, filters: Filters, ocs: list[str]) -> bool:
+    """Whether the filters alone match any request, read through the indexes the listing reads.
+    A search walks its prefix's range in a reference index and keeps the rows the filters
+    match: within filters that match nothing, it would read the whole range (a seq scan)."""
+    if not (filters.oc or filters.status or filters.kind or filters.since or filters.until):
+        return True
+    if filters.oc and filters.oc not in ocs:
+        return False
+    alone = replace(filters, q="", after=None, after_id=None)
+    found = await (
+        _by_finding(pool, alone)
+        if alone.kind
+        else _browse(pool, alone, [alone.oc] if alone.oc else ocs)
+    )
+    return bool(found.rows)
 
 
 async def _by_message_id(pool: asyncpg.Pool, message_id: uuid.UUID) -> Page:
@@ -147,7 +166,7 @@ async def _by_reference(pool: asyncpg.Pool, filters: Filters, prefix: str) -> Pa
     cond = _narrowing(filters)
     after = None
     if filters.after and filters.after_id:
-        after = (filters.after, _uuid(filters.after_id))
+        after = (filters.after, params.uuid("after_id", filters.after_id))
     matches = await by_reference_prefix(pool, prefix, PAGE + 1, after, (cond.text(), cond.args))
     rows = await hydrate(pool, [m.message_id for m in matches])
     matched = {m.message_id: m.reference for m in matches}
@@ -178,13 +197,6 @@ def _narrowing(filters: Filters) -> _Conditions:
     return cond.received(filters)
 
 
-def _uuid(text: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        raise BadFilter("the page cursor is not valid: start from the first page") from None
-
-
 async def _by_finding(pool: asyncpg.Pool, filters: Filters) -> Page:
     cond = _Conditions()
     cond.add("f.kind = {0}", filters.kind)
@@ -194,10 +206,8 @@ async def _by_finding(pool: asyncpg.Pool, filters: Filters) -> Page:
         cond.add("r.status = {0}", filters.status)
     cond.received(filters)
     if filters.after and filters.after_id:
-        try:
-            at, finding = datetime.fromisoformat(filters.after), int(filters.after_id)
-        except ValueError:
-            raise BadFilter("the page cursor is not valid: start from the first page") from None
+        at = params.instant("after", filters.after)
+        finding = params.integer("after_id", filters.after_id)
         cond.add("(f.created_at, f.id) < ({0}, {1})", at, finding)
     found = await pool.fetch(
         "SELECT f.id, f.created_at, f.message_id FROM photo_findings f"
@@ -248,6 +258,8 @@ async def requests_page(request: web.Request) -> web.Response:
         page = await list_requests(pool, filters)
     except BadFilter as exc:
         empty = Page([], None, "Requests", await known_ocs(pool))
-        context |= {"f": Filters(q=request.query.get("q", "")[:255]), "page": empty}
+        typed = request.query.get("q", "")
+        shown = Filters(q=typed[:SEARCHED] if params.printable(typed) else "")
+        context |= {"f": shown, "page": empty}
         return render(request, "requests.html", context | {"error": str(exc)}, status=400)
     return render(request, "requests.html", context | {"f": filters, "page": page, "error": ""})

@@ -12,7 +12,9 @@ import asyncpg
 import jinja2
 from aiohttp import web
 
-from worker.console.guard import WHO, Csrf
+from worker.console.forms import Csrf, new_session
+from worker.console.guard import WHO
+from worker.console.refusals import Refusals
 from worker.console.thumbnails import Thumbnails
 from worker.photos.storage import PhotoStore
 from worker.settings import Settings
@@ -25,8 +27,19 @@ class ConsoleState:
     store: PhotoStore
     thumbnails: Thumbnails
     csrf: Csrf
+    refusals: Refusals
 
 
+# The banners an action's redirect may ask for, by key: a link cannot make the console say
+# anything else in its own voice.
+NOTICES = {
+    "refetch-due": "Refetch: due now.",
+    "refetch-in-flight": "Refetch: in flight: left alone.",
+    "refetch-refused": "Refetch: not refetchable.",
+    "replayed": "Dead letter sent back to photos.cr_stoc.",
+    "replay-missing": "Dead letter not in the dead-letter queue.",
+    "replay-done": "Dead letter already replayed.",
+}
 STATE = web.AppKey("console", ConsoleState)
 
 
@@ -39,15 +52,20 @@ def render(
 ) -> web.Response:
     console = state(request)
     who = request.get(WHO, "")
+    session = console.csrf.session(request)
+    fresh = session is None
+    session = session or new_session()
     common = {
         "who": who,
-        "csrf_token": console.csrf.token(who),
         "actions": console.settings.console_actions,
         "refresh_seconds": int(console.settings.console_refresh_seconds),
         "path": request.path,
-        "notice": request.query.get("notice", ""),
+        "notice": NOTICES.get(request.query.get("notice", ""), ""),
     }
+    common["csrf_token"] = console.csrf.token(who, session)
     response = aiohttp_jinja2.render_template(template, request, common | context, status=status)
+    if fresh:
+        console.csrf.keep_session(request, response, session)
     # Pages show live data: never from a cache, the browser's included.
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -23,10 +23,19 @@ _SECRET_KEYS = re.compile(r"(?i)authorization|token|secret|password")
 # A value longer than this is cut: a 100 KB reference must cost a log line little, and read well.
 VALUE_LIMIT = 2000
 TRACEBACK_LIMIT = 16000
+# C0 and C1 controls and DEL: a value from outside (a user name, a reference) must not move a
+# terminal's cursor, colour it, or start a fake log line. A traceback keeps its line breaks.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_TRACEBACK_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return ascii(match[0])[1:-1]
 
 
 class EventCleaner:
-    """A structlog processor: every string of an event redacted, then capped.
+    """A structlog processor: every string of an event redacted, capped, its control characters
+    escaped as Python writes them, in every format.
 
     Redaction comes first, so that a cut can never leave half a secret behind.
     """
@@ -45,13 +54,14 @@ class EventCleaner:
 
     def _clean(self, value: Any, limit: int = VALUE_LIMIT) -> Any:
         if isinstance(value, str):
-            return self._redactor.redact_capped(value, limit)
+            controls = _TRACEBACK_CONTROLS if limit == TRACEBACK_LIMIT else _CONTROLS
+            return controls.sub(_escaped, self._redactor.redact_capped(value, limit))
         if isinstance(value, dict):
             return {k: self._clean_item(k, v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self._clean(v) for v in value]
         if isinstance(value, BaseException):
-            return self._redactor.redact_capped(repr(value), limit)
+            return _CONTROLS.sub(_escaped, self._redactor.redact_capped(repr(value), limit))
         return value
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -129,27 +130,34 @@ def render_text(report: QualityReport) -> str:
     return "\n".join(lines)
 
 
-def render_csv(report: QualityReport) -> str:
-    """One row per flagged request, worst first: what a spreadsheet or an OC wants."""
+def render_csv(report: QualityReport, delimiter: str = ",") -> str:
+    """One row per flagged request, worst first: what a spreadsheet or an OC wants. Every text
+    cell is quoted (a spreadsheet whose list separator is not `delimiter` still reads it as one
+    cell), and made inert."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(
+        out, delimiter=delimiter, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\r\n"
+    )
     columns = ["message_id", "code_oc", "reference", "status", "date_intervention", "completed_at"]
     writer.writerow([*columns, *SEVERITIES, "kinds"])
     for row in plain(report.requests):
         cells = [row[c] for c in columns] + [row[s] for s in SEVERITIES] + [row["kinds"]]
-        writer.writerow([_inert(cell) for cell in cells])
+        writer.writerow([inert(cell) for cell in cells])
     return out.getvalue()
 
 
-def _inert(cell: Any) -> Any:
-    """A spreadsheet would run a text cell that starts like a formula (a reference comes from
-    outside): such a cell is written with a leading quote (OWASP's advice for CSV injection)."""
-    if isinstance(cell, str) and cell[:1] in _FORMULA_STARTS:
-        return "'" + cell
-    return cell
+def inert(cell: Any) -> Any:
+    """A spreadsheet runs a text cell that starts like a formula (a reference comes from outside),
+    and one that opens the file with another list separator splits a cell at `;` or `,`: every
+    such part that starts like a formula gets a leading quote (OWASP's advice for CSV injection).
+    """
+    if not isinstance(cell, str):
+        return "" if cell is None else cell
+    return _PART_START.sub(lambda m: m[1] + "'" + m[2], cell)
 
 
-_FORMULA_STARTS = frozenset("=+-@\t\r")
+# The start of the cell or of a part after `;` or `,`, spaces skipped, then a formula's start.
+_PART_START = re.compile(r"(^|[;,]\s*)([=+\-@\t\r])")
 
 
 def render_json(report: QualityReport) -> str:

@@ -122,10 +122,13 @@ class PhotoStore:
         result = await obstore.get_async(self._store, key)
         return bytes(await result.bytes_async())
 
-    async def open(self, key: str, chunk_size: int = 256 * 1024) -> AsyncIterator[bytes]:
-        """The object's bytes as they arrive; FileNotFoundError at once if there is none."""
+    async def open(
+        self, key: str, chunk_size: int = 256 * 1024
+    ) -> tuple[int, AsyncIterator[bytes]]:
+        """The object's size, and its bytes as they arrive; FileNotFoundError at once if there
+        is none."""
         result = await obstore.get_async(self._store, key)
-        return _bytes(result.stream(min_chunk_size=chunk_size))
+        return result.meta["size"], _bytes(result.stream(min_chunk_size=chunk_size))
 
     async def delete(self, keys: Sequence[str]) -> None:
         """Remove these objects; one already gone is not an error."""
