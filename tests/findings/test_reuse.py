@@ -7,9 +7,12 @@ from dataclasses import replace
 
 import asyncpg
 import pytest
+from PIL import Image
 
+from tests.findings.images import analysed, encode, oriented, scene
+from worker.findings.hashing import distance
 from worker.findings.model import PhotoTraits, PhotoView, RequestView
-from worker.findings.reuse import reused_photos
+from worker.findings.reuse import _arguments, reused_photos
 
 pytestmark = pytest.mark.services
 
@@ -120,3 +123,51 @@ async def test_photos_without_hash_are_only_compared_by_bytes(db: asyncpg.Pool) 
     await stored(db)
     photo = replace(new_photo(), traits=PhotoTraits())
     assert await reused_photos(db, new_request(), [photo], 4) == []
+
+
+async def test_turned_copies_are_found_and_another_photo_is_not(db: asyncpg.Pool) -> None:
+    upright = scene(7)
+    original = analysed(encode(upright, quality=90))
+    first = await stored(db, phash=original.phash)
+    copies = {f"EXIF orientation {o}": oriented(upright, o) for o in range(1, 9)}
+    turns = {
+        "rotated by 90 degrees counter-clockwise": Image.Transpose.ROTATE_90,
+        "rotated by 180 degrees": Image.Transpose.ROTATE_180,
+        "rotated by 90 degrees clockwise": Image.Transpose.ROTATE_270,
+        "mirrored left to right": Image.Transpose.FLIP_LEFT_RIGHT,
+    }
+    # Pixels turned, no EXIF: the upright hash alone is far from the original's.
+    copies |= {name: encode(upright.transpose(turn), quality=90) for name, turn in turns.items()}
+    photos = {
+        name: replace(new_photo(f"{n:064x}"), traits=analysed(data))
+        for n, (name, data) in enumerate(copies.items())
+    }
+    for name in turns:
+        assert distance(_hash(photos[name]), _hash(original)) > 4
+    findings = await reused_photos(db, new_request(), list(photos.values()), 4)
+    found = {finding.photo_ids[0]: finding for finding in findings}
+    assert {found[photo.photo_id].related_message_id for photo in photos.values()} == {first}
+    for name, photo in photos.items():
+        detail = found[photo.photo_id].detail
+        if name in turns:
+            assert f", {name}: perceptual hashes" in detail
+        else:  # measured upright: the same hash as the original
+            assert ": perceptual hashes 0 bits apart" in detail, detail
+    unrelated = analysed(encode(scene(8), quality=90))
+    others = [replace(new_photo(), traits=unrelated)]
+    others += [replace(new_photo(), traits=analysed(oriented(scene(8), o))) for o in (3, 6)]
+    assert await reused_photos(db, new_request(), others, 4) == []
+
+
+def _hash(photo: PhotoView | PhotoTraits) -> int:
+    traits = photo.traits if isinstance(photo, PhotoView) else photo
+    assert traits.phash is not None
+    return traits.phash
+
+
+def test_a_symmetric_photo_is_looked_up_once_per_distinct_hash() -> None:
+    traits = PhotoTraits(phash=HASH, phash_turns=(HASH,) * 3 + (HASH ^ 1,) * 4)
+    arguments = _arguments(new_request(), [replace(new_photo(), traits=traits)], 4)
+    turns, hashes = arguments[3], arguments[4]
+    assert len(hashes) == 2 * 68
+    assert set(zip(turns, hashes, strict=True)) == {(0, HASH), (4, HASH ^ 1)}

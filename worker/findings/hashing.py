@@ -5,6 +5,11 @@ The hash is pHash (as in the `imagehash` library): the image reduced to 32x32 gr
 above their median. Re-encoding, resizing or a change of brightness leave it within a few bits;
 two unrelated photos differ in about 32. It is a dozen lines of numpy: `imagehash` would add
 scipy and PyWavelets to the image for one matrix product.
+
+A photo turned by a multiple of 90 degrees or mirrored has another hash, but the same DCT up to
+a transform: a mirror changes the sign of the odd frequencies along its axis, a transpose swaps
+the two axes. The hashes of the eight turns (`TURNS`) all come from one DCT block, for the reuse
+lookup to probe each; the stored hash stays the upright one.
 """
 
 from __future__ import annotations
@@ -24,17 +29,44 @@ _BASIS: NDArray[np.float64] = np.cos(np.pi * np.outer(np.arange(_LOW), 2 * _n + 
 _FLAT_SPREAD = 3.0
 BANDS = 4
 BAND_BITS = 16
+# The eight turns of a photo, as Pillow names them: the hash of `turned_hashes(...)[k]` is the
+# hash of `image.transpose(TURNS[k])` (None: the image as it is).
+TURNS: tuple[Image.Transpose | None, ...] = (
+    None,
+    Image.Transpose.FLIP_LEFT_RIGHT,
+    Image.Transpose.FLIP_TOP_BOTTOM,
+    Image.Transpose.ROTATE_180,
+    Image.Transpose.TRANSPOSE,
+    Image.Transpose.ROTATE_90,
+    Image.Transpose.ROTATE_270,
+    Image.Transpose.TRANSVERSE,
+)
+# Frequency k of a row (or column) read backwards is (-1)^k times the frequency k of the row.
+_MIRROR = (-1.0) ** np.arange(_LOW)
 
 
 def perceptual_hash(grey: Image.Image) -> int | None:
     """The 64-bit pHash as a signed integer (PostgreSQL's bigint); None for a flat image."""
+    hashes = turned_hashes(grey)
+    return hashes[0] if hashes else None
+
+
+def turned_hashes(grey: Image.Image) -> tuple[int, ...]:
+    """The pHash of the image turned each way of `TURNS` (upright first); () for a flat image."""
     small = np.asarray(grey.resize((_SIDE, _SIDE), Image.Resampling.BOX), dtype=np.float64)
     if small.std() < _FLAT_SPREAD:
-        return None
+        return ()
     low = _BASIS @ small @ _BASIS.T
+    across = low * _MIRROR  # left to right: the odd horizontal frequencies change sign
+    down = low * _MIRROR[:, None]  # top to bottom: the odd vertical ones
+    both = across * _MIRROR[:, None]
+    blocks = (low, across, down, both, low.T, across.T, down.T, both.T)
+    return tuple(_bits(block) for block in blocks)
+
+
+def _bits(low: NDArray[np.float64]) -> int:
     bits = (low > np.median(low)).flatten()
-    unsigned = int.from_bytes(np.packbits(bits).tobytes(), "big")
-    return to_signed(unsigned)
+    return to_signed(int.from_bytes(np.packbits(bits).tobytes(), "big"))
 
 
 def to_signed(value: int) -> int:
