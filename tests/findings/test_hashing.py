@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import random
 
 import pytest
@@ -80,19 +81,24 @@ def test_hashes_fit_a_signed_bigint() -> None:
     assert band(-1, 3) == 0xFFFF
 
 
-@pytest.mark.parametrize("max_distance", [0, 3, 4, 7])
+@pytest.mark.parametrize("max_distance", range(8))
 def test_every_hash_within_the_distance_shares_a_probe(max_distance: int) -> None:
     rnd = random.Random(max_distance)
-    for _ in range(300):
+    # Whether a hash shares a probe depends only on how many bits differ in each band: every
+    # split of the distance over the four bands, the worst ones included, random bits each.
+    splits = [s for s in itertools.product(range(8), repeat=4) if sum(s) <= max_distance]
+    for split in splits * 20:
         value = to_signed(rnd.getrandbits(64))
-        flipped = rnd.sample(range(64), rnd.randint(0, max_distance))
+        flipped = [
+            16 * index + bit for index, n in enumerate(split) for bit in rnd.sample(range(16), n)
+        ]
         near = to_signed((value & (2**64 - 1)) ^ sum(1 << bit for bit in flipped))
+        assert distance(value, near) <= max_distance
         bands_of_near = {(index, band(near, index)) for index in range(4)}
-        assert bands_of_near & set(band_probes(value, max_distance))
+        assert bands_of_near & set(band_probes(value, max_distance)), split
 
 
 def test_probes_beyond_the_index_are_refused() -> None:
-    assert len(band_probes(12345, 3)) == 4
-    assert len(band_probes(12345, 4)) == 4 * 17
+    assert [len(band_probes(12345, k)) for k in range(8)] == [4] * 4 + [20, 36, 52, 68]
     with pytest.raises(ValueError, match="up to 7"):
         band_probes(12345, 8)

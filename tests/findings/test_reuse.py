@@ -169,5 +169,43 @@ def test_a_symmetric_photo_is_looked_up_once_per_distinct_hash() -> None:
     traits = PhotoTraits(phash=HASH, phash_turns=(HASH,) * 3 + (HASH ^ 1,) * 4)
     arguments = _arguments(new_request(), [replace(new_photo(), traits=traits)], 4)
     turns, hashes = arguments[3], arguments[4]
-    assert len(hashes) == 2 * 68
+    assert len(hashes) == 20 + 4  # upright: every probe of 4 bits; a turn: the exact bands
     assert set(zip(turns, hashes, strict=True)) == {(0, HASH), (4, HASH ^ 1)}
+
+
+@pytest.mark.parametrize(
+    ("max_distance", "split"),
+    [
+        (4, (1, 1, 1, 1)),
+        (5, (1, 1, 1, 2)),
+        (5, (2, 1, 1, 1)),
+        (6, (2, 1, 2, 1)),
+        (6, (1, 2, 2, 1)),
+        (7, (2, 2, 1, 2)),
+    ],
+)
+async def test_the_worst_spread_of_bits_is_found_at_each_distance(
+    db: asyncpg.Pool, max_distance: int, split: tuple[int, int, int, int]
+) -> None:
+    """No band equal: only the probes one bit away find it (`hashing.band_probes`)."""
+    first = await stored(db)
+    flipped = [16 * band + 3 * bit for band, count in enumerate(split) for bit in range(count)]
+    near = HASH ^ sum(1 << bit for bit in flipped)
+    findings = await reused_photos(db, new_request(), [new_photo(phash=near)], max_distance)
+    assert [f.related_message_id for f in findings] == [first]
+    assert f"{sum(split)} bits apart" in findings[0].detail
+    assert await reused_photos(db, new_request(), [new_photo(phash=near)], sum(split) - 1) == []
+
+
+async def test_a_turned_hash_is_looked_up_by_its_exact_bands(db: asyncpg.Pool) -> None:
+    """The limit that keeps the lookup fast: a turned copy 4 bits away, one in each band, is
+    not found; 4 bits in two bands, or 3 anywhere, are."""
+    first = await stored(db)
+    spread = HASH ^ sum(1 << (16 * band + 5) for band in range(4))
+    grouped = HASH ^ 0b11 ^ (0b11 << 16)
+    three = HASH ^ sum(1 << (16 * band + 7) for band in range(3))
+    for near, found in ((spread, []), (grouped, [first]), (three, [first])):
+        turned = PhotoTraits(phash=HASH ^ -1, phash_turns=(HASH ^ -1, near))
+        photo = replace(new_photo(), traits=turned)
+        findings = await reused_photos(db, new_request(), [photo], 4)
+        assert [f.related_message_id for f in findings] == found

@@ -86,17 +86,16 @@ def band(value: int, index: int) -> int:
 def band_probes(value: int, max_distance: int) -> list[tuple[int, int]]:
     """(band, value) pairs to look up so that every hash within `max_distance` is found.
 
-    Pigeonhole: if two hashes differ in at most k bits over 4 bands, one band differs in at
-    most k // 4 bits. Only 0 or 1 is supported (k <= 7): the band's value, and its 16
-    neighbours one bit away.
+    Pigeonhole over the 4 bands of 16 bits: within k <= 3 bits, one band is equal, and each
+    band's own value is looked up. Within k from 4 to 7 (the index answers no more), either one
+    band is equal or every band differs, at most k - 4 of them by more than one bit: at least
+    8 - k bands differ by exactly one, so one of any k - 3 bands does. Those bands are also
+    looked up at their 16 values one bit away: band 0 for k = 4, bands 0 to 3 for k = 7.
     """
-    slack = max_distance // BANDS
-    if slack > 1:
+    if max_distance >= 2 * BANDS:
         raise ValueError(f"the band index answers distances up to {2 * BANDS - 1}")
-    probes = []
-    for index in range(BANDS):
+    probes = [(index, band(value, index)) for index in range(BANDS)]
+    for index in range(max(0, max_distance - BANDS + 1)):
         own = band(value, index)
-        probes.append((index, own))
-        if slack:
-            probes += [(index, own ^ (1 << bit)) for bit in range(BAND_BITS)]
+        probes += [(index, own ^ (1 << bit)) for bit in range(BAND_BITS)]
     return probes
