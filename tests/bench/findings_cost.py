@@ -6,9 +6,9 @@
 - the reuse lookup (`findings.reuse`, the worker's query) in a scratch database filled by SQL
   with 1,000,000 photos (random 64-bit perceptual hashes, 6 per request): EXPLAIN (ANALYZE,
   BUFFERS) and the median time for a request of 6 photos, one an exact copy of a stored photo,
-  one 3 bits from another, four new; looked up upright only (as before the turned copies) and
-  with the eight turns of each photo (random hashes too; the near copy is then one of the
-  turns), the two taking turns on the same data.
+  one 3 bits from another, four new; looked up with the probes of before the turned copies
+  (`_as_before`), upright only, and with the eight turns of each photo (random hashes too; the
+  near copy is then one of the turns), the three taking turns on the same data.
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from PIL import Image
 
 from tests.bench.environment import Place
 from tests.bench.scenarios import Figures
-from worker.findings import imaging, reuse
+from worker.findings import hashing, imaging, reuse
 from worker.findings.model import PhotoTraits, PhotoView, RequestView
 from worker.settings import Settings
 from worker.simulator.images import Picture, render_sized
@@ -134,6 +135,7 @@ async def reuse_lookup(bench_name: str, runs: int, photos: int = PHOTOS) -> tupl
         arguments = reuse._arguments(request, turned, NEAR_DISTANCE)
         plan = await place.pool.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {reuse._REUSED}", *arguments)
         for _ in range(runs):
+            figures.add(**await _time_lookup(place, request, views, "before", _as_before))
             figures.add(**await _time_lookup(place, request, views, "upright"))
             figures.add(**await _time_lookup(place, request, turned, "turns"))
     finally:
@@ -182,14 +184,39 @@ def _md5(text: str) -> str:
 
 
 async def _time_lookup(
-    place: Place, request: RequestView, views: list[PhotoView], name: str
+    place: Place,
+    request: RequestView,
+    views: list[PhotoView],
+    name: str,
+    arguments: Callable[[RequestView, list[PhotoView]], list[Any]] | None = None,
 ) -> dict[str, float]:
+    """The worker's lookup, or the same query with other `arguments` (`_as_before`)."""
     times, found = [], 0
     for _ in range(30):
         started = time.perf_counter()
-        found = len(await reuse.reused_photos(place.pool, request, views, NEAR_DISTANCE))
+        if arguments is None:
+            found = len(await reuse.reused_photos(place.pool, request, views, NEAR_DISTANCE))
+        else:
+            found = len(await place.pool.fetch(reuse._REUSED, *arguments(request, views)))
         times.append(time.perf_counter() - started)
     return {f"lookup_ms_{name}": 1000 * statistics.median(times), f"found_{name}": found}
+
+
+def _as_before(request: RequestView, views: list[PhotoView]) -> list[Any]:
+    """The probes the lookup made before the turned copies, in today's query: the upright hash
+    only, each band at its value and its 16 neighbours (68 probes a photo at 4 bits; the
+    query's shape and the rows each probe reads are as they were)."""
+    arguments = reuse._arguments(request, views, NEAR_DISTANCE)
+    probes = [
+        (view.photo_id, 0, view.traits.phash, index, band_value ^ flip)
+        for view in views
+        if view.traits.phash is not None
+        for index in range(4)
+        for band_value in [hashing.band(view.traits.phash, index)]
+        for flip in [0, *(1 << bit for bit in range(16))]
+    ]
+    arguments[2:7] = [list(column) for column in zip(*probes, strict=True)]
+    return arguments
 
 
 def reuse_rows(r: Figures) -> list[Row]:
@@ -202,5 +229,9 @@ def reuse_rows(r: Figures) -> list[Row]:
             "",
             "",
         )
-        for name, label in (("upright", "upright only"), ("turns", "eight turns each"))
+        for name, label in (
+            ("before", "before: upright only, 68 probes a photo"),
+            ("upright", "upright only"),
+            ("turns", "eight turns each"),
+        )
     ]

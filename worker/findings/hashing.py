@@ -29,8 +29,9 @@ _BASIS: NDArray[np.float64] = np.cos(np.pi * np.outer(np.arange(_LOW), 2 * _n + 
 _FLAT_SPREAD = 3.0
 BANDS = 4
 BAND_BITS = 16
-# The eight turns of a photo, as Pillow names them: the hash of `turned_hashes(...)[k]` is the
-# hash of `image.transpose(TURNS[k])` (None: the image as it is).
+# The eight turns of a photo, as Pillow names them: `turned_hashes(image)[k]` is the hash of
+# `image.transpose(TURNS[k])` (None: as it is), exactly at 32x32 pixels, within 2 bits at a
+# photo's size (the reduction to 32x32 rounds to grey levels in another order).
 TURNS: tuple[Image.Transpose | None, ...] = (
     None,
     Image.Transpose.FLIP_LEFT_RIGHT,
