@@ -6,11 +6,14 @@
 - the reuse lookup (`findings.reuse`, the worker's query) in a scratch database filled by SQL
   with 1,000,000 photos (random 64-bit perceptual hashes, 6 per request): EXPLAIN (ANALYZE,
   BUFFERS) and the median time for a request of 6 photos, one an exact copy of a stored photo,
-  one 3 bits from another, four new.
+  one 3 bits from another, four new; looked up with the probes of before the turned copies
+  (`_as_before`), upright only, and with the eight turns of each photo (random hashes too; the
+  near copy is then one of the turns), the three taking turns on the same data.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import random
@@ -18,13 +21,14 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from PIL import Image
 
 from tests.bench.environment import Place
 from tests.bench.scenarios import Figures
-from worker.findings import imaging, reuse
+from worker.findings import hashing, imaging, reuse
 from worker.findings.model import PhotoTraits, PhotoView, RequestView
 from worker.settings import Settings
 from worker.simulator.images import Picture, render_sized
@@ -127,10 +131,13 @@ async def reuse_lookup(bench_name: str, runs: int, photos: int = PHOTOS) -> tupl
             photos=await place.count("SELECT count(*) FROM photos"),
         )
         request, views = await _lookup_case(place)
-        arguments = reuse._arguments(request, views, NEAR_DISTANCE)
+        turned = _turned(views)
+        arguments = reuse._arguments(request, turned, NEAR_DISTANCE)
         plan = await place.pool.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {reuse._REUSED}", *arguments)
         for _ in range(runs):
-            figures.add(**await _time_lookup(place, request, views))
+            figures.add(**await _time_lookup(place, request, views, "before", _as_before))
+            figures.add(**await _time_lookup(place, request, views, "upright"))
+            figures.add(**await _time_lookup(place, request, turned, "turns"))
     finally:
         await place.drop()
     return figures, "\n".join(f"    {row[0]}" for row in plan)
@@ -157,28 +164,74 @@ async def _lookup_case(place: Place) -> tuple[RequestView, list[PhotoView]]:
     return request, views
 
 
+def _turned(views: list[PhotoView]) -> list[PhotoView]:
+    """The same photos with seven random turned hashes each; the near copy's hash becomes its
+    turn 5 (a quarter turn), its upright hash a random one."""
+    rnd = random.Random(7)
+    turned = []
+    for view in views:
+        turns = [rnd.getrandbits(63) for _ in range(7)]
+        upright = view.traits.phash
+        if view is views[1]:
+            upright, turns[4] = rnd.getrandbits(63), upright
+        traits = PhotoTraits(phash=upright, phash_turns=tuple(turns))
+        turned.append(dataclasses.replace(view, traits=traits))
+    return turned
+
+
 def _md5(text: str) -> str:
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
 async def _time_lookup(
-    place: Place, request: RequestView, views: list[PhotoView]
+    place: Place,
+    request: RequestView,
+    views: list[PhotoView],
+    name: str,
+    arguments: Callable[[RequestView, list[PhotoView]], list[Any]] | None = None,
 ) -> dict[str, float]:
+    """The worker's lookup, or the same query with other `arguments` (`_as_before`)."""
     times, found = [], 0
     for _ in range(30):
         started = time.perf_counter()
-        found = len(await reuse.reused_photos(place.pool, request, views, NEAR_DISTANCE))
+        if arguments is None:
+            found = len(await reuse.reused_photos(place.pool, request, views, NEAR_DISTANCE))
+        else:
+            found = len(await place.pool.fetch(reuse._REUSED, *arguments(request, views)))
         times.append(time.perf_counter() - started)
-    return {"lookup_ms": 1000 * statistics.median(times), "found": found}
+    return {f"lookup_ms_{name}": 1000 * statistics.median(times), f"found_{name}": found}
+
+
+def _as_before(request: RequestView, views: list[PhotoView]) -> list[Any]:
+    """The probes the lookup made before the turned copies, in today's query: the upright hash
+    only, each band at its value and its 16 neighbours (68 probes a photo at 4 bits; the
+    query's shape and the rows each probe reads are as they were)."""
+    arguments = reuse._arguments(request, views, NEAR_DISTANCE)
+    probes = [
+        (view.photo_id, 0, view.traits.phash, index, band_value ^ flip)
+        for view in views
+        if view.traits.phash is not None
+        for index in range(4)
+        for band_value in [hashing.band(view.traits.phash, index)]
+        for flip in [0, *(1 << bit for bit in range(16))]
+    ]
+    arguments[2:7] = [list(column) for column in zip(*probes, strict=True)]
+    return arguments
 
 
 def reuse_rows(r: Figures) -> list[Row]:
     return [
         (
-            f"reuse lookup, 6 photos against {r.median('photos'):,.0f} stored hashes",
-            f"{r.median('lookup_ms'):.1f} ms (median of 30, warm; {r.median('found'):.0f} of 6"
-            f" found as planted); filled by SQL in {r.median('fill_s'):.0f} s",
+            f"reuse lookup, 6 photos against {r.median('photos'):,.0f} stored hashes, {label}",
+            f"{r.median(f'lookup_ms_{name}'):.1f} ms (median of 30, warm; median of"
+            f" {len(r.values[f'lookup_ms_{name}'])} runs; {r.median(f'found_{name}'):.0f} of 2"
+            f" planted copies found); filled by SQL in {r.median('fill_s'):.0f} s",
             "",
             "",
+        )
+        for name, label in (
+            ("before", "before: upright only, 68 probes a photo"),
+            ("upright", "upright only"),
+            ("turns", "eight turns each"),
         )
     ]

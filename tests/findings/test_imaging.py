@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import struct
 import zlib
 from datetime import UTC, datetime, timedelta, timezone
@@ -11,19 +10,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import Image, ImageFilter
 
-from tests.findings.images import encode, scene, with_camera
+from tests.findings.images import LIMITS, analysed, encode, oriented, scene, with_camera
 from worker.findings.imaging import Limits, analyse
-from worker.findings.model import PhotoTraits
 
-LIMITS = Limits(max_decode_pixels=16_000_000, local_zone=ZoneInfo("Europe/Paris"))
 TAKEN = datetime(2026, 7, 14, 9, 30, tzinfo=UTC)
 PLACE = (48.8566, 2.3522)
 
 
-def _analyse(data: bytes, mime_type: str = "image/jpeg", limits: Limits = LIMITS) -> PhotoTraits:
-    with Image.open(io.BytesIO(data)) as image:
-        size = image.size
-    return analyse(data, mime_type, size, limits)
+_analyse = analysed
 
 
 def test_a_sharp_well_lit_photo() -> None:
@@ -142,3 +136,26 @@ def test_exif_zone_of_a_broken_offset_falls_back_to_the_local_zone() -> None:
 
     assert _offset("+05:30") == timezone(timedelta(hours=5, minutes=30))
     assert _offset("5h") is None
+
+
+@pytest.mark.parametrize("orientation", range(2, 9))
+def test_a_photo_turned_by_its_exif_orientation_is_measured_upright(orientation: int) -> None:
+    upright = scene(5)
+    png = _analyse(oriented(upright, orientation, "PNG"), "image/png")
+    assert png == _analyse(encode(upright, "PNG"), "image/png")  # lossless: the same traits
+    large = scene(6, (2400, 1800))  # a JPEG decoded reduced (1/4), then turned
+    for image in (upright, large):
+        jpeg = _analyse(oriented(image, orientation))
+        original = _analyse(oriented(image, 1))
+        assert jpeg.error is None
+        assert jpeg.phash == original.phash
+        assert jpeg.sharpness == pytest.approx(original.sharpness, rel=0.01)
+        assert jpeg.brightness == pytest.approx(original.brightness, abs=0.5)
+
+
+def test_an_orientation_out_of_range_leaves_the_photo_as_it_is() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 9  # no such orientation
+    traits = _analyse(encode(scene(5), quality=90, exif=exif.tobytes()))
+    assert traits.error is None
+    assert traits.phash == _analyse(encode(scene(5), quality=90)).phash

@@ -7,9 +7,12 @@ from dataclasses import replace
 
 import asyncpg
 import pytest
+from PIL import Image
 
+from tests.findings.images import analysed, encode, oriented, scene
+from worker.findings.hashing import distance
 from worker.findings.model import PhotoTraits, PhotoView, RequestView
-from worker.findings.reuse import reused_photos
+from worker.findings.reuse import _arguments, reused_photos
 
 pytestmark = pytest.mark.services
 
@@ -120,3 +123,89 @@ async def test_photos_without_hash_are_only_compared_by_bytes(db: asyncpg.Pool) 
     await stored(db)
     photo = replace(new_photo(), traits=PhotoTraits())
     assert await reused_photos(db, new_request(), [photo], 4) == []
+
+
+async def test_turned_copies_are_found_and_another_photo_is_not(db: asyncpg.Pool) -> None:
+    upright = scene(7)
+    original = analysed(encode(upright, quality=90))
+    first = await stored(db, phash=original.phash)
+    copies = {f"EXIF orientation {o}": oriented(upright, o) for o in range(1, 9)}
+    turns = {
+        "rotated by 90 degrees counter-clockwise": Image.Transpose.ROTATE_90,
+        "rotated by 180 degrees": Image.Transpose.ROTATE_180,
+        "rotated by 90 degrees clockwise": Image.Transpose.ROTATE_270,
+        "mirrored left to right": Image.Transpose.FLIP_LEFT_RIGHT,
+    }
+    # Pixels turned, no EXIF: the upright hash alone is far from the original's.
+    copies |= {name: encode(upright.transpose(turn), quality=90) for name, turn in turns.items()}
+    photos = {
+        name: replace(new_photo(f"{n:064x}"), traits=analysed(data))
+        for n, (name, data) in enumerate(copies.items())
+    }
+    for name in turns:
+        assert distance(_hash(photos[name]), _hash(original)) > 4
+    findings = await reused_photos(db, new_request(), list(photos.values()), 4)
+    found = {finding.photo_ids[0]: finding for finding in findings}
+    assert {found[photo.photo_id].related_message_id for photo in photos.values()} == {first}
+    for name, photo in photos.items():
+        detail = found[photo.photo_id].detail
+        if name in turns:
+            assert f", {name}: perceptual hashes" in detail
+        else:  # measured upright: the same hash as the original
+            assert ": perceptual hashes 0 bits apart" in detail, detail
+    unrelated = analysed(encode(scene(8), quality=90))
+    others = [replace(new_photo(), traits=unrelated)]
+    others += [replace(new_photo(), traits=analysed(oriented(scene(8), o))) for o in (3, 6)]
+    assert await reused_photos(db, new_request(), others, 4) == []
+
+
+def _hash(photo: PhotoView | PhotoTraits) -> int:
+    traits = photo.traits if isinstance(photo, PhotoView) else photo
+    assert traits.phash is not None
+    return traits.phash
+
+
+def test_a_symmetric_photo_is_looked_up_once_per_distinct_hash() -> None:
+    traits = PhotoTraits(phash=HASH, phash_turns=(HASH,) * 3 + (HASH ^ 1,) * 4)
+    arguments = _arguments(new_request(), [replace(new_photo(), traits=traits)], 4)
+    turns, hashes = arguments[3], arguments[4]
+    assert len(hashes) == 20 + 4  # upright: every probe of 4 bits; a turn: the exact bands
+    assert set(zip(turns, hashes, strict=True)) == {(0, HASH), (4, HASH ^ 1)}
+
+
+@pytest.mark.parametrize(
+    ("max_distance", "split"),
+    [
+        (4, (1, 1, 1, 1)),
+        (5, (1, 1, 1, 2)),
+        (5, (2, 1, 1, 1)),
+        (6, (2, 1, 2, 1)),
+        (6, (1, 2, 2, 1)),
+        (7, (2, 2, 1, 2)),
+    ],
+)
+async def test_the_worst_spread_of_bits_is_found_at_each_distance(
+    db: asyncpg.Pool, max_distance: int, split: tuple[int, int, int, int]
+) -> None:
+    """No band equal: only the probes one bit away find it (`hashing.band_probes`)."""
+    first = await stored(db)
+    flipped = [16 * band + 3 * bit for band, count in enumerate(split) for bit in range(count)]
+    near = HASH ^ sum(1 << bit for bit in flipped)
+    findings = await reused_photos(db, new_request(), [new_photo(phash=near)], max_distance)
+    assert [f.related_message_id for f in findings] == [first]
+    assert f"{sum(split)} bits apart" in findings[0].detail
+    assert await reused_photos(db, new_request(), [new_photo(phash=near)], sum(split) - 1) == []
+
+
+async def test_a_turned_hash_is_looked_up_by_its_exact_bands(db: asyncpg.Pool) -> None:
+    """The limit that keeps the lookup fast: a turned copy 4 bits away, one in each band, is
+    not found; 4 bits in two bands, or 3 anywhere, are."""
+    first = await stored(db)
+    spread = HASH ^ sum(1 << (16 * band + 5) for band in range(4))
+    grouped = HASH ^ 0b11 ^ (0b11 << 16)
+    three = HASH ^ sum(1 << (16 * band + 7) for band in range(3))
+    for near, found in ((spread, []), (grouped, [first]), (three, [first])):
+        turned = PhotoTraits(phash=HASH ^ -1, phash_turns=(HASH ^ -1, near))
+        photo = replace(new_photo(), traits=turned)
+        findings = await reused_photos(db, new_request(), [photo], 4)
+        assert [f.related_message_id for f in findings] == found

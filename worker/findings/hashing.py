@@ -5,6 +5,11 @@ The hash is pHash (as in the `imagehash` library): the image reduced to 32x32 gr
 above their median. Re-encoding, resizing or a change of brightness leave it within a few bits;
 two unrelated photos differ in about 32. It is a dozen lines of numpy: `imagehash` would add
 scipy and PyWavelets to the image for one matrix product.
+
+A photo turned by a multiple of 90 degrees or mirrored has another hash, but the same DCT up to
+a transform: a mirror changes the sign of the odd frequencies along its axis, a transpose swaps
+the two axes. The hashes of the eight turns (`TURNS`) all come from one DCT block, for the reuse
+lookup to probe each; the stored hash stays the upright one.
 """
 
 from __future__ import annotations
@@ -24,17 +29,45 @@ _BASIS: NDArray[np.float64] = np.cos(np.pi * np.outer(np.arange(_LOW), 2 * _n + 
 _FLAT_SPREAD = 3.0
 BANDS = 4
 BAND_BITS = 16
+# The eight turns of a photo, as Pillow names them: `turned_hashes(image)[k]` is the hash of
+# `image.transpose(TURNS[k])` (None: as it is), exactly at 32x32 pixels, within 2 bits at a
+# photo's size (the reduction to 32x32 rounds to grey levels in another order).
+TURNS: tuple[Image.Transpose | None, ...] = (
+    None,
+    Image.Transpose.FLIP_LEFT_RIGHT,
+    Image.Transpose.FLIP_TOP_BOTTOM,
+    Image.Transpose.ROTATE_180,
+    Image.Transpose.TRANSPOSE,
+    Image.Transpose.ROTATE_90,
+    Image.Transpose.ROTATE_270,
+    Image.Transpose.TRANSVERSE,
+)
+# Frequency k of a row (or column) read backwards is (-1)^k times the frequency k of the row.
+_MIRROR = (-1.0) ** np.arange(_LOW)
 
 
 def perceptual_hash(grey: Image.Image) -> int | None:
     """The 64-bit pHash as a signed integer (PostgreSQL's bigint); None for a flat image."""
+    hashes = turned_hashes(grey)
+    return hashes[0] if hashes else None
+
+
+def turned_hashes(grey: Image.Image) -> tuple[int, ...]:
+    """The pHash of the image turned each way of `TURNS` (upright first); () for a flat image."""
     small = np.asarray(grey.resize((_SIDE, _SIDE), Image.Resampling.BOX), dtype=np.float64)
     if small.std() < _FLAT_SPREAD:
-        return None
+        return ()
     low = _BASIS @ small @ _BASIS.T
+    across = low * _MIRROR  # left to right: the odd horizontal frequencies change sign
+    down = low * _MIRROR[:, None]  # top to bottom: the odd vertical ones
+    both = across * _MIRROR[:, None]
+    blocks = (low, across, down, both, low.T, across.T, down.T, both.T)
+    return tuple(_bits(block) for block in blocks)
+
+
+def _bits(low: NDArray[np.float64]) -> int:
     bits = (low > np.median(low)).flatten()
-    unsigned = int.from_bytes(np.packbits(bits).tobytes(), "big")
-    return to_signed(unsigned)
+    return to_signed(int.from_bytes(np.packbits(bits).tobytes(), "big"))
 
 
 def to_signed(value: int) -> int:
@@ -54,17 +87,16 @@ def band(value: int, index: int) -> int:
 def band_probes(value: int, max_distance: int) -> list[tuple[int, int]]:
     """(band, value) pairs to look up so that every hash within `max_distance` is found.
 
-    Pigeonhole: if two hashes differ in at most k bits over 4 bands, one band differs in at
-    most k // 4 bits. Only 0 or 1 is supported (k <= 7): the band's value, and its 16
-    neighbours one bit away.
+    Pigeonhole over the 4 bands of 16 bits: within k <= 3 bits, one band is equal, and each
+    band's own value is looked up. Within k from 4 to 7 (the index answers no more), either one
+    band is equal or every band differs, at most k - 4 of them by more than one bit: at least
+    8 - k bands differ by exactly one, so one of any k - 3 bands does. Those bands are also
+    looked up at their 16 values one bit away: band 0 for k = 4, bands 0 to 3 for k = 7.
     """
-    slack = max_distance // BANDS
-    if slack > 1:
+    if max_distance >= 2 * BANDS:
         raise ValueError(f"the band index answers distances up to {2 * BANDS - 1}")
-    probes = []
-    for index in range(BANDS):
+    probes = [(index, band(value, index)) for index in range(BANDS)]
+    for index in range(max(0, max_distance - BANDS + 1)):
         own = band(value, index)
-        probes.append((index, own))
-        if slack:
-            probes += [(index, own ^ (1 << bit)) for bit in range(BAND_BITS)]
+        probes += [(index, own ^ (1 << bit)) for bit in range(BAND_BITS)]
     return probes

@@ -5,25 +5,28 @@ the smallest scale libjpeg offers (1/8, 1/4 or 1/2) that keeps at least 512 pixe
 side, in grey levels only: most of the cost is then reading the compressed data, not making
 pixels. A PNG has no reduced decode and is decoded whole, within WORKER_QA_MAX_DECODE_PIXELS.
 Pillow's own decompression-bomb limit stays on: an image that declares more pixels than it
-allows is never decoded.
+allows is never decoded. Every trait is measured on the photo upright, as a viewer shows it: the
+EXIF orientation is applied to the reduced image.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 from dataclasses import dataclass, replace
 from datetime import tzinfo
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from worker.findings import exif
-from worker.findings.hashing import perceptual_hash
+from worker.findings.hashing import turned_hashes
 from worker.findings.model import PhotoTraits
 
 ANALYSIS_SIDE = 512
 _FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError)
+_EXIF_ERRORS = (OSError, SyntaxError, ValueError, KeyError, TypeError)
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ def analyse(
     try:
         check_declared_pixels(*header_size)
         with Image.open(io.BytesIO(data), formats=[_FORMATS[mime_type]]) as image:
-            grey = _decode_reduced(image, limits.max_decode_pixels)
+            grey = _upright(_decode_reduced(image, limits.max_decode_pixels))
             traits = _camera_facts(image, limits.local_zone)
     except NotDecoded as exc:
         return PhotoTraits(error=str(exc))
@@ -86,6 +89,16 @@ def _decode_reduced(image: Image.Image, max_pixels: int) -> Image.Image:
     return image.convert("L")
 
 
+def _upright(grey: Image.Image) -> Image.Image:
+    """The image turned as its EXIF Orientation says (after the reduction: fewer pixels to move).
+
+    An orientation that cannot be read leaves the image as it is: `_camera_facts` says why.
+    """
+    with contextlib.suppress(*_EXIF_ERRORS):
+        ImageOps.exif_transpose(grey, in_place=True)
+    return grey
+
+
 def _analysis_size(grey: Image.Image) -> Image.Image:
     """The image at ANALYSIS_SIDE on the long side, where sharpness and light are measured.
 
@@ -112,7 +125,7 @@ def _camera_facts(image: Image.Image, local: tzinfo) -> PhotoTraits:
         tags = image.getexif()
         taken_at = exif.capture_time(tags, local)
         place = exif.position(tags)
-    except (OSError, SyntaxError, ValueError, KeyError, TypeError) as exc:
+    except _EXIF_ERRORS as exc:
         return PhotoTraits(error=f"the EXIF data cannot be read: {exc}")
     latitude, longitude = place or (None, None)
     return PhotoTraits(exif_taken_at=taken_at, exif_latitude=latitude, exif_longitude=longitude)
@@ -120,11 +133,13 @@ def _camera_facts(image: Image.Image, local: tzinfo) -> PhotoTraits:
 
 def _measured(traits: PhotoTraits, grey: Image.Image) -> PhotoTraits:
     pixels = np.asarray(_analysis_size(grey), dtype=np.float32)
+    hashes = turned_hashes(grey)  # averaged from the decoded image: as stable as before
     return replace(
         traits,
         brightness=round(float(pixels.mean()), 2),
         sharpness=_laplacian_variance(pixels),
-        phash=perceptual_hash(grey),  # averaged from the decoded image: as stable as before
+        phash=hashes[0] if hashes else None,
+        phash_turns=hashes[1:],
     )
 
 

@@ -59,7 +59,10 @@ class Finding:
 class PhotoTraits:
     """What decoding a photo told: NULL columns where nothing could be measured."""
 
-    phash: int | None = None  # signed 64-bit, as PostgreSQL's bigint holds it
+    phash: int | None = None  # signed 64-bit, as PostgreSQL's bigint holds it; upright
+    # The hashes of the photo mirrored or rotated (hashing.TURNS[1:]), for the reuse lookup to
+    # find a turned copy; computed with `phash`, never stored (rows give back only `phash`).
+    phash_turns: tuple[int, ...] = ()
     sharpness: float | None = None
     brightness: float | None = None
     exif_taken_at: datetime | None = None

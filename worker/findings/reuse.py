@@ -3,7 +3,9 @@
 Exact copies are found through the sha256 index; near copies (re-encoded, resized, retouched)
 through the four band indexes of the perceptual hash (migration 0008): one indexed probe per band
 value, never a scan, whatever the number of photos stored. Each probe reads at most
-`_PER_PROBE` rows, so that an image shared by thousands of photos cannot make it slow.
+`_PER_PROBE` rows, so that an image shared by thousands of photos cannot make it slow. A photo
+rotated or mirrored is found too: the stored hashes are upright, and the photo is looked up with
+the hash of each of its eight turns (`hashing.TURNS`).
 
 "Another intervention" is a request of another OC, or of this OC sharing none of this request's
 references: a later CR_STOC for the same order (KO, then OK) lists the earlier photos again,
@@ -17,13 +19,28 @@ from typing import Any
 
 import asyncpg
 
-from worker.findings.hashing import band_probes
+from worker.findings.hashing import BANDS, band_probes
 from worker.findings.model import Finding, PhotoView, RequestView
 
 _PER_PROBE = 100
+# The distance a turned hash's probes guarantee: one band equal (see `_probes`).
+_TURN_REACH = BANDS - 1
+
+# What the photo turned `TURNS[k]` is of the stored one it matches, in the finding's words.
+_TURNED = (
+    "",
+    ", mirrored left to right",
+    ", mirrored top to bottom",
+    ", rotated by 180 degrees",
+    ", rotated by 90 degrees and mirrored",
+    ", rotated by 90 degrees clockwise",
+    ", rotated by 90 degrees counter-clockwise",
+    ", rotated by 90 degrees and mirrored",
+)
 
 _BAND = """
-    SELECT q.photo_id AS mine, c.code_oc, c.photo_id, c.phash
+    SELECT q.photo_id AS mine, q.turn, c.code_oc, c.photo_id,
+        bit_count((c.phash # q.hash)::bit(64))::int AS distance
     FROM probe q CROSS JOIN LATERAL (
         SELECT code_oc, photo_id, phash FROM photos p
         WHERE p.phash IS NOT NULL AND phash_band(p.phash, {band}) = q.value
@@ -34,32 +51,30 @@ _BAND = """
 
 _REUSED = f"""
 WITH mine AS (
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS m(photo_id, sha256, phash)
+    SELECT * FROM unnest($1::uuid[], $2::text[]) AS m(photo_id, sha256)
 ), probe AS (
-    SELECT * FROM unnest($4::uuid[], $5::int[], $6::int[]) AS q(photo_id, band, value)
+    SELECT * FROM unnest($3::uuid[], $4::int[], $5::bigint[], $6::int[], $7::int[])
+        AS q(photo_id, turn, hash, band, value)
 ), near AS (
     {" UNION ALL ".join(_BAND.format(band=b, limit=_PER_PROBE) for b in range(4))}
 ), candidate AS (
-    SELECT m.photo_id AS mine, c.code_oc, c.photo_id, true AS exact, 0 AS distance
+    SELECT m.photo_id AS mine, 0 AS turn, c.code_oc, c.photo_id, true AS exact, 0 AS distance
     FROM mine m CROSS JOIN LATERAL (
         SELECT code_oc, photo_id FROM photos p WHERE p.sha256 = m.sha256 LIMIT {_PER_PROBE}
     ) c
     UNION ALL
-    SELECT n.mine, n.code_oc, n.photo_id, false, d.distance
-    FROM near n JOIN mine m ON m.photo_id = n.mine,
-        LATERAL (SELECT bit_count((n.phash # m.phash)::bit(64))::int AS distance) d
-    WHERE d.distance <= $7
+    SELECT mine, turn, code_oc, photo_id, false, distance FROM near WHERE distance <= $8
 )
-SELECT DISTINCT ON (c.mine) c.mine, c.exact, c.distance, c.photo_id, r.message_id,
+SELECT DISTINCT ON (c.mine) c.mine, c.exact, c.distance, c.turn, c.photo_id, r.message_id,
     r.code_oc, r.received_at, coalesce(r.reference_commande_sous_traitant_oi,
         r.reference_commande_prise_interne_oc, r.reference_prestation_prise) AS reference
 FROM candidate c
 JOIN photo_request_photos l ON l.code_oc = c.code_oc AND l.photo_id = c.photo_id
 JOIN photo_requests r ON r.message_id = l.message_id
-WHERE r.message_id <> $8 AND NOT (r.code_oc = $9 AND (
-    r.reference_commande_sous_traitant_oi = $10 OR r.reference_commande_prise_interne_oc = $11
-    OR r.reference_prestation_prise = $12) IS TRUE)
-ORDER BY c.mine, c.exact DESC, c.distance, r.received_at
+WHERE r.message_id <> $9 AND NOT (r.code_oc = $10 AND (
+    r.reference_commande_sous_traitant_oi = $11 OR r.reference_commande_prise_interne_oc = $12
+    OR r.reference_prestation_prise = $13) IS TRUE)
+ORDER BY c.mine, c.exact DESC, c.distance, c.turn, r.received_at
 """
 
 
@@ -78,20 +93,11 @@ async def reused_photos(
 
 
 def _arguments(request: RequestView, photos: list[PhotoView], max_distance: int) -> list[Any]:
-    probes = [
-        (photo.photo_id, band, value)
-        for photo in photos
-        if photo.traits.phash is not None
-        for band, value in band_probes(photo.traits.phash, max_distance)
-    ]
     refs = request.references
     return [
         [photo.photo_id for photo in photos],
         [photo.sha256 for photo in photos],
-        [photo.traits.phash for photo in photos],
-        [probe[0] for probe in probes],
-        [probe[1] for probe in probes],
-        [probe[2] for probe in probes],
+        *_probes(photos, max_distance),
         max_distance,
         request.message_id,
         request.code_oc,
@@ -99,6 +105,31 @@ def _arguments(request: RequestView, photos: list[PhotoView], max_distance: int)
         refs.get("order"),
         refs.get("access"),
     ]
+
+
+def _probes(photos: list[PhotoView], max_distance: int) -> list[list[Any]]:
+    """The probe table's columns: photo, turn, the turned hash, band, band value.
+
+    The upright hash gets every probe the distance needs. The seven turned ones get the four
+    exact band probes only (`_TURN_REACH`): 28 probes of about 15 rows a photo, where the
+    values one bit away would add 16 more for each. A turned copy is then found when within
+    3 bits, or within the distance with one band equal (at 4 bits, 90 % of the ways to differ).
+    A symmetric photo has the same hash for some of its turns: it is looked up once, as the
+    first of them.
+    """
+    columns: list[list[Any]] = [[], [], [], [], []]
+    for photo in photos:
+        if photo.traits.phash is None:
+            continue
+        hashes = (photo.traits.phash, *photo.traits.phash_turns)
+        for value in dict.fromkeys(hashes):
+            turn = hashes.index(value)
+            reach = max_distance if turn == 0 else min(max_distance, _TURN_REACH)
+            for band, band_value in band_probes(value, reach):
+                row = (photo.photo_id, turn, value, band, band_value)
+                for column, item in zip(columns, row, strict=True):
+                    column.append(item)
+    return columns
 
 
 def _finding(photo: PhotoView, row: asyncpg.Record, max_distance: int) -> Finding:
@@ -111,7 +142,7 @@ def _finding(photo: PhotoView, row: asyncpg.Record, max_distance: int) -> Findin
         detail = f"{photo.type} is the very same file as {where}"
         return Finding("reused_photo", "suspect", detail, (photo.photo_id,), other)
     detail = (
-        f"{photo.type} is nearly the same image as {where}: perceptual hashes"
-        f" {row['distance']} bits apart of 64 (threshold {max_distance})"
+        f"{photo.type} is nearly the same image as {where}{_TURNED[row['turn']]}: perceptual"
+        f" hashes {row['distance']} bits apart of 64 (threshold {max_distance})"
     )
     return Finding("reused_photo", "warning", detail, (photo.photo_id,), other)
