@@ -1,4 +1,6 @@
-"""`worker run`: wires intake, scheduler and outbox relay together, and shuts them down in order."""
+"""`worker run`: wires intake, scheduler, outbox relay and the review stage together, and shuts
+them down in order. WORKER_ROLES says which of ingestion (intake and scheduler) and review this
+process plays; the outbox relay runs in both."""
 
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ from worker.observe.health import BrokerView, Monitor
 from worker.observe.metrics import Metrics
 from worker.partners.config import Partner, secrets_of
 from worker.resources import Resources, open_resources
+from worker.review.processes import Check
+from worker.review.stage import ReviewStage
 from worker.schedule import claims
 from worker.schedule.claims import Claim
 from worker.schedule.scheduler import Scheduler
@@ -48,10 +52,12 @@ async def run_worker(
     stop: asyncio.Event,
     metrics: Metrics | None = None,
     on_started: Callable[[int], None] | None = None,
+    review_check: Check | None = None,
 ) -> None:
     """Consume and work until `stop` is set, then stop consuming, drain, flush and close.
 
-    `on_started` gets the port of /metrics, /healthz and /readyz once the worker consumes.
+    `on_started` gets the port of /metrics, /healthz and /readyz once the worker consumes;
+    `review_check` replaces the check run in the review processes (tests).
     """
     metrics = metrics or Metrics()
     async with open_resources(settings, partners, metrics) as resources:
@@ -65,9 +71,10 @@ async def run_worker(
         # A store that fails shows on /readyz within a few polls (10 s by default).
         every = settings.poll_seconds * 5
         monitor = Monitor(metrics, resources.pool, broker, frozenset(partners), storage, every)
+        monitor.consumes = settings.plays("ingest")
         port = await monitor.start(settings.metrics_host, settings.metrics_port)
         try:
-            parts = await _Parts.assemble(settings, partners, resources, metrics)
+            parts = await _Parts.assemble(settings, partners, resources, metrics, review_check)
             await parts.serve(stop, monitor, lambda: on_started(port) if on_started else None)
         finally:
             await monitor.close()
@@ -97,12 +104,14 @@ class _Parts:
         intake: Intake,
         scheduler: Scheduler,
         relay: OutboxRelay,
+        review: ReviewStage | None,
     ) -> None:
         self._settings = settings
         self._resources = resources
         self.intake = intake
         self.scheduler = scheduler
         self.relay = relay
+        self.review = review
 
     @classmethod
     async def assemble(
@@ -111,12 +120,30 @@ class _Parts:
         partners: Mapping[str, Partner],
         resources: Resources,
         metrics: Metrics,
+        review_check: Check | None = None,
     ) -> _Parts:
         await _warn_about_unknown_ocs(resources, partners)
         exchange = await resources.publisher_channel.get_exchange(EXCHANGE, ensure=False)
         relay = OutboxRelay(resources.pool, exchange, metrics, settings.poll_seconds)
         sanitizer = Sanitizer(Redactor(secrets_of(settings, partners)))
-        outcomes = Outcomes(resources.pool, sanitizer, settings.instance)
+        review = None
+        if settings.plays("review") and settings.qa_enabled:
+            review = ReviewStage(
+                resources.pool,
+                resources.store,
+                settings,
+                metrics,
+                sanitizer,
+                relay.wake,
+                review_check,
+            )
+
+        def finished(queued: bool) -> None:
+            relay.wake()
+            if queued and review is not None:
+                review.reviewer.wake()
+
+        outcomes = Outcomes(resources.pool, sanitizer, settings.instance, settings.qa_enabled)
         reschedules: Batcher[Rescheduling, bool] = Batcher(
             outcomes.reschedule_many,
             max_batch=_BATCH,
@@ -129,9 +156,9 @@ class _Parts:
             settings,
             metrics,
             outcomes,
-            relay.wake,
+            finished,
             reschedules,
-            analyzer=resources.analyzer,
+            checks=settings.qa_enabled,
         )
         clients = resources.clients
         gatekeeper = await _limit(resources, metrics)
@@ -158,32 +185,43 @@ class _Parts:
         )
         intake = Intake(resources.pool, dead_letters, frozenset(partners), metrics, scheduler.wake)
         scheduler.hold = intake.backlogged
-        return cls(settings, resources, intake, scheduler, relay)
+        return cls(settings, resources, intake, scheduler, relay, review)
 
     async def serve(
         self, stop: asyncio.Event, monitor: Monitor, started: Callable[[], None]
     ) -> None:
         topology = await declare(self._resources.consumer_channel, QueuePolicy.of(self._settings))
         claiming, background = asyncio.Event(), asyncio.Event()
-        loops = [
-            asyncio.create_task(self.scheduler.run(claiming), name="scheduler"),
-            asyncio.create_task(self.scheduler.renew_leases(background), name="leases"),
-            asyncio.create_task(self.relay.run(background), name="outbox"),
-        ]
-        monitor.consumer_tag = await topology.queue.consume(self.intake.on_message)
+        ingest = self._settings.plays("ingest")
+        loops = [asyncio.create_task(self.relay.run(background), name="outbox")]
+        if ingest:
+            loops += [
+                asyncio.create_task(self.scheduler.run(claiming), name="scheduler"),
+                asyncio.create_task(self.scheduler.renew_leases(background), name="leases"),
+            ]
+        if self.review is not None:
+            loops += self.review.loops(claiming)
+        if ingest:
+            monitor.consumer_tag = await topology.queue.consume(self.intake.on_message)
         started()
         log.info(
             "worker started",
             instance=self._settings.instance,
+            roles=self._settings.roles,
             ocs=sorted(self._resources.clients),
             concurrency=self._settings.concurrency,
+            review_processes=self._settings.review_processes if self.review else 0,
             storage=self._resources.store.url,
         )
         crashed = await _until_stopped(stop, loops)
         # Each step is bounded: with the broker or the database away, shutdown must still end.
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(topology.queue.cancel(monitor.consumer_tag), _STEP_SECONDS)
+        if monitor.consumer_tag is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(topology.queue.cancel(monitor.consumer_tag), _STEP_SECONDS)
         claiming.set()
+        if self.review is not None:
+            # Reviews are cut at once, not drained: a restart or a replica takes them up.
+            await self.review.stop()
         await self._drain()
         background.set()
         await asyncio.gather(*loops, return_exceptions=True)

@@ -62,6 +62,10 @@ def _optional_duration(value: object) -> timedelta | None:
 Retention = Annotated[timedelta | None, BeforeValidator(_optional_duration)]
 
 
+Role = Literal["ingest", "review"]
+ROLES: tuple[Role, ...] = ("ingest", "review")
+
+
 class ConfigError(Exception):
     """A setting or the partners file is wrong; the message names the key."""
 
@@ -120,7 +124,6 @@ class Settings(BaseSettings):
 
     # Photo checks (README "Photo findings"): what a quality analyst would look at first.
     qa_enabled: bool = True
-    qa_threads: int = Field(2, ge=1, le=64, description="decoding threads; photos held at once")
     qa_max_decode_pixels: int = Field(16_000_000, ge=1, description="after JPEG reduction")
     qa_min_side: int = Field(480, ge=0, description="pixels of the short side; below: low_quality")
     qa_blur_below: float = Field(20.0, ge=0, description="variance of the Laplacian at 512 px")
@@ -132,6 +135,15 @@ class Settings(BaseSettings):
     qa_timezone: str = Field("Europe/Paris", description="of EXIF times without an offset")
     qa_gps_distance_m: float = Field(300.0, gt=0, description="EXIF GPS to declared position")
     qa_spread_m: float = Field(3000.0, gt=0, description="between the photos of a request")
+
+    # The review stage (notes-review.md): which roles `worker run` plays, and the review pool.
+    roles: str = Field("ingest,review", description="ingest, review, or both (comma list)")
+    review_processes: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, le=256, description="default: cores"
+    )
+    review_memory_mb: int = Field(1024, ge=128, description="address space of each process")
+    review_timeout_seconds: float = Field(60.0, gt=0, description="per photo, then killed")
+    review_nice: int = Field(10, ge=0, le=19, description="added to each process's niceness")
 
     # Retention (README "Retention"), applied by `worker purge`: empty keeps for ever.
     keep_attempts: Retention = timedelta(days=90)
@@ -158,6 +170,22 @@ class Settings(BaseSettings):
                 f"unknown time zone {value!r} (an IANA name such as Europe/Paris)"
             ) from None
         return value
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, value: str) -> str:
+        roles = {part.strip().lower() for part in value.split(",") if part.strip()}
+        unknown = roles - set(ROLES)
+        if unknown or not roles:
+            raise ValueError(
+                f"unknown role {', '.join(sorted(unknown)) or '(none)'}: give ingest, review,"
+                " or ingest,review"
+            )
+        return ",".join(role for role in ROLES if role in roles)
+
+    def plays(self, role: Role) -> bool:
+        """Whether `worker run` plays this role here (WORKER_ROLES)."""
+        return role in self.roles.split(",")
 
     @model_validator(mode="after")
     def _backoff_in_order(self) -> Settings:

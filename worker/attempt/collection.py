@@ -76,18 +76,18 @@ async def _written(
 ) -> list[Retry]:
     """Wait for the oldest writes until `keep` are left; a failed one is retried later.
 
-    A photo is checked once stored: its checks never see bytes that storage refused.
+    A photo is reviewed once the request is finished, from storage: its checks never see bytes
+    that storage refused.
     """
     failed = []
     while len(writes) > keep:
-        photo, task, body = writes.pop(0)
+        photo, task, _ = writes.pop(0)
         try:
             await task
         except StorageError as exc:
             failed.append(_storage_failed(ctx, photo.record, exc))
             continue
         progress.stored.append(photo)
-        progress.checks.start(photo, body)
         ctx.metrics.photos_stored.labels(claim.code_oc).inc()
         ctx.metrics.photo_bytes.labels(claim.code_oc).inc(photo.facts.size)
     return failed
