@@ -32,3 +32,17 @@ ALTER TABLE photos
 -- NULL: found at ingestion without decoding (kept by a re-review); otherwise the version of the
 -- checks of the review that found it (replaced by the next review).
 ALTER TABLE photo_findings ADD COLUMN checks_version text;
+
+-- `worker review --since`: each run of the command, so that one cut short resumes where it was.
+CREATE TABLE review_runs (
+    id                bigserial PRIMARY KEY,
+    selection         text NOT NULL,           -- e.g. "since=30d oc=* kind=low_quality"
+    since_at          timestamptz NOT NULL,    -- the window, fixed when the run started
+    started_at        timestamptz NOT NULL DEFAULT now(),
+    cursor_at         timestamptz,             -- completed_at of the last request queued
+    cursor_message_id uuid,
+    queued            integer NOT NULL DEFAULT 0,
+    changed           integer NOT NULL DEFAULT 0,
+    finished_at       timestamptz,
+    run_by            text
+);

@@ -120,7 +120,10 @@ WITH done AS (
     INSERT INTO request_reviews (message_id, code_oc, stored_at, queued_at)
     SELECT d.message_id, d.code_oc, d.completed_at, d.completed_at
     FROM done d JOIN event e ON e.pending
-    ON CONFLICT (message_id) DO NOTHING
+    -- Refetched after an earlier end: reviewed again, and a review under way starts over.
+    ON CONFLICT (message_id) DO UPDATE SET stored_at = EXCLUDED.stored_at,
+        queued_at = EXCLUDED.queued_at, reviewed_at = NULL, lease_id = NULL,
+        lease_owner = NULL, lease_until = NULL, claims = 0, failures = '{}'
 )
 SELECT body::text FROM event
 """

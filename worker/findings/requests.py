@@ -24,6 +24,10 @@ log = structlog.get_logger()
 CHECKS_VERSION = "2026.12-review.1"
 
 
+# The kinds found at ingestion (`without_decoding`): a review keeps them and replaces the others.
+INGESTION_KINDS = ("missing_type", "unpaired", "declared_mismatch")
+
+
 async def undecoded(
     pool: asyncpg.Pool,
     request: RequestView,

@@ -143,22 +143,3 @@ async def release(pool: asyncpg.Pool, lease_ids: Sequence[uuid.UUID]) -> None:
         " AND reviewed_at IS NULL",
         list(lease_ids),
     )
-
-
-BACKLOG = """
-SELECT count(*) AS waiting,
-    coalesce(extract(epoch FROM now() - min(queued_at)), 0)::float8 AS oldest
-FROM request_reviews WHERE reviewed_at IS NULL
-"""
-
-
-@dataclass(frozen=True)
-class Backlog:
-    waiting: int  # requests waiting for review (or under review)
-    oldest: float  # seconds since the oldest of them was queued: the review lag
-
-
-async def backlog(pool: asyncpg.Pool | asyncpg.Connection) -> Backlog:
-    row = await pool.fetchrow(BACKLOG)
-    assert row is not None
-    return Backlog(int(row["waiting"]), float(row["oldest"]))

@@ -2,8 +2,10 @@
 findings (those found at ingestion are kept, the review's replaced), the row marked reviewed
 with the checks' version, and a `photos.reviewed` outbox row when the findings are new.
 
-The event is written on a request's first review, and on a re-review only if its findings
-changed: the latest `photos.reviewed` of a request stands (contract §6).
+Findings of the kinds found at ingestion (INGESTION_KINDS) are kept as they are: the listing
+they came from is not stored. The event is written on a request's first review, and on a
+re-review only if its findings changed: the latest `photos.reviewed` of a request stands
+(contract §6).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import asyncpg
 
 from worker.border import Sanitizer
 from worker.findings.model import Finding, PhotoTraits, RequestView
+from worker.findings.requests import INGESTION_KINDS
 from worker.review.queue import ReviewClaim
 
 _HELD = """
@@ -38,13 +41,13 @@ WHERE p.code_oc = $1 AND p.photo_id = t.photo_id
 """
 
 _FINDINGS = """
-SELECT kind, severity, photo_ids, detail, related_message_id, checks_version
+SELECT kind, severity, photo_ids, detail, related_message_id
 FROM photo_findings WHERE message_id = $1 ORDER BY id
 """
 
 _REPLACE = """
 WITH gone AS (
-    DELETE FROM photo_findings WHERE message_id = $1 AND checks_version IS NOT NULL
+    DELETE FROM photo_findings WHERE message_id = $1 AND kind <> ALL($5::text[])
 )
 INSERT INTO photo_findings (message_id, code_oc, kind, severity, photo_ids, detail,
     related_message_id, checks_version)
@@ -91,14 +94,14 @@ async def write_review(
             return None
         await conn.execute(_TRAITS, claim.code_oc, json.dumps(clean.payload(traits)), version)
         before = await conn.fetch(_FINDINGS, claim.message_id)
-        await conn.execute(_REPLACE, claim.message_id, claim.code_oc, json.dumps(new), version)
+        await conn.execute(
+            _REPLACE, claim.message_id, claim.code_oc, json.dumps(new), version, INGESTION_KINDS
+        )
         after = await conn.fetch(_FINDINGS, claim.message_id)
         done = await conn.fetchrow(_DONE, claim.lease_id, version)
         assert done is not None  # the row is locked by this transaction
         findings = tuple(_as_event(row) for row in after)
-        changed = [_as_event(r) for r in before if r["checks_version"]] != [
-            _as_event(r) for r in after if r["checks_version"]
-        ]
+        changed = _reviewed_part(before) != _reviewed_part(after)
         event = None
         if reviews == 0 or changed:
             event = _event(request, findings, done["reviewed_at"], version)
@@ -109,6 +112,10 @@ async def write_review(
                 json.dumps(event),
             )
     return Reviewed(done["reviewed_at"], done["stored_at"], reviews == 0, findings, event)
+
+
+def _reviewed_part(rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
+    return [_as_event(row) for row in rows if row["kind"] not in INGESTION_KINDS]
 
 
 def _as_event(row: asyncpg.Record) -> dict[str, Any]:
