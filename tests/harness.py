@@ -223,6 +223,17 @@ class InProcessWorker:
 StartWorker = Callable[..., Awaitable[InProcessWorker]]
 
 
+async def wait_for_reviews(pool: asyncpg.Pool, timeout: float = 30) -> None:
+    """Until no request waits for its photo review (its findings are then all written)."""
+
+    async def none_waiting() -> bool:
+        return not await pool.fetchval(
+            "SELECT count(*) FROM request_reviews WHERE reviewed_at IS NULL"
+        )
+
+    await wait_until(none_waiting, timeout, "every review to be written")
+
+
 async def wait_for_status(
     pool: asyncpg.Pool, message_id: str, statuses: tuple[str, ...] = FINAL, timeout: float = 20
 ) -> asyncpg.Record:

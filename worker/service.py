@@ -75,7 +75,11 @@ async def run_worker(
         port = await monitor.start(settings.metrics_host, settings.metrics_port)
         try:
             parts = await _Parts.assemble(settings, partners, resources, metrics, review_check)
-            await parts.serve(stop, monitor, lambda: on_started(port) if on_started else None)
+            try:
+                await parts.serve(stop, monitor, lambda: on_started(port) if on_started else None)
+            finally:
+                if parts.review is not None:  # its processes, whatever stopped serve()
+                    await parts.review.stop()
         finally:
             await monitor.close()
     log.info("worker stopped")

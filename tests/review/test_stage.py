@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import uuid
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -208,3 +209,19 @@ async def _waiting_on_a_lock(db: asyncpg.Pool, instance: str) -> bool:
             f"photo-worker {instance}",
         )
     )
+
+
+async def test_reuse_reviewed_late_flags_the_copy_not_the_original(
+    start_worker: StartWorker, broker: Broker, db: asyncpg.Pool
+) -> None:
+    """Both stored before either is reviewed: the later request is the copy."""
+    await start_worker(INGEST)
+    tag = uuid.uuid4().hex[:8]
+    first, second = message(f"ORIGINAL:photos=3:reuse={tag}"), message(f"COPY:photos=3:reuse={tag}")
+    for body in (first, second):
+        await completed(broker, db, body)
+    await start_worker(REVIEW)
+    assert (await reviewed(broker, first))["findings"] == []
+    [finding] = (await reviewed(broker, second))["findings"]
+    assert finding["kind"] == "reused_photo"
+    assert finding["relatedMessageId"] == first["messageId"]

@@ -58,10 +58,34 @@ async def decoded(
     """What needs the photos' traits, reuse included: the review stage's findings."""
     try:
         reused = await reused_photos(pool, request, photos, settings.qa_near_distance)
+        reused = await _earlier_only(pool, request, reused)
     except (asyncpg.PostgresError, OSError, TimeoutError) as exc:
         log.warning("the reuse check could not run", error=repr(exc))
         reused = [Finding("qa_error", "info", f"the reuse check could not run: {exc!r}")]
     return [*compare(request, photos, settings), *reused]
+
+
+async def _earlier_only(
+    pool: asyncpg.Pool | asyncpg.Connection, request: RequestView, found: list[Finding]
+) -> list[Finding]:
+    """Reuse of a photo of a request received before this one, never after.
+
+    The review of a request can run after a later request stored the same image: that one is
+    the copy, flagged when it is reviewed. The lookup names the earliest request holding the
+    image, so when that one came later, none came before.
+    """
+    related = [f.related_message_id for f in found if f.related_message_id is not None]
+    if not related:
+        return found
+    later = {row["message_id"] for row in await pool.fetch(_LATER, request.message_id, related)}
+    return [f for f in found if f.related_message_id not in later]
+
+
+_LATER = """
+SELECT o.message_id FROM photo_requests o, photo_requests m
+WHERE m.message_id = $1 AND o.message_id = ANY($2::uuid[])
+    AND (o.received_at, o.message_id) > (m.received_at, m.message_id)
+"""
 
 
 def compare(request: RequestView, photos: list[PhotoView], settings: Settings) -> list[Finding]:

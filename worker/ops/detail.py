@@ -97,9 +97,9 @@ FROM outbox WHERE message_id = $1 ORDER BY id
 
 def _review_text(review: dict[str, Any] | None) -> str:
     if review is None:
-        return "no photo review"
+        return "none (no photo to review, or the checks are off)"
     if review["reviewed_at"] is None:
-        return f"review pending since {review['queued_at']}: only those known without decoding"
+        return f"pending since {review['queued_at']}: the findings below need no decoding"
     return f"reviewed {review['reviewed_at']} with checks {review['checks_version']}"
 
 
@@ -133,7 +133,8 @@ def render_detail(detail: dict[str, Any]) -> str:
     ]
     lines += ["", f"Photos refused ({len(detail['refused'])}):"]
     lines += [f"  {r['photo_id'] or '-'}  {r['reason']}: {r['detail']}" for r in detail["refused"]]
-    lines += ["", f"Findings ({len(detail['findings'])}), {_review_text(detail['review'])}:"]
+    lines += ["", f"Review: {_review_text(detail['review'])}"]
+    lines += [f"Findings ({len(detail['findings'])}):"]
     lines += [
         f"  {f['severity']:8} {f['kind']}: {f['detail']}"
         + (f" (see {f['related_message_id']})" if f["related_message_id"] else "")

@@ -28,6 +28,7 @@ class ReviewStage:
         check: Check | None = None,
     ) -> None:
         self._decoders = Decoders(settings, check) if check else Decoders(settings)
+        self._stopped = False
         self.reviewer = Reviewer(
             pool, store, settings, metrics, self._decoders, sanitizer, on_reviewed
         )
@@ -39,7 +40,10 @@ class ReviewStage:
         ]
 
     async def stop(self) -> None:
-        """Reviews under way are given back, then the processes are stopped."""
+        """Reviews under way are given back, then the processes are stopped (once)."""
+        if self._stopped:
+            return
+        self._stopped = True
         try:
             await self.reviewer.stop()
         finally:
