@@ -4,22 +4,30 @@ check it: `.venv/bin/python -m tests.bench.readback [--photos 100]`.
 Writes JPEGs of about 200 KB (1600x1200) and 4 MB (4000x3000, 12 megapixels) to a local file store
 and, with `--s3 URL` (e.g. a moto_server), to an S3 bucket; then reads each back with the
 worker's PhotoStore.read and times it (wall, and this process's CPU), and times the check itself
-(decoding.check, in this process). Medians per photo.
+(decoding.check, in this process) against the decode floor (the same JPEG decoded at the same
+reduced scale by Pillow alone, nothing else), and the trip of the body to a pebble process and
+back (a function that only takes its length). Medians per photo.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
+import multiprocessing
 import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
+from pebble import ProcessPool
 from PIL import Image
 
 from tests.findings.images import encode, scene
+from worker.findings.imaging import ANALYSIS_SIDE
 from worker.photos.storage import PhotoStore, open_store
 from worker.review.decoding import check
 from worker.settings import Settings
@@ -57,14 +65,29 @@ async def _measure(store: PhotoStore, body: bytes, count: int) -> tuple[float, f
     return statistics.median(walls) * 1000, statistics.median(cpus) * 1000
 
 
-def _check_cost(body: bytes, count: int) -> tuple[float, float]:
+def _timed(work: Callable[[], object], count: int) -> tuple[float, float]:
     walls, cpus = [], []
     for _ in range(count):
         wall, cpu = time.perf_counter(), time.process_time()
-        check(body, "image/jpeg", (None, None), 16_000_000, "Europe/Paris")
+        work()
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
     return statistics.median(walls) * 1000, statistics.median(cpus) * 1000
+
+
+def _floor(body: bytes) -> None:
+    """Pillow alone: the decode the check makes (grey, DCT-scaled to >= 512 px), nothing else."""
+    with Image.open(io.BytesIO(body)) as image:
+        scale = next((s for s in (8, 4, 2) if max(image.size) // s >= ANALYSIS_SIDE), 1)
+        image.draft("L", (-(-image.width // scale), -(-image.height // scale)))
+        image.load()
+
+
+def _trip_cost(body: bytes, count: int) -> tuple[float, float]:
+    """The body to a pool process and its answer back: what isolation adds per photo."""
+    with ProcessPool(1, context=multiprocessing.get_context("spawn")) as pool:
+        pool.schedule(len, args=(b"",)).result()  # started
+        return _timed(lambda: pool.schedule(len, args=(body,)).result(), count)
 
 
 async def main(count: int, s3: str | None) -> None:
@@ -85,16 +108,23 @@ async def main(count: int, s3: str | None) -> None:
             )
         print(
             "| photo | size | store | read back: wall ms | read back: CPU ms"
-            " | check: wall ms | check: CPU ms |"
+            " | check: wall / CPU ms | decode floor: wall / CPU ms | trip to a process: wall /"
+            " CPU here ms |"
         )
-        print("|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|")
         for name, body in photos.items():
-            check_wall, check_cpu = _check_cost(body, min(count, 30))
+            n = min(count, 30)
+            check_wall, check_cpu = _timed(
+                partial(check, body, "image/jpeg", (None, None), 16_000_000, "Europe/Paris"), n
+            )
+            floor_wall, floor_cpu = _timed(partial(_floor, body), n)
+            trip_wall, trip_cpu = _trip_cost(body, n)
             for store_name, store in stores.items():
                 wall, cpu = await _measure(store, body, count)
                 print(
                     f"| {name} | {len(body) / 1000:.0f} kB | {store_name} | {wall:.2f} | {cpu:.2f}"
-                    f" | {check_wall:.1f} | {check_cpu:.1f} |"
+                    f" | {check_wall:.1f} / {check_cpu:.1f} | {floor_wall:.1f} / {floor_cpu:.1f}"
+                    f" | {trip_wall:.2f} / {trip_cpu:.2f} |"
                 )
 
 
