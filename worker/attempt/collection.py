@@ -23,8 +23,8 @@ from worker.photos.storage import StorageError
 from worker.schedule.claims import Claim
 
 log = structlog.get_logger()
-# A photo being written: what it is, the write, and its body when small enough to keep in hand.
-Write = tuple[StoredPhoto, asyncio.Task[None], bytes | None]
+# A photo being written: what it is, and the write.
+Write = tuple[StoredPhoto, asyncio.Task[None]]
 
 
 async def collect_photos(
@@ -48,7 +48,7 @@ async def collect_photos(
     try:
         for record in (r for r in records if r.id not in known):
             try:
-                photo, write, body = await fetcher.fetch(claim.code_oc, record)
+                photo, write = await fetcher.fetch(claim.code_oc, record)
             except PhotoRefused as exc:
                 refusals.append(Refusal(str(record.id), exc.reason, exc.detail))
             except PhotoNotFound as exc:
@@ -58,11 +58,11 @@ async def collect_photos(
             except (PhotoUnavailable, PartnerUnreachable, TokenUnavailable) as exc:
                 waiting.append(Retry("transient", str(exc)))
             else:
-                writes.append((photo, asyncio.create_task(write), body))
+                writes.append((photo, asyncio.create_task(write)))
                 waiting += await _written(ctx, claim, progress, writes, keep=1)
         waiting += await _written(ctx, claim, progress, writes, keep=0)
     finally:
-        for _, task, _ in writes:  # only when the attempt itself is cancelled
+        for _, task in writes:  # only when the attempt itself is cancelled
             task.cancel()
     return _photos_outcome(refusals, waiting, len(records))
 
@@ -81,7 +81,7 @@ async def _written(
     """
     failed = []
     while len(writes) > keep:
-        photo, task, _ = writes.pop(0)
+        photo, task = writes.pop(0)
         try:
             await task
         except StorageError as exc:
