@@ -124,12 +124,12 @@ class Reviewer:
 
     async def _review(self, claim: ReviewClaim) -> None:
         started = time.monotonic()
-        log_ = log.bind(message_id=str(claim.message_id), code_oc=claim.code_oc)
+        logger = log.bind(message_id=str(claim.message_id), code_oc=claim.code_oc)
         try:
             outcome = await self._review_one(claim)
         except LeaseLost:
             self._metrics.lease_lost.inc()
-            log_.warning("review lease lost; left to the reviewer that holds it now")
+            logger.warning("review lease lost; left to the reviewer that holds it now")
             return
         except asyncio.CancelledError:
             raise
@@ -137,7 +137,7 @@ class Reviewer:
             # The lease runs out and another claim tries again; the claim count says how often.
             report_failure(self._metrics, exc, "a review failed; it will be tried again")
             return
-        log_.info("request reviewed", duration=round(time.monotonic() - started, 3), **outcome)
+        logger.info("request reviewed", duration=round(time.monotonic() - started, 3), **outcome)
 
     async def _review_one(self, claim: ReviewClaim) -> dict[str, object]:
         request = await queue.request_of(self._pool, claim)
