@@ -32,6 +32,7 @@ from tests.nodes import PrivatePostgres, PrivateRabbit, remove_stale
 from tests.process import ProcessFactory
 from tests.services import VhostPool, free_port, wait_for_port
 from worker.database.migrations import migrate
+from worker.review.processes import Check
 from worker.settings import Settings
 from worker.simulator import Simulator, SimulatorConfig
 from worker.simulator import start as start_simulator
@@ -185,18 +186,21 @@ def settings(database_url: str, amqp_url: str, tmp_path: Path) -> Settings:
 async def start_worker(
     database_url: str, amqp_url: str, tmp_path: Path, simulator: Simulator, broker: Broker
 ) -> AsyncIterator[StartWorker]:
-    """Start in-process workers: `await start_worker({"setting": value}, OCAA={"key": value})`.
+    """Start in-process workers: `await start_worker({"setting": value}, OCAA={"key": value})`;
+    `review_check=` replaces the check its review processes run.
 
     Partners are OCAA (static token) and OCOA (OAuth2), with the given tables merged in.
     """
     started: list[InProcessWorker] = []
 
     async def start(
-        overrides: dict[str, Any] | None = None, **per_oc: dict[str, Any]
+        overrides: dict[str, Any] | None = None,
+        review_check: Check | None = None,
+        **per_oc: dict[str, Any],
     ) -> InProcessWorker:
         settings = make_settings(database_url, amqp_url, tmp_path, **(overrides or {}))
         partners = load_test_partners(settings, simulator.base_url, **per_oc)
-        started.append(await InProcessWorker(settings, partners, broker).start())
+        started.append(await InProcessWorker(settings, partners, broker, review_check).start())
         return started[-1]
 
     yield start

@@ -24,6 +24,7 @@ from worker.events.topology import (
 )
 from worker.observe.metrics import Metrics
 from worker.partners.config import Partner, load_partners
+from worker.review.processes import Check
 from worker.service import run_worker
 from worker.settings import Settings
 
@@ -168,11 +169,18 @@ class Broker:
 class InProcessWorker:
     """`run_worker` as a task of the test's event loop."""
 
-    def __init__(self, settings: Settings, partners: dict[str, Partner], broker: Broker) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        partners: dict[str, Partner],
+        broker: Broker,
+        review_check: Check | None = None,
+    ) -> None:
         self.settings = settings
         self.partners = partners
         self.metrics = Metrics()
         self._broker = broker
+        self._review_check = review_check
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.monitor_url = ""
@@ -182,7 +190,14 @@ class InProcessWorker:
         self._stop = asyncio.Event()
         self.monitor_url = ""
         self._task = asyncio.create_task(
-            run_worker(self.settings, self.partners, self._stop, self.metrics, self._started)
+            run_worker(
+                self.settings,
+                self.partners,
+                self._stop,
+                self.metrics,
+                self._started,
+                self._review_check,
+            )
         )
         await wait_until(self._consuming, what="the worker to consume")
         return self
@@ -193,6 +208,8 @@ class InProcessWorker:
     async def _consuming(self) -> bool:
         if self._task is not None and self._task.done():
             self._task.result()  # raises what made the worker stop
+        if not self.settings.plays("ingest"):
+            return bool(self.monitor_url)  # a review-only worker consumes nothing
         return bool(self.monitor_url) and await self._broker.consumers() > 0
 
     async def stop(self) -> None:
@@ -204,6 +221,17 @@ class InProcessWorker:
 
 
 StartWorker = Callable[..., Awaitable[InProcessWorker]]
+
+
+async def wait_for_reviews(pool: asyncpg.Pool, timeout: float = 30) -> None:
+    """Until no request waits for its photo review (its findings are then all written)."""
+
+    async def none_waiting() -> bool:
+        return not await pool.fetchval(
+            "SELECT count(*) FROM request_reviews WHERE reviewed_at IS NULL"
+        )
+
+    await wait_until(none_waiting, timeout, "every review to be written")
 
 
 async def wait_for_status(

@@ -152,6 +152,7 @@ def test_compose_runs_the_whole_system() -> None:
         "minio-setup",
         "migrate",
         "worker",
+        "worker-review",
         "simulator",
         "traffic",
         "prometheus",
@@ -162,7 +163,7 @@ def test_compose_runs_the_whole_system() -> None:
     assert services["minio-setup"]["image"].startswith("minio/mc")
     assert services["migrate"]["command"] == ["migrate"]
     assert services["simulator"]["command"][0] == "simulator"
-    for name in ("migrate", "worker", "simulator", "traffic"):
+    for name in ("migrate", "worker", "worker-review", "simulator", "traffic"):
         assert services[name]["build"]["dockerfile"] == "deploy/Dockerfile"
         assert (DEPLOY / services[name]["build"]["context"] / "deploy/Dockerfile").is_file()
 
@@ -183,6 +184,25 @@ def test_compose_worker_is_healthy_when_ready_and_drains_before_kill() -> None:
     assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     for needed in ("postgres", "rabbitmq"):
         assert worker["depends_on"][needed]["condition"] == "service_healthy"
+
+
+def test_compose_runs_ingestion_and_review_apart() -> None:
+    worker, review = _service("worker"), _service("worker-review")
+    assert worker["environment"]["WORKER_ROLES"] == "ingest"
+    assert review["environment"]["WORKER_ROLES"] == "review"
+    assert review["command"] == ["run"]
+    assert int(review["environment"]["WORKER_REVIEW_PROCESSES"]) >= 1
+    assert f"http://127.0.0.1:{WORKER_PORT}/readyz" in " ".join(review["healthcheck"]["test"])
+    for name in ("worker", "worker-review"):  # the same database, store and broker
+        env = _service(name)["environment"]
+        assert env["WORKER_DATABASE_URL"] == worker["environment"]["WORKER_DATABASE_URL"]
+        assert env["WORKER_STORAGE_URL"] == worker["environment"]["WORKER_STORAGE_URL"]
+    (scrape,) = [
+        job
+        for job in _load_yaml(DEPLOY / "compose/prometheus.yml")[0]["scrape_configs"]
+        if job["job_name"] == "photo-worker"
+    ]
+    assert set(scrape["dns_sd_configs"][0]["names"]) == {"worker", "worker-review"}
 
 
 def test_compose_dependencies_wait_for_what_their_targets_provide() -> None:
@@ -250,9 +270,10 @@ def test_compose_console_starts_signed_in_and_published_on_loopback(
     console = _service("console")
     assert console["command"] == ["console"]
     env = console["environment"]
-    assert {k: v for k, v in env.items() if not k.startswith("WORKER_CONSOLE_")} == _service(
-        "worker"
-    )["environment"], "the workers' settings (database, storage, broker), and its own"
+    workers = {k: v for k, v in _service("worker")["environment"].items() if k != "WORKER_ROLES"}
+    assert {k: v for k, v in env.items() if not k.startswith("WORKER_CONSOLE_")} == workers, (
+        "the workers' settings (database, storage, broker), and its own"
+    )
     # No password ships: Compose asks for one (and refuses to start without it).
     assert env["WORKER_CONSOLE_PASSWORD"].startswith("${WORKER_CONSOLE_PASSWORD:?")
     for key, value in env.items():
@@ -304,6 +325,7 @@ def test_k8s_deployment_probes_and_shutdown_grace() -> None:
 def test_k8s_pods_run_non_root_read_only_with_resources() -> None:
     for kind, name in (
         ("Deployment", "photo-worker"),
+        ("Deployment", "photo-worker-review"),
         ("Job", "photo-worker-migrate"),
         ("Deployment", "photo-worker-console"),
     ):
@@ -448,6 +470,43 @@ def test_keda_scales_the_deployment_on_the_work_queue() -> None:
     assert host["parameter"] == "host"
     assert host["key"] == "WORKER_AMQP_URL"
     assert host["key"] in objects["Secret", host["name"]]["stringData"]
+
+
+def _env(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+def test_k8s_ingestion_and_review_run_as_two_deployments() -> None:
+    objects = _k8s()
+    ingest = _container(objects["Deployment", "photo-worker"]["spec"]["template"]["spec"], "worker")
+    review_pod = objects["Deployment", "photo-worker-review"]["spec"]["template"]["spec"]
+    review = _container(review_pod, "worker")
+    assert _env(ingest)["WORKER_ROLES"] == "ingest"
+    assert _env(review)["WORKER_ROLES"] == "review"
+    assert review["args"] == ["run"]
+    assert review["image"] == ingest["image"]
+    assert review["envFrom"] == ingest["envFrom"]
+    assert _probe(review, "readinessProbe") == ("/readyz", WORKER_PORT)
+    # Each decoding process may reach its address-space cap: the limit leaves room for them.
+    processes = int(_env(review)["WORKER_REVIEW_PROCESSES"])
+    assert int(review["resources"]["limits"]["cpu"]) >= processes
+    selector = objects["Deployment", "photo-worker-review"]["spec"]["selector"]["matchLabels"]
+    assert selector != objects["Deployment", "photo-worker"]["spec"]["selector"]["matchLabels"]
+
+
+def test_keda_scales_the_review_on_its_backlog_in_postgresql() -> None:
+    objects = _k8s()
+    scaled = objects["ScaledObject", "photo-worker-review"]["spec"]
+    assert scaled["scaleTargetRef"]["name"] == "photo-worker-review"
+    (trigger,) = scaled["triggers"]
+    assert trigger["type"] == "postgresql"
+    assert "FROM request_reviews WHERE reviewed_at IS NULL" in trigger["metadata"]["query"]
+    assert all(isinstance(v, str) for v in trigger["metadata"].values()), "the CRD wants strings"
+    auth = objects["TriggerAuthentication", trigger["authenticationRef"]["name"]]["spec"]
+    (connection,) = auth["secretTargetRef"]
+    assert connection["parameter"] == "connection"
+    assert connection["key"] == "WORKER_DATABASE_URL"
+    assert connection["key"] in objects["Secret", connection["name"]]["stringData"]
 
 
 def test_kustomization_lists_existing_manifests() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "worker"
 BASE = {"settings", "validation", "border"}
-STAGES = {"intake", "limits", "schedule", "attempt", "photos", "findings", "events"}
+STAGES = {"intake", "limits", "schedule", "attempt", "photos", "findings", "events", "review"}
 # Each room (a subpackage, or a module at the top) and the rooms it may import.
 ALLOWED: dict[str, set[str]] = {
     "settings": set(),
@@ -30,6 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "findings": BASE | {"observe", "partners", "photos"},
     "attempt": BASE
     | {"observe", "database", "partners", "limits", "schedule", "photos", "findings"},
+    "review": BASE | {"observe", "database", "partners", "photos", "findings", "events"},
     "resources": BASE | {"observe", "database", "partners", "photos", "findings"},
     "service": BASE | {"observe", "database", "partners", "resources"} | STAGES,
     "ops": BASE | {"observe", "database", "partners", "resources"} | STAGES,

@@ -79,6 +79,7 @@ async def test_result_event_is_published_once(
 
     events = await wait_until(lambda: _events(broker, message["messageId"]), what="the event")
     event = events[0]
+    assert event["review"] == "pending"
     assert event["_routing_key"] == "photos.completed"
     assert event["status"] == "completed"
     assert event["codeOC"] == "OCAA"
@@ -88,16 +89,29 @@ async def test_result_event_is_published_once(
     assert {p["storageKey"].split("/")[0] for p in event["photos"]} == {"OCAA"}
     assert all(len(p["sha256"]) == 64 and p["type"] and p["photoId"] for p in event["photos"])
     # The relay marks the row sent after RabbitMQ's confirm, which can come after the delivery.
-    await wait_until(lambda: _all_sent(db), what="the outbox row marked sent")
-    assert len(broker.events_for(message["messageId"])) == 1
+    reviewed = await wait_until(
+        lambda: _events(broker, message["messageId"], "photos.reviewed"), what="the review event"
+    )
+    # PBO_AVANT without its after photo: known from the listing, kept by the review.
+    assert [f["kind"] for f in event["findings"]] == ["unpaired"]
+    assert reviewed[0]["findings"] == event["findings"]
+    await wait_until(lambda: _all_sent(db), what="the outbox rows marked sent")
+    keys = [e["_routing_key"] for e in broker.events_for(message["messageId"])]
+    assert sorted(keys) == ["photos.completed", "photos.reviewed"]
 
 
 async def _all_sent(db: asyncpg.Pool) -> bool:
     return await db.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
 
 
-async def _events(broker: Broker, message_id: str) -> list[dict[str, object]]:
-    return broker.events_for(message_id)
+async def _events(
+    broker: Broker, message_id: str, key: str | None = None
+) -> list[dict[str, object]]:
+    """The events of a request with this routing key; by default its final-status ones."""
+    events = broker.events_for(message_id)
+    if key is None:
+        return [e for e in events if e["_routing_key"] != "photos.reviewed"]
+    return [e for e in events if e["_routing_key"] == key]
 
 
 async def test_202_several_times_then_200(

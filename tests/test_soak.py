@@ -86,16 +86,28 @@ async def _prepare_broker(amqp_url: str) -> None:
         await connection.close()
 
 
-async def _drain_events(amqp_url: str) -> Counter[str]:
-    seen: Counter[str] = Counter()
+async def _drain_events(amqp_url: str) -> tuple[Counter[str], Counter[str]]:
+    """Final-status events and photos.reviewed events, counted by messageId."""
+    finals: Counter[str] = Counter()
+    reviews: Counter[str] = Counter()
     connection = await aio_pika.connect(amqp_url)
     try:
         queue = await (await connection.channel()).get_queue(EVENTS)
         while (message := await queue.get(no_ack=True, fail=False)) is not None:
+            seen = reviews if message.routing_key == "photos.reviewed" else finals
             seen[json.loads(message.body)["messageId"]] += 1
     finally:
         await connection.close()
-    return seen
+    return finals, reviews
+
+
+async def _reviewed(pool: asyncpg.Pool) -> bool:
+    with contextlib.suppress(Exception):  # the database may be restarting
+        waiting = await pool.fetchval(
+            "SELECT count(*) FROM request_reviews WHERE reviewed_at IS NULL"
+        )
+        return bool(waiting == 0)
+    return False
 
 
 async def _finished(pool: asyncpg.Pool, ids: list[uuid.UUID]) -> bool:
@@ -168,8 +180,8 @@ async def _count(pool: asyncpg.Pool, ids: list[uuid.UUID]) -> dict[str, Any]:
             "SELECT count(*) FROM photo_requests WHERE message_id = ANY($1)", ids
         ),
         "events_written_twice": await pool.fetchval(
-            "SELECT count(*) FROM (SELECT message_id FROM outbox GROUP BY message_id"
-            " HAVING count(*) > 1) AS twice"
+            "SELECT count(*) FROM (SELECT message_id FROM outbox"
+            " GROUP BY message_id, routing_key HAVING count(*) > 1) AS twice"
         ),
         "unsent_events": await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"),
         "keys": {r["storage_key"] for r in await pool.fetch("SELECT storage_key FROM photos")},
@@ -215,12 +227,15 @@ async def test_soak_kills_and_restarts_lose_and_duplicate_nothing(
             timeout=240,
             what="every request to end",
         )
+        await wait_until(
+            lambda: _supervised(chaos, _reviewed(pool)), timeout=240, what="every review"
+        )
         await wait_until(lambda: _no_unsent(pool), timeout=60, what="every event to be published")
         codes = await chaos.stop()
         counted = await _count(pool, ids)
     finally:
         await pool.close()
-    events = await _drain_events(private_amqp_url)
+    events, reviews = await _drain_events(private_amqp_url)
     photos_expected = sum(
         int(b["referenceCommandeSousTraitantOI"].split("photos=")[1][0]) for b in bodies
     )
@@ -246,6 +261,8 @@ async def test_soak_kills_and_restarts_lose_and_duplicate_nothing(
         "events_written_twice": counted["events_written_twice"],
         "missing_events": sum(1 for i in ids if events[str(i)] == 0),
         "events_delivered_more_than_once": sum(1 for n in events.values() if n > 1),
+        "missing_reviews": sum(1 for i in ids if reviews[str(i)] == 0),
+        "reviews_delivered_more_than_once": sum(1 for n in reviews.values() if n > 1),
         "orphan_files": len(files - counted["keys"]),
         "staging_files_left": len(staging),
         "missing_files": len(counted["keys"] - files),
@@ -255,7 +272,7 @@ async def test_soak_kills_and_restarts_lose_and_duplicate_nothing(
     print(f"\nsoak: {json.dumps(summary)}")
     zero = (
         "lost", "not_completed", "duplicated_photo_links", "events_written_twice",
-        "missing_events", "orphan_files", "missing_files",
+        "missing_events", "missing_reviews", "orphan_files", "missing_files",
     )  # fmt: skip
     assert {key: summary[key] for key in zero} == dict.fromkeys(zero, 0), summary
     assert codes == [0, 0], [w.log()[-3000:] for w in chaos.workers]

@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "run",
         _run,
-        "consume CR_STOC messages and fetch photos until SIGTERM or SIGINT",
+        "consume CR_STOC messages, fetch photos and review them until SIGTERM or SIGINT"
+        " (WORKER_ROLES: ingest, review, or both)",
         service_fields(),
     )
     simulator = add("simulator", _simulator, "serve the simulated OC API (API CRI asynchrone)")

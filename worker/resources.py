@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 import aio_pika
@@ -23,9 +22,6 @@ from worker.partners.config import Partner
 from worker.partners.tls import open_tls
 from worker.photos.storage import PhotoStore, open_store
 from worker.settings import Settings
-
-if TYPE_CHECKING:
-    from worker.findings.analyzer import Analyzer
 
 _CONNECT_TIMEOUT = 30.0
 _RECONNECT_INTERVAL = 2.0  # aio-pika's default is 5 s
@@ -44,7 +40,6 @@ class Resources:
     publisher_channel: AbstractRobustChannel
     store: PhotoStore
     clients: dict[str, PartnerClient]
-    analyzer: Analyzer | None  # None when the photo checks are off
 
 
 async def open_pool(settings: Settings, max_size: int = 10) -> asyncpg.Pool:
@@ -139,9 +134,6 @@ async def open_resources(
         problem = await store.problem(settings.instance)
         if problem is not None:
             raise ServiceUnavailable(problem)
-        analyzer = _open_analyzer(store, settings)
-        if analyzer is not None:
-            stack.callback(analyzer.close)
         pool = await open_pool(settings, max_size=max(4, min(20, settings.concurrency + 2)))
         stack.push_async_callback(close_pool, pool)
         try:
@@ -159,15 +151,4 @@ async def open_resources(
             session = open_session(partner)
             stack.push_async_callback(session.close)
             clients[code] = PartnerClient(partner, oi_code, session, metrics, tls[code])
-        yield Resources(
-            pool, connection, consumer_channel, publisher_channel, store, clients, analyzer
-        )
-
-
-def _open_analyzer(store: PhotoStore, settings: Settings) -> Analyzer | None:
-    if not settings.qa_enabled:
-        return None
-    # Imported here: numpy and Pillow cost the operator commands a sixth of their start-up.
-    from worker.findings.analyzer import Analyzer
-
-    return Analyzer(store, settings)
+        yield Resources(pool, connection, consumer_channel, publisher_channel, store, clients)

@@ -1,4 +1,6 @@
-"""`worker run`: wires intake, scheduler and outbox relay together, and shuts them down in order."""
+"""`worker run`: wires intake, scheduler, outbox relay and the review stage together, and shuts
+them down in order. WORKER_ROLES says which of ingestion (intake and scheduler) and review this
+process plays; the outbox relay runs in both."""
 
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ from worker.observe.metrics import Metrics
 from worker.partners.config import Partner, secrets_of
 from worker.photos.staging import sweep_staging
 from worker.resources import Resources, open_resources
+from worker.review.processes import Check
+from worker.review.stage import ReviewStage
 from worker.schedule import claims
 from worker.schedule.claims import Claim
 from worker.schedule.scheduler import Scheduler
@@ -52,10 +56,12 @@ async def run_worker(
     stop: asyncio.Event,
     metrics: Metrics | None = None,
     on_started: Callable[[int], None] | None = None,
+    review_check: Check | None = None,
 ) -> None:
     """Consume and work until `stop` is set, then stop consuming, drain, flush and close.
 
-    `on_started` gets the port of /metrics, /healthz and /readyz once the worker consumes.
+    `on_started` gets the port of /metrics, /healthz and /readyz once the worker consumes;
+    `review_check` replaces the check run in the review processes (tests).
     """
     metrics = metrics or Metrics()
     async with open_resources(settings, partners, metrics) as resources:
@@ -69,10 +75,15 @@ async def run_worker(
         # A store that fails shows on /readyz within a few polls (10 s by default).
         every = settings.poll_seconds * 5
         monitor = Monitor(metrics, resources.pool, broker, frozenset(partners), storage, every)
+        monitor.consumes = settings.plays("ingest")
         port = await monitor.start(settings.metrics_host, settings.metrics_port)
         try:
-            parts = await _Parts.assemble(settings, partners, resources, metrics)
-            await parts.serve(stop, monitor, lambda: on_started(port) if on_started else None)
+            parts = await _Parts.assemble(settings, partners, resources, metrics, review_check)
+            try:
+                await parts.serve(stop, monitor, lambda: on_started(port) if on_started else None)
+            finally:
+                if parts.review is not None:  # its processes, whatever stopped serve()
+                    await parts.review.stop()
         finally:
             await monitor.close()
     log.info("worker stopped")
@@ -102,6 +113,7 @@ class _Parts:
         scheduler: Scheduler,
         relay: OutboxRelay,
         metrics: Metrics,
+        review: ReviewStage | None,
     ) -> None:
         self._settings = settings
         self._metrics = metrics
@@ -109,6 +121,7 @@ class _Parts:
         self.intake = intake
         self.scheduler = scheduler
         self.relay = relay
+        self.review = review
 
     @classmethod
     async def assemble(
@@ -117,12 +130,30 @@ class _Parts:
         partners: Mapping[str, Partner],
         resources: Resources,
         metrics: Metrics,
+        review_check: Check | None = None,
     ) -> _Parts:
         await _warn_about_unknown_ocs(resources, partners)
         exchange = await resources.publisher_channel.get_exchange(EXCHANGE, ensure=False)
         relay = OutboxRelay(resources.pool, exchange, metrics, settings.poll_seconds)
         sanitizer = Sanitizer(Redactor(secrets_of(settings, partners)))
-        outcomes = Outcomes(resources.pool, sanitizer, settings.instance)
+        review = None
+        if settings.plays("review") and settings.qa_enabled:
+            review = ReviewStage(
+                resources.pool,
+                resources.store,
+                settings,
+                metrics,
+                sanitizer,
+                relay.wake,
+                review_check,
+            )
+
+        def finished(queued: bool) -> None:
+            relay.wake()
+            if queued and review is not None:
+                review.reviewer.wake()
+
+        outcomes = Outcomes(resources.pool, sanitizer, settings.instance, settings.qa_enabled)
         reschedules: Batcher[Rescheduling, bool] = Batcher(
             outcomes.reschedule_many,
             max_batch=_BATCH,
@@ -135,9 +166,9 @@ class _Parts:
             settings,
             metrics,
             outcomes,
-            relay.wake,
+            finished,
             reschedules,
-            analyzer=resources.analyzer,
+            checks=settings.qa_enabled,
         )
         clients = resources.clients
         gatekeeper = await _limit(resources, metrics)
@@ -164,42 +195,55 @@ class _Parts:
         )
         intake = Intake(resources.pool, dead_letters, frozenset(partners), metrics, scheduler.wake)
         scheduler.hold = intake.backlogged
-        return cls(settings, resources, intake, scheduler, relay, metrics)
+        return cls(settings, resources, intake, scheduler, relay, metrics, review)
 
     async def serve(
         self, stop: asyncio.Event, monitor: Monitor, started: Callable[[], None]
     ) -> None:
         topology = await declare(self._resources.consumer_channel, QueuePolicy.of(self._settings))
         claiming, background = asyncio.Event(), asyncio.Event()
+        ingest = self._settings.plays("ingest")
         heartbeat = Heartbeat(
             self._resources.pool,
             self._settings.instance,
-            "ingest",
+            self._settings.roles,
             self._settings.heartbeat_seconds,
             lambda: self.scheduler.running,
             monitor.queue_view,
         )
         loops = [
-            asyncio.create_task(self.scheduler.run(claiming), name="scheduler"),
-            asyncio.create_task(self.scheduler.renew_leases(background), name="leases"),
             asyncio.create_task(self.relay.run(background), name="outbox"),
             asyncio.create_task(heartbeat.run(background), name="heartbeat"),
-            asyncio.create_task(self._sweep(background), name="staging"),
         ]
-        monitor.consumer_tag = await topology.queue.consume(self.intake.on_message)
+        if ingest:
+            loops += [
+                asyncio.create_task(self.scheduler.run(claiming), name="scheduler"),
+                asyncio.create_task(self.scheduler.renew_leases(background), name="leases"),
+                asyncio.create_task(self._sweep(background), name="staging"),
+            ]
+        if self.review is not None:
+            loops += self.review.loops(claiming)
+        if ingest:
+            monitor.consumer_tag = await topology.queue.consume(self.intake.on_message)
         started()
         log.info(
             "worker started",
             instance=self._settings.instance,
+            roles=self._settings.roles,
             ocs=sorted(self._resources.clients),
             concurrency=self._settings.concurrency,
+            review_processes=self._settings.review_processes if self.review else 0,
             storage=self._resources.store.url,
         )
         crashed = await _until_stopped(stop, loops)
         # Each step is bounded: with the broker or the database away, shutdown must still end.
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(topology.queue.cancel(monitor.consumer_tag), _STEP_SECONDS)
+        if monitor.consumer_tag is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(topology.queue.cancel(monitor.consumer_tag), _STEP_SECONDS)
         claiming.set()
+        if self.review is not None:
+            # Reviews are cut at once, not drained: a restart or a replica takes them up.
+            await self.review.stop()
         await self._drain()
         background.set()
         await asyncio.gather(*loops, return_exceptions=True)

@@ -62,6 +62,10 @@ def _optional_duration(value: object) -> timedelta | None:
 Retention = Annotated[timedelta | None, BeforeValidator(_optional_duration)]
 
 
+Role = Literal["ingest", "review"]
+ROLES: tuple[Role, ...] = ("ingest", "review")
+
+
 class ConfigError(Exception):
     """A setting or the partners file is wrong; the message names the key."""
 
@@ -238,12 +242,6 @@ class Settings(BaseSettings):
         description="run the photo checks; `false`: no decoding, no findings (the event's list"
         " stays, empty)",
     )
-    qa_threads: int = Field(
-        2,
-        ge=1,
-        le=64,
-        description="photos decoded (or read back from storage) at once, off the event loop",
-    )
     qa_max_decode_pixels: int = Field(
         16_000_000,
         ge=1,
@@ -291,6 +289,30 @@ class Settings(BaseSettings):
         3000.0,
         gt=0,
         description="metres between the photos of one request beyond which they are flagged",
+    )
+
+    # The review stage (docs/findings.md): which roles `worker run` plays, and the review pool.
+    roles: str = Field(
+        "ingest,review",
+        description="what `worker run` does here: `ingest` (intake, attempts, events), `review`"
+        " (the photo checks), or both (comma list)",
+        examples=["ingest", "review"],
+    )
+    review_processes: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        le=256,
+        description="processes that decode and check photos (default: the machine's cores; in a"
+        " container, set it to the CPU limit)",
+    )
+    review_memory_mb: int = Field(
+        1024, ge=128, description="address space of each review process (RLIMIT_AS), in MiB"
+    )
+    review_timeout_seconds: float = Field(
+        60.0, gt=0, description="time limit of one photo's checks; its process is then killed"
+    )
+    review_nice: int = Field(
+        10, ge=0, le=19, description="added to each review process's niceness: ingestion first"
     )
 
     # Retention (docs/operations.md), applied by `worker purge`: empty keeps for ever.
@@ -383,6 +405,22 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"https?://[A-Za-z0-9.\[\]:-]+", value.rstrip("/")):
             raise ValueError(f"{value!r}: scheme://host[:port], as the browser shows it")
         return value.rstrip("/").lower()
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, value: str) -> str:
+        roles = {part.strip().lower() for part in value.split(",") if part.strip()}
+        unknown = roles - set(ROLES)
+        if unknown or not roles:
+            raise ValueError(
+                f"unknown role {', '.join(sorted(unknown)) or '(none)'}: give ingest, review,"
+                " or ingest,review"
+            )
+        return ",".join(role for role in ROLES if role in roles)
+
+    def plays(self, role: Role) -> bool:
+        """Whether `worker run` plays this role here (WORKER_ROLES)."""
+        return role in self.roles.split(",")
 
     @model_validator(mode="after")
     def _backoff_in_order(self) -> Settings:

@@ -9,11 +9,21 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from worker.findings import requests
 from worker.findings.model import Finding, PhotoTraits, PhotoView, RequestView
-from worker.findings.review import compare
 from worker.settings import Settings
 
 SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def compare(request: RequestView, photos: list[PhotoView], settings: Settings) -> list[Finding]:
+    """Both sets: what ingestion finds without decoding, and what the review adds."""
+    return [
+        *requests.without_decoding(request, photos),
+        *requests.compare(request, photos, settings),
+    ]
+
+
 WHEN = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
 HERE = (45.764, 4.8357)
 

@@ -1,5 +1,6 @@
 """End to end: the simulator serves photos made to trigger each finding; the worker flags them in
-the event, the table and the metrics, and flags nothing on a clean set."""
+the events (photos.completed: what is known without decoding; photos.reviewed: the complete
+list), the table and the metrics, and flags nothing on a clean set."""
 
 from __future__ import annotations
 
@@ -36,14 +37,25 @@ def message(reference: str, actions: list[str] | None = None) -> dict[str, Any]:
 async def finished(
     broker: Broker, db: asyncpg.Pool, body: dict[str, Any]
 ) -> tuple[asyncpg.Record, dict[str, Any]]:
-    """Publish, wait for the final status and the event; returns both."""
+    """Publish, wait for the final status and the events; returns the row and the last event:
+    photos.reviewed when the request had photos to review, its photos.<status> otherwise."""
     row = await broker.run(db, body)
+    [completed] = await wait_until(
+        lambda: _events(broker, body, "photos." + row["status"]), what="the result event"
+    )
+    if completed["review"] == "none":
+        return row, completed
+    [reviewed] = await wait_until(
+        lambda: _events(broker, body, "photos.reviewed"), what="the photos.reviewed event"
+    )
+    assert {f["kind"] for f in completed["findings"]} <= {"missing_type", "unpaired",
+        "declared_mismatch"}  # fmt: skip
+    assert all(f in reviewed["findings"] for f in completed["findings"])
+    return row, reviewed
 
-    async def event() -> list[dict[str, Any]]:
-        return broker.events_for(body["messageId"])
 
-    [published] = await wait_until(event, what="the result event")
-    return row, published
+async def _events(broker: Broker, body: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    return [e for e in broker.events_for(body["messageId"]) if e["_routing_key"] == key]
 
 
 async def table_rows(db: asyncpg.Pool, message_id: str) -> list[asyncpg.Record]:
@@ -142,6 +154,7 @@ async def test_requests_without_photos_carry_an_empty_list(
     _, event = await finished(broker, db, message("NONE:final=204"))
     assert event["status"] == "unavailable"
     assert event["findings"] == []
+    assert event["review"] == "none"
 
 
 async def test_photos_stored_by_an_earlier_attempt_are_checked_from_their_rows(
@@ -160,6 +173,8 @@ async def test_checks_off(start_worker: StartWorker, broker: Broker, db: asyncpg
     row, event = await finished(broker, db, body)
     assert row["status"] == "completed"
     assert event["findings"] == []
+    assert event["review"] == "none"
+    assert await db.fetchval("SELECT count(*) FROM request_reviews") == 0
     assert await db.fetchval("SELECT count(*) FROM photos WHERE phash IS NOT NULL") == 0
 
 

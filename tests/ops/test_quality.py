@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from tests.harness import Broker, InProcessWorker, cr_stoc
+from tests.harness import Broker, InProcessWorker, cr_stoc, wait_for_reviews
 from tests.ops.test_commands import _worker_command
 
 pytestmark = pytest.mark.services
@@ -26,6 +26,7 @@ async def _flagged(broker: Broker, db: asyncpg.Pool) -> dict[str, str]:
     }
     for body in bodies.values():
         await broker.run(db, body)
+    await wait_for_reviews(db)
     return {name: body["messageId"] for name, body in bodies.items()}
 
 
@@ -73,7 +74,9 @@ async def test_show_lists_the_findings(
 ) -> None:
     body = cr_stoc(intervention="SHOW-Q:photos=3:copy=3")
     await broker.run(db, body)
+    await wait_for_reviews(db)
     text = (await _worker_command(worker, "show", body["messageId"])).stdout
+    assert "Review: reviewed" in text
     assert "Findings (1):" in text
     assert "suspect  same_before_after: PBO_APRES is the very same file as PBO_AVANT" in text
     detail = json.loads((await _worker_command(worker, "show", body["messageId"], "--json")).stdout)

@@ -24,8 +24,8 @@ from worker.photos.storage import StorageError
 from worker.schedule.claims import Claim
 
 log = structlog.get_logger()
-# A photo being written: what it is, the write, and its body when small enough to keep in hand.
-Write = tuple[StoredPhoto, asyncio.Task[None], bytes | None]
+# A photo being written: what it is, and the write.
+Write = tuple[StoredPhoto, asyncio.Task[None]]
 
 
 async def collect_photos(
@@ -84,7 +84,7 @@ async def _download(
     try:
         for record in records:
             try:
-                photo, write, body = await fetcher.fetch(claim.code_oc, record)
+                photo, write = await fetcher.fetch(claim.code_oc, record)
             except PhotoRefused as exc:
                 refusals.append(Refusal(str(record.id), exc.reason, exc.detail))
             except PhotoNotFound as exc:
@@ -94,11 +94,11 @@ async def _download(
             except (PhotoUnavailable, PartnerUnreachable, TokenUnavailable) as exc:
                 waiting.append(Retry("transient", str(exc)))
             else:
-                writes.append((photo, asyncio.create_task(write), body))
+                writes.append((photo, asyncio.create_task(write)))
                 waiting += await _written(ctx, claim, progress, writes, keep=1)
         waiting += await _written(ctx, claim, progress, writes, keep=0)
     finally:
-        for _, task, _ in writes:  # only when the attempt itself is cancelled
+        for _, task in writes:  # only when the attempt itself is cancelled
             task.cancel()
     return waiting
 
@@ -112,18 +112,18 @@ async def _written(
 ) -> list[Retry]:
     """Wait for the oldest writes until `keep` are left; a failed one is retried later.
 
-    A photo is checked once stored: its checks never see bytes that storage refused.
+    A photo is reviewed once the request is finished, from storage: its checks never see bytes
+    that storage refused.
     """
     failed = []
     while len(writes) > keep:
-        photo, task, body = writes.pop(0)
+        photo, task = writes.pop(0)
         try:
             await task
         except StorageError as exc:
             failed.append(_storage_failed(ctx, photo.record, exc))
             continue
         progress.stored.append(photo)
-        progress.checks.start(photo, body)
         ctx.metrics.photos_stored.labels(claim.code_oc).inc()
         ctx.metrics.photo_bytes.labels(claim.code_oc).inc(photo.facts.size)
     return failed

@@ -13,9 +13,7 @@ import asyncpg
 from worker.attempt.outcomes import AttemptReport, Outcomes, Rescheduling
 from worker.attempt.verdicts import Refusal
 from worker.database.batching import Batcher
-from worker.findings.analyzer import Analyzer
-from worker.findings.model import NOT_CHECKED, Finding, PhotoTraits, RequestView
-from worker.findings.review import PhotoChecks
+from worker.findings.model import Finding, RequestView
 from worker.observe.metrics import Metrics
 from worker.partners.client import Answer
 from worker.partners.records import PhotoRecord
@@ -34,10 +32,10 @@ class AttemptContext:
     settings: Settings
     metrics: Metrics
     outcomes: Outcomes
-    on_finished: Callable[[], None]
+    on_finished: Callable[[bool], None]  # True: the request was queued for review
     reschedules: Batcher[Rescheduling, bool]
     rng: random.Random = field(default_factory=random.Random)
-    analyzer: Analyzer | None = None  # None: photo checks off
+    checks: bool = True  # False: photo checks off (no findings, nothing to review)
 
 
 @dataclass
@@ -53,8 +51,6 @@ class Progress:
     known: dict[uuid.UUID, PhotoSummary] = field(default_factory=dict)
     listed: bool = False
     records: list[PhotoRecord] = field(default_factory=list)
-    checks: PhotoChecks = field(default_factory=lambda: PhotoChecks(None))
-    traits: dict[uuid.UUID, PhotoTraits] = field(default_factory=dict)
 
     def report(
         self,
@@ -77,12 +73,8 @@ class Progress:
             known=tuple(self.known.values()),
             listed=self.listed,
             refusals=refusals,
-            traits=self.traits,
             findings=findings,
         )
-
-    def traits_of(self, photo: StoredPhoto) -> PhotoTraits:
-        return self.traits.get(photo.record.id, NOT_CHECKED)
 
     def request_view(self, claim: Claim) -> RequestView:
         """The request as the photo checks see it: the message's facts, the types listed."""

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +18,7 @@ import asyncpg
 from worker.attempt import statements
 from worker.attempt.verdicts import Refusal
 from worker.border import INT4, Sanitizer, bounded
-from worker.findings.model import NOT_CHECKED, Finding, PhotoTraits
+from worker.findings.model import Finding
 from worker.photos.catalog import PhotoSummary, StoredPhoto
 from worker.schedule.claims import Claim
 
@@ -56,7 +55,6 @@ class AttemptReport:
     known: tuple[PhotoSummary, ...] = ()
     listed: bool = False  # the partner answered 200 with a list this time
     refusals: tuple[Refusal, ...] = ()
-    traits: Mapping[uuid.UUID, PhotoTraits] = field(default_factory=dict)  # of `stored`
     findings: tuple[Finding, ...] = ()
 
     def bare(self, error: str) -> AttemptReport:
@@ -84,10 +82,13 @@ class Rescheduling:
 
 
 class Outcomes:
-    def __init__(self, pool: asyncpg.Pool, sanitizer: Sanitizer, worker: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, sanitizer: Sanitizer, worker: str, review: bool = True
+    ) -> None:
         self._pool = pool
         self._clean = sanitizer
         self._worker = worker
+        self._review = review  # False: photo checks off, nothing is queued for review
 
     async def reschedule_many(self, items: list[Rescheduling]) -> list[bool]:
         """Reschedule these attempts; for each, whether its lease was still held.
@@ -147,6 +148,7 @@ class Outcomes:
             json.dumps(self._clean.payload(refusals)),
             json.dumps(photos) if photos is not None else None,
             json.dumps(self._clean.payload([f.as_event() for f in report.findings])),
+            self._review,
         ]
         try:
             body = await self._pool.fetchval(statements.FINISH, *args)
@@ -167,10 +169,7 @@ class Outcomes:
 
     def _common(self, claim: Claim, report: AttemptReport) -> list[Any]:
         """$1 lease, $2 photos stored (JSON), $3 photos already stored, $4.. the attempt's row."""
-        rows = [
-            photo.row() | report.traits.get(photo.record.id, NOT_CHECKED).columns()
-            for photo in report.stored
-        ]
+        rows = [photo.row() for photo in report.stored]
         return [
             claim.lease_id,
             json.dumps(self._clean.payload(rows)),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 
@@ -19,7 +19,7 @@ from worker.attempt.context import AttemptContext, Progress
 from worker.attempt.outcomes import AttemptReport, PhotosVanished, Rescheduling
 from worker.attempt.verdicts import Final, Outcome, Refusal, Retry, judge_metadata
 from worker.findings.model import Finding
-from worker.findings.review import PhotoChecks, review
+from worker.findings.requests import undecoded
 from worker.limits import ledger
 from worker.observe.failures import describe_refusal, is_data_error
 from worker.partners.client import (
@@ -40,17 +40,14 @@ log = structlog.get_logger()
 
 async def run_attempt(ctx: AttemptContext, client: PartnerClient, claim: Claim) -> str:
     """Runs the attempt and records its outcome; returns the outcome for the summary line."""
-    progress = Progress(started_at=claim.now(), checks=PhotoChecks(ctx.analyzer))
+    progress = Progress(started_at=claim.now())
     doomed = _doomed(ctx, client, claim)
     if doomed is not None:
         return await _finish(ctx, client, claim, progress, doomed)
     try:
         outcome = await _attempt(ctx, client, claim, progress)
-        progress.traits = await progress.checks.traits()
     except CallRefused as refused:
         return await _defer(ctx, client, claim, refused)
-    finally:
-        progress.checks.cancel()  # only does something when the attempt itself is cancelled
     if isinstance(outcome, Retry):
         return await _retry_or_give_up(ctx, client, claim, progress, outcome)
     return await _finish(ctx, client, claim, progress, outcome)
@@ -165,7 +162,7 @@ async def _finish(
         return await _finish_unrecordable(ctx, claim, report, exc)
     if event is None:
         return _lease_lost(ctx)
-    return _finished(ctx, claim, report, final, len(event["photos"]))
+    return _finished(ctx, claim, report, final, event)
 
 
 async def _store_vanished(
@@ -184,7 +181,6 @@ async def _store_vanished(
     outcome: Outcome = await collect_again(
         ctx, client, claim, progress, vanished, list(final.refusals)
     )
-    progress.traits = await progress.checks.traits()
     if final.status != "completed" and not final.refusals:
         outcome = final  # decided before the photos (max_wait, 404s): it stands
     if isinstance(outcome, Retry):
@@ -202,24 +198,30 @@ async def _finish_unrecordable(
     event = await ctx.outcomes.finish(claim, report.bare(error), "failed")
     if event is None:
         return _lease_lost(ctx)
-    return _finished(ctx, claim, report.bare(error), Final("failed", error), len(event["photos"]))
+    return _finished(ctx, claim, report.bare(error), Final("failed", error), event)
 
 
 def _finished(
-    ctx: AttemptContext, claim: Claim, report: AttemptReport, final: Final, photos: int
+    ctx: AttemptContext,
+    claim: Claim,
+    report: AttemptReport,
+    final: Final,
+    event: dict[str, Any],
 ) -> str:
+    photos, review = len(event["photos"]), event["review"]
     ctx.metrics.requests_finished.labels(claim.code_oc, final.status).inc()
     for refusal in final.refusals:
         ctx.metrics.photos_refused.labels(claim.code_oc, refusal.reason).inc()
     for finding in report.findings:
         ctx.metrics.findings.labels(claim.code_oc, finding.kind).inc()
-    ctx.on_finished()
+    ctx.on_finished(review == "pending")
     log.info(
         "request finished",
         status=final.status,
         photos=photos,
         refused=len(final.refusals),
         findings=len(report.findings),
+        review=review,
         attempt=claim.attempt,
         http_status=report.http_status,
         error=final.error,
@@ -228,12 +230,12 @@ def _finished(
 
 
 async def _findings(ctx: AttemptContext, claim: Claim, progress: Progress) -> tuple[Finding, ...]:
-    """What the checks flag in the listing this attempt got (none without one)."""
-    if ctx.analyzer is None or not progress.listed:
+    """What the listing this attempt got shows without decoding a photo (none without one);
+    the review stage adds what the images show."""
+    if not ctx.checks or not progress.listed:
         return ()
-    stored = [(photo, progress.traits_of(photo)) for photo in progress.stored]
     request = progress.request_view(claim)
-    return tuple(await review(ctx.pool, ctx.settings, request, stored, list(progress.known)))
+    return tuple(await undecoded(ctx.pool, request, progress.stored, list(progress.known)))
 
 
 async def _defer(

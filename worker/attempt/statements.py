@@ -1,30 +1,30 @@
 """The SQL of an attempt's outcome: one statement each, fenced by the attempt's lease.
 
-The request's row, the photos stored by the attempt (with what the photo checks measured) and
-their links, the attempt's row and, for a final status, the refused photos, the findings and the
-outbox event are written by a single statement: one
+The request's row, the photos stored by the attempt and their links, the attempt's row and, for a
+final status, the refused photos, the findings known without decoding, the outbox event and the
+request's "to review" row (`request_reviews`, for the review stage) are written by a single
+statement: one
 round trip, atomic, and a worker that lost its lease (the UPDATE matches nothing) writes nothing.
 Every outcome sets `interruptions` back to 0: the attempt ended as it should.
 """
 
 # $1 lease, $2 photos stored (JSON), $3 photos already stored (ids), $4.. the attempt's row.
 PHOTOS_AND_ATTEMPT = """
+
 , stored AS (
     INSERT INTO photos (code_oc, photo_id, type, mime_type, name, title, description, taken_at,
         width, height, declared_size, size_bytes, sha256, storage_key, latitude, longitude,
-        projection, declared_width, declared_height, anomalies, phash, sharpness, brightness,
-        exif_taken_at, exif_latitude, exif_longitude, qa_error, stored_at)
+        projection, declared_width, declared_height, anomalies, stored_at)
     SELECT d.code_oc, p.photo_id, p.type, p.mime_type, p.name, p.title, p.description,
         p.taken_at, p.width, p.height, p.declared_size, p.size_bytes, p.sha256, p.storage_key,
         p.latitude, p.longitude, p.projection, p.declared_width, p.declared_height,
-        p.anomalies, p.phash, p.sharpness, p.brightness, p.exif_taken_at, p.exif_latitude,
-        p.exif_longitude, p.qa_error, now()
+        p.anomalies, now()
     FROM done d, jsonb_to_recordset($2::jsonb) AS p(photo_id uuid, type text, mime_type text,
         name text, title text, description text, taken_at timestamptz, width int, height int,
         declared_size bigint, size_bytes bigint, sha256 text, storage_key text,
         latitude float8, longitude float8, projection text, declared_width int,
-        declared_height int, anomalies text[], phash bigint, sharpness real, brightness real,
-        exif_taken_at timestamptz, exif_latitude float8, exif_longitude float8, qa_error text)
+        declared_height int, anomalies text[])
+    -- The traits are the review's: a photo stored again keeps what its review measured.
     ON CONFLICT (code_oc, photo_id) DO UPDATE SET
         type = EXCLUDED.type, mime_type = EXCLUDED.mime_type, name = EXCLUDED.name,
         title = EXCLUDED.title, description = EXCLUDED.description,
@@ -34,10 +34,7 @@ PHOTOS_AND_ATTEMPT = """
         latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude,
         projection = EXCLUDED.projection, declared_width = EXCLUDED.declared_width,
         declared_height = EXCLUDED.declared_height, anomalies = EXCLUDED.anomalies,
-        phash = EXCLUDED.phash, sharpness = EXCLUDED.sharpness,
-        brightness = EXCLUDED.brightness, exif_taken_at = EXCLUDED.exif_taken_at,
-        exif_latitude = EXCLUDED.exif_latitude, exif_longitude = EXCLUDED.exif_longitude,
-        qa_error = EXCLUDED.qa_error, stored_at = EXCLUDED.stored_at
+        stored_at = EXCLUDED.stored_at
     RETURNING photo_id
 ), linked AS (
     INSERT INTO photo_request_photos (message_id, code_oc, photo_id)
@@ -106,12 +103,27 @@ WITH done AS (
                 '[]'::jsonb)
             FROM photo_request_photos l JOIN photos p USING (code_oc, photo_id)
             WHERE l.message_id = d.message_id)),
-        'findings', $16::jsonb
-    ) AS body
-    FROM done d
+        'findings', $16::jsonb,
+        'review', CASE WHEN r.pending THEN 'pending' ELSE 'none' END
+    ) AS body, r.pending
+    FROM done d CROSS JOIN LATERAL (
+        -- Photos to review: stored now, found stored, or linked by an earlier attempt.
+        SELECT $17::boolean AND (EXISTS (SELECT 1 FROM stored)
+            OR cardinality($3::uuid[]) > 0
+            OR EXISTS (SELECT 1 FROM photo_request_photos l WHERE l.message_id = d.message_id))
+            AS pending
+    ) r
 ), queued AS (
     INSERT INTO outbox (message_id, routing_key, body)
     SELECT message_id, routing_key, body FROM event
+), to_review AS (
+    INSERT INTO request_reviews (message_id, code_oc, stored_at, queued_at)
+    SELECT d.message_id, d.code_oc, d.completed_at, d.completed_at
+    FROM done d JOIN event e ON e.pending
+    -- Refetched after an earlier end: reviewed again, and a review under way starts over.
+    ON CONFLICT (message_id) DO UPDATE SET stored_at = EXCLUDED.stored_at,
+        queued_at = EXCLUDED.queued_at, reviewed_at = NULL, lease_id = NULL,
+        lease_owner = NULL, lease_until = NULL, claims = 0, failures = '{}'
 )
 SELECT body::text FROM event
 """

@@ -29,6 +29,7 @@ async def request_page(request: web.Request) -> web.Response:
         "photo_count": len(detail["photos"]),
         "refused": detail["refused"],
         "findings": detail["findings"],
+        "review": detail["review"],
         "badges": badges(detail["findings"]),
         "events": [e | {"pretty": _pretty(e["body"])} for e in detail["events"]],
         "refetchable": req["status"] in REFETCHABLE and req["lease_owner"] is None,

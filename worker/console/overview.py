@@ -23,6 +23,7 @@ from worker.ops.status import (
     count_requests,
     oldest_pending,
     recent_dead_letters,
+    review_backlog,
     unsent_events,
 )
 from worker.settings import Settings
@@ -41,6 +42,7 @@ class Overview:
     dead_letters: dict[str, int]
     latest_dead_letters: list[dict[str, Any]]
     unsent_events: int
+    review: dict[str, Any]  # the review backlog and lag (`worker status`)
     # All of them where the console can read the partners file (Compose mounts it); the open
     # breakers alone where it cannot (Kubernetes keeps the file, with its tokens, away from it).
     partner_limits: list[dict[str, Any]]
@@ -60,6 +62,7 @@ async def build_overview(pool: asyncpg.Pool, settings: Settings) -> Overview:
         dead = group.create_task(_dead_letter_counts(pool))
         latest = group.create_task(recent_dead_letters(pool, 5))
         unsent = group.create_task(unsent_events(pool))
+        review = group.create_task(review_backlog(pool))
         limits = group.create_task(limits_or_reason(pool, settings))
     counts = requests.result()
     return Overview(
@@ -72,6 +75,7 @@ async def build_overview(pool: asyncpg.Pool, settings: Settings) -> Overview:
         dead_letters=dead.result(),
         latest_dead_letters=latest.result(),
         unsent_events=unsent.result(),
+        review=review.result(),
         partner_limits=await _listed(pool, limits.result()),
     )
 

@@ -28,7 +28,7 @@ def print_report(
         print("  " + "  ".join(cells) + "  " + _clip(str(row[-1]), 90))
     _print_findings(run, rows)
     _print_files(rows, storage_url)
-    kinds = Counter(f"photos.{event['status']}" for event in run.events)
+    kinds = Counter(f"photos.{event.get('status', 'reviewed')}" for event in run.events)
     print(
         "\nEvents on exchange order-flow: "
         + ", ".join(f"{key} x{count}" for key, count in sorted(kinds.items()))

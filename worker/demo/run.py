@@ -89,7 +89,9 @@ async def _exercise(
         worker = asyncio.create_task(run_worker(settings, partners, stop))
         await _publish(channel, run)
         await _wait_until_settled(conn, run, timeout)
-        await _wait_for(lambda: len(run.events) >= _finals(run), 5.0)
+        # The findings come with the reviews, after the final statuses: wait for them too.
+        reviews = await _wait_until_reviewed(conn, run, timeout)
+        await _wait_for(lambda: len(run.events) >= _finals(run) + reviews, 5.0)
         stop.set()
         await worker
         await events.cancel(consumer)  # the queue is auto-delete: it goes with its consumer
@@ -141,6 +143,21 @@ async def _wait_until_settled(conn: asyncpg.Connection, run: DemoRun, timeout: f
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not await settled():
+        await asyncio.sleep(0.25)
+
+
+async def _wait_until_reviewed(conn: asyncpg.Connection, run: DemoRun, timeout: float) -> int:
+    """Wait for every queued review of this run; returns how many requests were reviewed."""
+    query = (
+        "SELECT count(*) FILTER (WHERE reviewed_at IS NULL) AS waiting, count(*) AS queued"
+        " FROM request_reviews WHERE message_id = ANY($1::uuid[])"
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        row = await conn.fetchrow(query, run.message_ids)
+        assert row is not None
+        if row["waiting"] == 0 or time.monotonic() >= deadline:
+            return int(row["queued"] - row["waiting"])
         await asyncio.sleep(0.25)
 
 

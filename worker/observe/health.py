@@ -1,9 +1,9 @@
 """The worker's HTTP endpoints: `/metrics` (Prometheus), `/healthz` and `/readyz`.
 
 The backlog gauges (pending requests by OC, oldest pending age, queue depths, unsent events, the
-last purge) are read from PostgreSQL and RabbitMQ when Prometheus scrapes, at most every few
-seconds: no loop polls for them between scrapes. Every replica reports the same backlog;
-aggregate with max().
+review backlog and lag, the last purge) are read from PostgreSQL and RabbitMQ when Prometheus
+scrapes, at most every few seconds: no loop polls for them between scrapes. Every replica reports
+the same backlog; aggregate with max().
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ _CHECK_TIMEOUT = 2.0
 _BACKLOG = """
 SELECT code_oc, count(*) AS pending, extract(epoch FROM now() - min(received_at)) AS oldest
 FROM photo_requests WHERE status = 'pending' GROUP BY code_oc
+"""
+_REVIEW_BACKLOG = """
+SELECT count(*) AS waiting,
+    coalesce(extract(epoch FROM now() - min(queued_at)), 0)::float8 AS oldest
+FROM request_reviews WHERE reviewed_at IS NULL
 """
 _LAST_PURGE = """
 SELECT extract(epoch FROM started_at)::float8 AS at, deleted::text AS deleted
@@ -74,6 +79,7 @@ class Monitor:
         self._storage_every = storage_every
         self._storage: tuple[float, str | None] = (-storage_every, None)
         self.consumer_tag: str | None = None
+        self.consumes = True  # False in a review-only replica: no consumer to be ready with
         self._refreshed = 0.0
         self._runner: web.AppRunner | None = None
 
@@ -127,6 +133,8 @@ class Monitor:
     async def _broker_problem(self) -> str | None:
         if not self._connection.connected.is_set():
             return "RabbitMQ: not connected"
+        if not self.consumes:
+            return None
         if self._channel.is_closed or self.consumer_tag is None:
             return "RabbitMQ: no consuming channel"
         try:
@@ -161,11 +169,15 @@ class Monitor:
             unsent = await self._pool.fetchval(
                 "SELECT count(*) FROM outbox WHERE sent_at IS NULL", timeout=_CHECK_TIMEOUT
             )
+            review = await self._pool.fetchrow(_REVIEW_BACKLOG, timeout=_CHECK_TIMEOUT)
         except DB_ERRORS as exc:
             self._metrics.errors.labels("database").inc()
             log.warning("could not read the backlog for /metrics", error=repr(exc))
         else:
             self._set_backlog(rows, int(unsent))
+            if review is not None:
+                self._metrics.review_backlog.set(review["waiting"])
+                self._metrics.review_oldest_age.set(review["oldest"])
         await self._refresh_purge()
         await self.queue_view()
 

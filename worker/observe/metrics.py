@@ -170,6 +170,47 @@ class Metrics:
             ["oc"],
             registry=r,
         )
+        self.photos_reviewed = Counter(
+            "worker_photos_reviewed",
+            "Photos decoded and checked by the review stage (its rate: reviews per second)",
+            ["oc"],
+            registry=r,
+        )
+        self.reviews = Counter(
+            "worker_reviews",
+            "Requests reviewed, by outcome (changed: photos.reviewed written; unchanged: a"
+            " re-review that found the same)",
+            ["outcome"],
+            registry=r,
+        )
+        self.review_failures = Counter(
+            "worker_review_failures",
+            "Checks of a photo that did not end on their own, by kind (crashed, overran,"
+            " memory); the process is replaced",
+            ["kind"],
+            registry=r,
+        )
+        self.review_lag = Histogram(
+            "worker_review_lag_seconds",
+            "From a request's photos stored to its first review written",
+            buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400),
+            registry=r,
+        )
+        self.review_read_bytes = Counter(
+            "worker_review_read_bytes",
+            "Bytes of photos read back from storage to be reviewed",
+            registry=r,
+        )
+        self.review_backlog = Gauge(
+            "worker_review_backlog",
+            "Requests waiting for review (or under review), from the database",
+            registry=r,
+        )
+        self.review_oldest_age = Gauge(
+            "worker_review_oldest_age_seconds",
+            "Age of the oldest request waiting for review: the review lag now",
+            registry=r,
+        )
         # From `purge_runs`, written by `worker purge` (a CronJob: it cannot be scraped itself).
         self.purge_last_run = Gauge(
             "worker_purge_last_run_timestamp_seconds",

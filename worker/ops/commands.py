@@ -1,4 +1,4 @@
-"""The operators' commands: status, show, replay-dead-letters, refetch, findings, purge."""
+"""The operators' commands: status, show, replay-dead-letters, refetch, findings, review, purge."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from worker.ops.replay import REASONS, DeadLetterFilter, mark_replayed, replay_d
 from worker.ops.status import build_status, render_status
 from worker.partners.config import secrets_of
 from worker.photos.storage import open_store
-from worker.resources import connect_database
+from worker.resources import close_pool, connect_database, open_pool
 from worker.settings import ConfigError, Settings, load_settings, parse_duration
 
 Handler = Callable[[argparse.Namespace], int]
@@ -89,6 +89,20 @@ def add_operator_commands(add: Adder) -> None:
     report.add_argument("--kind", choices=KINDS, help="only this kind")
     report.add_argument("--limit", type=int, default=20, help="requests listed (20)")
     report.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    again = add(
+        "review",
+        _review,
+        "run the current photo checks again on stored photos (read back from storage)",
+        REVIEW_FIELDS,
+    )
+    again.add_argument("--since", required=True, help="requests finished in this window: 30d...")
+    again.add_argument("--oc", help="only this OC")
+    again.add_argument("--kind", choices=KINDS, help="only requests with a finding of this kind")
+    again.add_argument("--batch", type=int, default=100, help="requests queued at once (100)")
+    again.add_argument("--pause", type=float, default=1.0, help="seconds between batches (1)")
+    again.add_argument(
+        "--processes", type=int, default=1, help="review processes of this command (1)"
+    )
     purge = add(
         "purge",
         _purge,
@@ -99,6 +113,22 @@ def add_operator_commands(add: Adder) -> None:
     purge.add_argument("--json", action="store_true", help="one JSON object, for scripts")
 
 
+REVIEW_FIELDS = (
+    "database_url",
+    "storage_url",
+    "aws_endpoint_url",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_region",
+    "review_memory_mb",
+    "review_timeout_seconds",
+    "review_nice",
+    "lease_seconds",
+    "max_interruptions",
+    "log_level",
+    "log_format",
+    *(name for name in Settings.model_fields if name.startswith("qa_")),
+)
 PURGE_FIELDS = (
     "database_url",
     "keep_attempts",
@@ -239,6 +269,34 @@ def _refetch(args: argparse.Namespace) -> int:
             f"{moved} request(s) {'would move' if args.dry_run else 'moved'} forward"
             + ("" if chosen else f" (refetch takes {', '.join(REFETCHABLE)} requests)")
         )
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def _review(args: argparse.Namespace) -> int:
+    # Imported here: the checks bring numpy and Pillow, which the other commands do without.
+    from worker.review.requeue import Selection
+    from worker.review.rereview import Pace, rereview
+
+    try:
+        since = parse_duration(args.since)
+    except ValueError as exc:
+        raise ConfigError(f"--since: {exc}") from None
+    if args.batch < 1 or args.processes < 1 or args.pause < 0:
+        raise ConfigError("--batch and --processes: at least 1; --pause: 0 or more")
+    settings = load_settings(review_processes=args.processes)
+    configure_logging(settings.log_level, settings.log_format, secrets_of(settings, {}), sys.stderr)
+    selection = Selection(since, args.oc, args.kind)
+    pace = Pace(args.batch, args.pause)
+
+    async def work(_: asyncpg.Connection) -> int:
+        pool = await open_pool(settings)
+        try:
+            by = f"{getpass.getuser()}@{settings.instance}"
+            await rereview(pool, open_store(settings), settings, selection, pace, by, sys.stdout)
+        finally:
+            await close_pool(pool)
         return 0
 
     return asyncio.run(_with_db(settings, work))

@@ -45,7 +45,13 @@ async def load_detail(conn: Db, message_id: uuid.UUID) -> dict[str, Any]:
         "refused": [dict(r) for r in await conn.fetch(_REFUSED, message_id)],
         "findings": [dict(r) for r in await conn.fetch(_FINDINGS, message_id)],
         "events": [dict(r) for r in await conn.fetch(_EVENTS, message_id)],
+        "review": _review(await conn.fetchrow(_REVIEW, message_id)),
     }
+
+
+def _review(row: Any) -> dict[str, Any] | None:
+    """The request's review (None: nothing to review); `reviewed_at` None while pending."""
+    return dict(row) if row is not None else None
 
 
 async def build_detail(conn: Db, message_id: uuid.UUID, storage_url: str) -> dict[str, Any]:
@@ -82,10 +88,22 @@ LEFT JOIN finding_verdicts v USING (message_id, kind, photo_ids)
 WHERE f.message_id = $1
 ORDER BY array_position(ARRAY['suspect', 'warning', 'info'], f.severity), f.kind, f.id
 """
+_REVIEW = """
+SELECT queued_at, reviewed_at, reviews, checks_version, lease_owner
+FROM request_reviews WHERE message_id = $1
+"""
 _EVENTS = """
 SELECT routing_key, created_at, sent_at, body::text AS body
 FROM outbox WHERE message_id = $1 ORDER BY id
 """
+
+
+def _review_text(review: dict[str, Any] | None) -> str:
+    if review is None:
+        return "none (no photo to review, or the checks are off)"
+    if review["reviewed_at"] is None:
+        return f"pending since {review['queued_at']}: the findings below need no decoding"
+    return f"reviewed {review['reviewed_at']} with checks {review['checks_version']}"
 
 
 def render_detail(detail: dict[str, Any]) -> str:
@@ -118,7 +136,8 @@ def render_detail(detail: dict[str, Any]) -> str:
     ]
     lines += ["", f"Photos refused ({len(detail['refused'])}):"]
     lines += [f"  {r['photo_id'] or '-'}  {r['reason']}: {r['detail']}" for r in detail["refused"]]
-    lines += ["", f"Findings ({len(detail['findings'])}):"]
+    lines += ["", f"Review: {_review_text(detail['review'])}"]
+    lines += [f"Findings ({len(detail['findings'])}):"]
     lines += [
         f"  {f['severity']:8} {f['kind']}: {f['detail']}"
         + (f" (see {f['related_message_id']})" if f["related_message_id"] else "")

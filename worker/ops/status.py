@@ -33,6 +33,7 @@ class StatusReport:
     queues: dict[str, int | None]
     recent_dead_letters: list[dict[str, Any]] = field(default_factory=list)
     last_purge: dict[str, Any] | None = None
+    review: dict[str, Any] = field(default_factory=dict)
     partner_limits: list[dict[str, Any]] | str = field(default_factory=list)
     broker_error: str | None = None
 
@@ -56,6 +57,7 @@ async def build_status(
         queues={QUEUE: None, DEAD_QUEUE: None},
         recent_dead_letters=await recent_dead_letters(conn, 5),
         last_purge=await last_purge(conn),
+        review=await review_backlog(conn),
         partner_limits=await limits_or_reason(conn, settings),
     )
     await _count_queues(settings, report)
@@ -86,6 +88,13 @@ async def last_purge(conn: Db) -> dict[str, Any] | None:
     if row is None:
         return None
     return dict(row) | {"deleted": json.loads(row["deleted"])}
+
+
+async def review_backlog(conn: Db) -> dict[str, Any]:
+    """Requests waiting for their review, the oldest's wait (the lag now), and the last hour's
+    reviews with their median lag from stored to reviewed."""
+    row = await conn.fetchrow(_REVIEW)
+    return dict(row) if row is not None else {}
 
 
 async def recent_dead_letters(conn: Db, limit: int) -> list[dict[str, Any]]:
@@ -123,6 +132,20 @@ SELECT n.* FROM unnest($2::text[]) AS c(code_oc) CROSS JOIN LATERAL (
 _IN_FLIGHT = """
 SELECT lease_owner, count(*) AS n FROM photo_requests
 WHERE status = 'pending' AND lease_id IS NOT NULL GROUP BY lease_owner ORDER BY lease_owner
+"""
+# The waiting ones through the partial index of waiting reviews (migration 0014).
+_REVIEW = """
+SELECT w.waiting, w.under_review, w.oldest_seconds, d.last_hour, d.median_lag_seconds
+FROM (
+    SELECT count(*) AS waiting, count(lease_id) FILTER (WHERE lease_until > now())
+            AS under_review,
+        coalesce(extract(epoch FROM now() - min(queued_at)), 0)::bigint AS oldest_seconds
+    FROM request_reviews WHERE reviewed_at IS NULL
+) w, (
+    SELECT count(*) AS last_hour, coalesce(extract(epoch FROM percentile_cont(0.5)
+            WITHIN GROUP (ORDER BY reviewed_at - stored_at)), 0)::bigint AS median_lag_seconds
+    FROM request_reviews WHERE reviewed_at > now() - interval '1 hour'
+) d
 """
 _DEAD_LETTERS = """
 SELECT id, dead_lettered_at, message_id, reason, detail, replayed_at, replayed_by
@@ -185,6 +208,7 @@ def render_status(report: StatusReport) -> str:
         "",
         f"Attempts in flight: {held}",
         f"Result events not yet published: {report.unsent_events}",
+        _review_line(report.review),
         "",
         _queues_line(report),
         "",
@@ -203,6 +227,18 @@ def _purge_line(run: dict[str, Any] | None) -> str:
     return (
         f"Last purge: {run['started_at'].isoformat(timespec='seconds')}, {run['seconds']:.1f} s,"
         f" deleted {deleted}; {run['objects']:,} objects (by {run['run_by'] or '-'})"
+    )
+
+
+def _review_line(review: dict[str, Any]) -> str:
+    if not review:
+        return "Review: unknown"
+    waiting = review["waiting"]
+    lag = format_duration(review["oldest_seconds"]) if waiting else "none"
+    return (
+        f"Review: {waiting} request(s) waiting ({review['under_review']} under review), oldest"
+        f" waiting {lag}; last hour {review['last_hour']} reviewed, median lag stored to"
+        f" reviewed {format_duration(review['median_lag_seconds'])}"
     )
 
 

@@ -37,9 +37,9 @@ class PhotoFetcher:
 
     async def fetch(
         self, code_oc: str, record: PhotoRecord
-    ) -> tuple[StoredPhoto, Coroutine[Any, Any, None], bytes | None]:
-        """Download and check the body; returns the photo, what finishes writing it, and the
-        body itself when it was small enough to keep in hand (up to HEAD_BYTES).
+    ) -> tuple[StoredPhoto, Coroutine[Any, Any, None]]:
+        """Download and check the body; returns the photo and what finishes writing it (the
+        review stage reads the photo back from storage: nothing is kept in hand).
 
         Its row is written with the attempt's outcome. A crash in between is harmless: the next
         attempt writes the same key again.
@@ -71,7 +71,7 @@ class PhotoFetcher:
             size=facts.size,
             anomalies=anomalies or None,
         )
-        return StoredPhoto(record, facts, tuple(anomalies), key), write, inspector.body
+        return StoredPhoto(record, facts, tuple(anomalies), key), write
 
     async def _refuse_status(
         self, record: PhotoRecord, status: int, body: bytes, request_id: uuid.UUID

@@ -51,7 +51,6 @@ class PhotoInspector:
         self._magic_seen = False
         self._size = 0
         self.facts: PhotoFacts | None = None
-        self.body: bytes | None = None  # set by finish() when it is no longer than the head
 
     def feed(self, chunk: bytes) -> None:
         self._size += len(chunk)
@@ -70,8 +69,6 @@ class PhotoInspector:
             dimensions = read_dimensions(b"".join(self._head)[:HEAD_BYTES], self._mime_type)
         width, height = dimensions or (None, None)
         self.facts = PhotoFacts(self._hash.hexdigest(), self._size, width, height)
-        if self._head_size == self._size:  # the whole body is in hand: the checks decode it
-            self.body = b"".join(self._head)
         self._head.clear()
         return self.facts
 

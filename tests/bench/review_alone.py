@@ -1,0 +1,196 @@
+"""The review stage alone: photos/s and CPU per photo (the worker process and its review
+processes) against the decode floor, for 200 KB and 4 MB JPEGs.
+
+`.venv/bin/python -m tests.bench.review_alone [--requests 20] [--processes 2]`
+
+Makes its own database (migrated) and photo directory; stores `--requests` requests of 6 photos
+(the same JPEG under 6 ids each, which the review decodes one by one), queues them and runs a
+ReviewStage until every one is reviewed (one request first, to start the processes: not counted).
+Each photo row gets a sha256 of its own (the bytes are the same: the exact-reuse lookup would
+otherwise find every earlier photo); the perceptual hashes are all equal, so every review's
+near-reuse probes find earlier photos (at most 100 a probe): a heavier lookup than usual. The
+loop polls the queue every 20 ms to see the end: its CPU is counted. CPU is this process's plus
+its review processes' (psutil, read before they stop). The floor is the same JPEG decoded at
+the same reduced scale by Pillow alone, in this process, as many times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import tempfile
+import time
+import uuid
+
+import asyncpg
+import psutil
+
+from tests.bench.readback import _floor, _photos
+from worker.border import Redactor, Sanitizer
+from worker.database.migrations import migrate
+from worker.observe.metrics import Metrics
+from worker.photos.storage import open_store
+from worker.review.stage import ReviewStage
+from worker.settings import Settings
+
+ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+TYPES = ("PTO", "PBO_AVANT", "PBO_APRES", "PM_AVANT", "PM_APRES", "PT_PENETRATION_LGT")
+
+
+async def _database() -> str:
+    name = f"bench_review_{os.getpid()}"
+    admin = await asyncpg.connect(ADMIN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    return url
+
+
+async def _drop(url: str) -> None:
+    admin = await asyncpg.connect(ADMIN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def _stored(
+    pool: asyncpg.Pool, settings: Settings, body: bytes, requests: int
+) -> list[uuid.UUID]:
+    store = open_store(settings)
+    stored = []
+    for n in range(requests):
+        message_id = uuid.uuid4()
+        await pool.execute(
+            "INSERT INTO photo_requests (message_id, code_oc, status, completed_at,"
+            " reference_commande_sous_traitant_oi) VALUES ($1, 'BNCH', 'completed', now(), $2)",
+            message_id,
+            f"BENCH-{n}",
+        )
+        for photo_type in TYPES:
+            photo_id = uuid.uuid4()
+            key = f"BNCH/{photo_id}.jpg"
+
+            async def chunks() -> object:
+                yield body
+
+            await store.put(key, chunks(), "image/jpeg")  # type: ignore[arg-type]
+            await pool.execute(
+                "INSERT INTO photos (code_oc, photo_id, type, mime_type, size_bytes, sha256,"
+                " storage_key) VALUES ('BNCH', $1, $2, 'image/jpeg', $3, $4, $5)",
+                photo_id,
+                photo_type,
+                len(body),
+                hashlib.sha256(photo_id.bytes).hexdigest(),
+                key,
+            )
+            await pool.execute(
+                "INSERT INTO photo_request_photos VALUES ($1, 'BNCH', $2)", message_id, photo_id
+            )
+        stored.append(message_id)
+    return stored
+
+
+async def _reviewed(pool: asyncpg.Pool, stage: ReviewStage, ids: list[uuid.UUID]) -> None:
+    await pool.execute(
+        "INSERT INTO request_reviews (message_id, code_oc) SELECT unnest($1::uuid[]), 'BNCH'",
+        ids,
+    )
+    stage.reviewer.wake()
+    while await pool.fetchval("SELECT count(*) FROM request_reviews WHERE reviewed_at IS NULL"):
+        await asyncio.sleep(0.02)
+
+
+def _cpu(process: psutil.Process) -> float:
+    total = process.cpu_times().user + process.cpu_times().system
+    for child in process.children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+async def _run(name: str, body: bytes, requests: int, processes: int) -> None:
+    url = await _database()
+    try:
+        with tempfile.TemporaryDirectory() as root:
+            settings = replace_settings(url, root, processes)
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=8)
+            assert pool is not None
+            try:
+                warm_up, *measured = await _stored(pool, settings, body, requests + 1)
+                photos = len(measured) * len(TYPES)
+                me = psutil.Process()
+                stage = ReviewStage(
+                    pool, open_store(settings), settings, Metrics(), Sanitizer(Redactor(())), _no
+                )
+                stop = asyncio.Event()
+                loops = stage.loops(stop)
+                await _reviewed(pool, stage, [warm_up])  # the processes started and warm
+                cpu, wall = _cpu(me), time.perf_counter()
+                await _reviewed(pool, stage, measured)
+                wall, cpu = time.perf_counter() - wall, _cpu(me) - cpu
+                stop.set()
+                await stage.stop()
+                await asyncio.gather(*loops, return_exceptions=True)
+            finally:
+                await pool.close()
+    finally:
+        await _drop(url)
+    floor = _floor_cpu(body, photos)
+    print(
+        f"| {name} | {len(body) / 1000:.0f} kB | {processes} | {photos} | {photos / wall:.1f}"
+        f" | {cpu / photos * 1000:.1f} | {floor * 1000:.1f} | {cpu / photos / floor:.2f} |",
+        flush=True,
+    )
+
+
+def _floor_cpu(body: bytes, count: int) -> float:
+    start = time.process_time()
+    for _ in range(count):
+        _floor(body)
+    return (time.process_time() - start) / count
+
+
+def replace_settings(url: str, root: str, processes: int) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_url=url,
+        storage_url=f"file://{root}",
+        review_processes=processes,
+        instance="bench-review",
+    )
+
+
+def _no() -> None:
+    pass
+
+
+async def main(requests: int, processes: int) -> None:
+    print(
+        "| photo | size | processes | photos | photos/s | CPU ms per photo (worker + review"
+        " processes) | decode floor CPU ms | ratio |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name, body in _photos().items():
+        await _run(name, body, requests, processes)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.review_alone", description=__doc__)
+    parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--processes", type=int, default=2)
+    args = parser.parse_args()
+    asyncio.run(main(args.requests, args.processes))
