@@ -17,7 +17,10 @@ from worker.ops.refetch import REFETCHABLE
 
 
 async def request_page(request: web.Request) -> web.Response:
-    message_id = params.uuid("messageId", request.match_info["message_id"])
+    try:
+        message_id = params.uuid("messageId", request.match_info["message_id"])
+    except params.BadParameter:
+        raise web.HTTPNotFound(text="not a messageId\n") from None
     detail = await load_detail(state(request).pool, message_id)
     if detail["request"] is None:
         raise web.HTTPNotFound(text=f"no request {message_id}\n")
