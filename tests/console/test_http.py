@@ -42,10 +42,10 @@ async def test_every_answer_carries_the_csp_and_nosniff(console: Console, db: as
 
 async def test_pages_hold_no_inline_script_or_style(console: Console, db: asyncpg.Pool) -> None:
     seeded = await seed.request(db)
-    await seed.photo(db, console.photos, seeded, "PBO_AVANT")
+    photo_id = await seed.photo(db, console.photos, seeded, "PBO_AVANT")
     await seed.dead_letter(db)
     pages = ("/requests", f"/requests/{seeded.message_id}", "/findings", "/dead-letters")
-    for path in ("/", *pages, "/queue", "/on-call"):
+    for path in ("/", *pages, "/queue", "/on-call", f"/compare?left=OCAA/{photo_id}"):
         html = (await console.get(path)).text
         scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.DOTALL)
         assert scripts, path

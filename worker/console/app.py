@@ -20,6 +20,7 @@ from worker.console import (
     listing,
     oncall,
     overview,
+    viewer,
 )
 from worker.console.guard import Access, Csrf, add_security_headers, guard
 from worker.console.pages import STATE, ConsoleState, setup_templates
@@ -55,6 +56,7 @@ def build_app(console: ConsoleState, access: Access) -> web.Application:
     route.add_post(
         r"/dead-letters/{record_id:\d+}/replay", actions.replay_dead_letter, name="replay"
     )
+    route.add_get("/compare", viewer.compare_page, name="compare")
     route.add_get("/photos/{code_oc}/{photo_id}", images.photo, name="photo")
     route.add_get("/photos/{code_oc}/{photo_id}/thumb", images.thumbnail, name="thumbnail")
     route.add_get("/on-call", oncall.oncall_page, name="oncall")
