@@ -26,10 +26,14 @@ __all__ = ["chromium"]  # the session's browser, a fixture
 SIZES = ((1280, 800), (1920, 1080))
 
 
-async def _shoot(page: Page, name: str) -> None:
-    for width, height in SIZES:
+async def _shoot(
+    page: Page, name: str, at: str = "", sizes: tuple[tuple[int, int], ...] = SIZES
+) -> None:
+    for width, height in sizes:
         await page.set_viewport_size({"width": width, "height": height})
         await page.evaluate("window.dispatchEvent(new Event('resize'))")
+        if at:
+            await page.locator(at).scroll_into_view_if_needed()
         ARTEFACTS.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=str(ARTEFACTS / f"{name}-{width}x{height}.png"))
 
@@ -63,10 +67,12 @@ async def test_compare_a_pair_at_full_size_and_flip(
     async with browse(chromium, "compare") as (page, messages):
         await page.set_viewport_size({"width": 1280, "height": 800})
         await page.goto(f"{console.url}requests/{pair.message_id}")
-        await _shoot(page, "request")
+        await _loaded(page)
+        await _shoot(page, "request", at=".group")
         await page.click("a.compare-pair")
         await page.wait_for_url(re.compile(r"/compare\?left=OCAA/.+&right=OCAA/"))
         await _loaded(page)
+        await _shoot(page, "viewer")
         assert await page.locator("#pane-left").is_visible()
         assert await page.locator("#pane-right").is_visible()
         await page.keyboard.press("1")  # full size: one image pixel per screen pixel
@@ -97,7 +103,9 @@ async def test_compare_a_pair_at_full_size_and_flip(
         await page.keyboard.press("b")
         assert await page.locator("body.boost-1").count() == 1
         await page.keyboard.press("s")
-        await _shoot(page, "viewer")
+        await page.keyboard.press("=")
+        await page.keyboard.press("=")
+        await _shoot(page, "viewer-zoomed-brightened", sizes=SIZES[:1])
 
         await page.keyboard.press("Escape")  # back where it was opened
         await page.wait_for_url(f"**/requests/{pair.message_id}", wait_until="commit")
@@ -137,6 +145,7 @@ async def test_follow_a_reuse_both_ways(chromium: str, console: Console, db: asy
         await page.wait_for_url(f"**/requests/{reuse.earlier.message_id}#photo-{reuse.original}")
         said = await page.locator("#reused-later").inner_text()
         assert "INT-AGAIN-LATER" in said
+        await _shoot(page, "reused-later", at="#reused-later", sizes=SIZES[:1])
         await page.click(f"#photo-{reuse.original} a.compare-reuse")
         await page.wait_for_url(_compare(reuse.original, reuse.copy))
         await page.click("#facts-right a[href^='/requests/']")  # and the later one again

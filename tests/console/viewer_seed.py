@@ -2,15 +2,44 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from PIL import Image, ImageDraw, ImageEnhance, ImageFont
 
 from tests.console import seed
 from tests.console.conftest import Console
+
+
+def scene(size: tuple[int, int], label: str, *, light: float = 1.0, box: str = "#8a8f98") -> bytes:
+    """A JPEG that reads as a street photo at a glance (sky, ground, a pole, a cabinet, a
+    cable, a label), so that zoom, flip and brightening show on the screenshots."""
+    width, height = size
+    image = Image.new("RGB", size, "#9bb8d8")
+    draw = ImageDraw.Draw(image)
+    horizon = int(height * 0.62)
+    for y in range(horizon):
+        shade = int(60 * y / horizon)
+        draw.line([(0, y), (width, y)], fill=(120 + shade, 160 + shade // 2, 215))
+    draw.rectangle([0, horizon, width, height], fill="#6f7f5a")
+    pole = int(width * 0.68)
+    draw.rectangle([pole, int(height * 0.12), pole + width // 40, horizon + 20], fill="#5b4632")
+    draw.line([(0, int(height * 0.2)), (pole, int(height * 0.16))], fill="#222", width=4)
+    cabinet = [int(width * 0.2), int(height * 0.38), int(width * 0.42), horizon + 30]
+    draw.rectangle(cabinet, fill=box, outline="#333", width=5)
+    draw.rectangle(
+        [cabinet[0] + 20, cabinet[1] + 20, cabinet[2] - 20, cabinet[1] + 70], fill="#e8e2c8"
+    )
+    font = ImageFont.load_default(size=max(18, height // 18))
+    draw.text((cabinet[0] + 28, cabinet[1] + 24), label, fill="#111", font=font)
+    image = ImageEnhance.Brightness(image).enhance(light)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
 
 
 async def traits(db: asyncpg.Pool, photo_id: uuid.UUID, **columns: Any) -> None:
@@ -25,14 +54,12 @@ async def traits(db: asyncpg.Pool, photo_id: uuid.UUID, **columns: Any) -> None:
 
 
 async def pair(console: Console, db: asyncpg.Pool, reference: str = "INT-PAIR") -> seed.Seeded:
-    """A PBO pair, navy before and orange after, the before photo 2 days off and 1.2 km off."""
+    """A PBO pair, the before photo dark, blurred, 2 days off and 1.2 km off."""
     seeded = await seed.request(db, reference=reference)
-    before = await seed.photo(
-        db, console.photos, seeded, "PBO_AVANT", data=seed.image_bytes((1600, 1200), colour="navy")
-    )
-    after = await seed.photo(
-        db, console.photos, seeded, "PBO_APRES", data=seed.image_bytes((1200, 900), colour="orange")
-    )
+    dark = scene((1600, 1200), "PBO 12 AVANT", light=0.3)
+    before = await seed.photo(db, console.photos, seeded, "PBO_AVANT", data=dark)
+    done = scene((1200, 900), "PBO 12 APRES", box="#3f6fb0")
+    after = await seed.photo(db, console.photos, seeded, "PBO_APRES", data=done)
     taken = await db.fetchval("SELECT taken_at FROM photos WHERE photo_id = $1", before)
     await traits(
         db,

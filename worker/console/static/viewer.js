@@ -65,7 +65,7 @@
     if (mode === "flip") { text += ": " + (shown === 0 ? "A" : "B") + " shown"; }
     if (mode === "onion") { text += ": B at " + Math.round(opacity * 100) + "%"; }
     text += " · " + Math.round(scale(0) * 100) + "% of A's pixels";
-    if (boost) { text += " · brightened ×" + boost; }
+    if (boost) { text += " · brighter +" + boost; }
     stateLine.textContent = text;
   }
 
