@@ -86,6 +86,7 @@ async def test_compare_a_pair_at_full_size_and_flip(
         assert await page.locator("body").get_attribute("data-shown") == "right"
         assert await page.locator("#pane-left").is_hidden()
         assert await _shown_at_centre(page) == "img-right"
+        await _shoot(page, "viewer-flip-b", sizes=SIZES[:1])
         await page.keyboard.press("x")
         assert await _shown_at_centre(page) == "img-left"
         assert "A shown" in await page.locator("#viewer-state").inner_text()
@@ -100,6 +101,7 @@ async def test_compare_a_pair_at_full_size_and_flip(
         await page.keyboard.press("o")  # onion skin: B over A, half transparent
         assert await page.locator("body.mode-onion").count() == 1
         assert await page.evaluate("document.getElementById('img-right').style.opacity") == "0.5"
+        await _shoot(page, "viewer-onion", sizes=SIZES[:1])
         await page.keyboard.press("b")
         assert await page.locator("body.boost-1").count() == 1
         await page.keyboard.press("s")
