@@ -49,6 +49,22 @@ async def _loaded(page: Page) -> None:
     await wait_until(every_image, 20, "every image of the page to load")
 
 
+async def _lefts(page: Page) -> list[float]:
+    """Where each image's left edge is on the screen."""
+    lefts: list[float] = await page.evaluate(
+        "['img-left', 'img-right'].map(i => document.getElementById(i)"
+        ".getBoundingClientRect().left)"
+    )
+    return lefts
+
+
+async def _width_above(page: Page, width: float) -> bool:
+    shown: float = await page.evaluate(
+        "document.getElementById('img-left').getBoundingClientRect().width"
+    )
+    return shown > width
+
+
 async def _shown_at_centre(page: Page) -> str:
     """The id of the image the analyst sees in the middle of the stage."""
     found: str = await page.evaluate(
@@ -81,6 +97,22 @@ async def test_compare_a_pair_at_full_size_and_flip(
         )
         assert abs(width - 1600) < 1, width
         assert "100% of A's pixels" in await page.locator("#viewer-state").inner_text()
+        before_drag = await _lefts(page)
+        box = await page.locator("#pane-left").bounding_box()
+        assert box is not None
+        await page.mouse.move(box["x"] + 300, box["y"] + 200)
+        await page.mouse.down()
+        await page.mouse.move(box["x"] + 200, box["y"] + 150, steps=4)
+        await page.mouse.up()
+        moved = [after - was for after, was in zip(await _lefts(page), before_drag, strict=True)]
+        assert [round(m) for m in moved] == [-100, -100], moved  # both panes pan together
+        await page.keyboard.press("ArrowLeft")  # and back by an arrow's step
+        moved = [after - was for after, was in zip(await _lefts(page), before_drag, strict=True)]
+        assert [round(m) for m in moved] == [-40, -40], moved
+        await page.mouse.move(box["x"] + 320, box["y"] + 240)
+        await page.mouse.wheel(0, -100)
+        await wait_until(lambda: _width_above(page, 1900), 5, "the wheel to zoom in")
+        await page.keyboard.press("1")
 
         await page.keyboard.press("Space")  # A/B flip: B alone, where A was
         assert await page.locator("body").get_attribute("data-shown") == "right"
