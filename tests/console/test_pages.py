@@ -190,12 +190,14 @@ async def test_request_page_shows_message_attempts_photos_findings_and_event(
     assert "HTTP <strong>503</strong>" in html
     assert "metadata 503" in html
     assert "120 ms" in html
-    pair = re.search(r"<h3>PBO</h3>\s*<div class=\"pair\">(.*?)</section>", html, re.S)
+    pair = re.search(
+        r"<h3>PBO( <a [^>]*>[^<]*</a>)?</h3>\s*<div class=\"pair\">(.*?)</section>", html, re.S
+    )
     assert pair, "PBO_AVANT and PBO_APRES side by side"
-    assert pair.group(1).index(str(before)) < pair.group(1).index(str(after))
-    assert f'src="/photos/OCAA/{after}/thumb"' in pair.group(1)
-    assert f'href="/photos/OCAA/{after}"' in pair.group(1)
-    assert '<span class="badge suspect"' in pair.group(1)
+    assert pair.group(2).index(str(before)) < pair.group(2).index(str(after))
+    assert f'src="/photos/OCAA/{after}/thumb"' in pair.group(2)
+    assert f'href="/photos/OCAA/{after}"' in pair.group(2)
+    assert '<span class="badge suspect"' in pair.group(2)
     assert f'href="/requests/{other.message_id}"' in html, "the other request of a reused photo"
     assert "&#34;status&#34;: &#34;completed&#34;" in html, "the event, escaped"
     assert "photos.completed" in html

@@ -21,6 +21,7 @@ from worker.console import (
     listing,
     oncall,
     overview,
+    viewer,
 )
 from worker.console.forms import Csrf
 from worker.console.guard import Access, add_security_headers, guard
@@ -56,6 +57,7 @@ def build_app(console: ConsoleState, access: Access) -> web.Application:
     route.add_get("/findings.csv", findings.findings_csv, name="findings_csv")
     route.add_get("/dead-letters", dead_letters.dead_letters_page, name="dead_letters")
     route.add_post("/dead-letters/{record_id}/replay", actions.replay_dead_letter, name="replay")
+    route.add_get("/compare", viewer.compare_page, name="compare")
     route.add_get("/photos/{code_oc}/{photo_id}", images.photo, name="photo")
     route.add_get("/photos/{code_oc}/{photo_id}/thumb", images.thumbnail, name="thumbnail")
     route.add_get("/on-call", oncall.oncall_page, name="oncall")

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from worker.console import params
+from worker.console.cards import annotate_cards
 from worker.console.desk import queue_position
 from worker.console.gallery import badges, group_photos
 from worker.console.pages import render, state
@@ -25,10 +26,12 @@ async def request_page(request: web.Request) -> web.Response:
     if detail["request"] is None:
         raise web.HTTPNotFound(text=f"no request {message_id}\n")
     req = detail["request"]
+    groups = group_photos(detail["photos"], detail["findings"])
     context = {
         "r": req,
         "attempts": [_timed(a) for a in detail["attempts"]],
-        "groups": group_photos(detail["photos"], detail["findings"]),
+        "groups": groups,
+        "reused_later": await annotate_cards(request, detail, groups),
         "photo_count": len(detail["photos"]),
         "refused": detail["refused"],
         "findings": detail["findings"],

@@ -64,9 +64,10 @@ async def photo(request: web.Request) -> web.StreamResponse:
 
 def _type_headers(row: asyncpg.Record) -> dict[str, Any]:
     mime = row["mime_type"]
-    name = f"{row['photo_id']}.{mime.removeprefix('image/').replace('jpeg', 'jpg')}"
     if mime in _SERVED_TYPES:
-        return {"Content-Type": mime, "Content-Disposition": f'inline; filename="{name}"'}
+        # No file name here: the page's links name a download REF_TYPE.jpg (their `download`
+        # attribute), which a name in this header would override.
+        return {"Content-Type": mime, "Content-Disposition": "inline"}
     # Never expected (the worker stores JPEG and PNG only), and then never rendered in place.
     return {"Content-Type": "application/octet-stream", "Content-Disposition": "attachment"}
 
