@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from jsonschema import Draft202012Validator
 
 from tests.fuzz.strategies import messages
-from tests.harness import Broker, InProcessWorker, cr_stoc, wait_for_status
+from tests.harness import Broker, InProcessWorker, cr_stoc, wait_for_reviews, wait_for_status
 from tests.services import wait_until
 from worker.findings.model import KINDS
 from worker.intake.message import InvalidMessage, parse_message
@@ -160,13 +160,17 @@ async def test_the_events_the_worker_emits_match_the_schema(
     ids = [message["messageId"] for message in sent]
     for message_id in ids:
         await wait_for_status(db, message_id)
+    await wait_for_reviews(db)
+    rows = await db.fetch("SELECT routing_key, body::text AS body FROM outbox ORDER BY id")
+    reviewed = [json.loads(row["body"]) for row in rows if row["routing_key"] == "photos.reviewed"]
+    finals = [row for row in rows if row["routing_key"] != "photos.reviewed"]
+    assert len(finals) == len(sent)
     events = await wait_until(lambda: _events_of(broker, ids), what="every result event")
-    rows = await db.fetch("SELECT routing_key, body::text AS body FROM outbox")
-    assert len(rows) == len(sent)
 
     validator = _validator("photos-status")
     emitted = [(e.pop("_routing_key"), e) for e in events]
-    emitted += [(row["routing_key"], json.loads(row["body"])) for row in rows]
+    emitted = [(key, event) for key, event in emitted if key != "photos.reviewed"]
+    emitted += [(row["routing_key"], json.loads(row["body"])) for row in finals]
     for routing_key, event in emitted:
         assert routing_key == f"photos.{event['status']}"
         if REVIEW_EMITTED:
@@ -176,4 +180,9 @@ async def test_the_events_the_worker_emits_match_the_schema(
             validator.validate({**event, "review": "none"})  # the contract will require it
     statuses = {event["status"] for _, event in emitted}
     assert statuses == {"completed", "unavailable", "failed"}
-    assert any(event["findings"] for _, event in emitted)
+    # The findings that need the photos decoded come with photos.reviewed.
+    assert reviewed, "the completed requests were reviewed"
+    reviewed_validator = _validator("photos-reviewed")
+    for event in reviewed:
+        reviewed_validator.validate(event)
+    assert any(event["findings"] for event in reviewed)
