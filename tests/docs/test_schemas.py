@@ -116,7 +116,9 @@ def test_the_schemas_own_example_is_accepted() -> None:
 @settings(max_examples=1500, deadline=None)
 @given(messages)
 def test_the_schema_and_the_message_model_agree_on_fuzzed_messages(message: Any) -> None:
-    assert _validator("cr_stoc").is_valid(message) == _accepted(message), message
+    # As the worker reads it: JSON's escapes turn a pair of surrogates into one character.
+    body = json.dumps(message)
+    assert _validator("cr_stoc").is_valid(json.loads(body)) == _accepted(message), message
 
 
 def test_a_reviewed_event_per_the_contract_is_valid_and_its_fields_are_required() -> None:
