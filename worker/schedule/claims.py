@@ -156,17 +156,34 @@ async def seconds_to_next_due(pool: Pool, codes: Sequence[str]) -> float | None:
     return value
 
 
+# A renewal must be done within this share of the lease, or its leases are taken as lost.
+RENEWAL_SHARE = 0.25
+
+
 async def renew_leases(
     pool: Pool, lease_ids: Sequence[uuid.UUID], lease_seconds: float
 ) -> set[uuid.UUID]:
-    """Extend the leases still held; the ones missing from the answer were lost."""
+    """Extend the leases still held; the ones missing from the answer were lost.
+
+    A renewal that waited on a lock (an index build, a pg_repack swap, a row lock) may update a
+    row long after it was sent, and the lease it set is counted from when the row was computed,
+    which for a row lock is before the wait. So the answer is read on the clock after the
+    update: a lease left with less than it should have is taken as lost and given back, due at
+    once, rather than kept by a worker that would then run past its end.
+    """
     rows = await pool.fetch(
-        "UPDATE photo_requests SET next_attempt_at = now() + make_interval(secs => $2)"
-        " WHERE lease_id = ANY($1::uuid[]) AND status = 'pending' RETURNING lease_id",
+        "UPDATE photo_requests SET next_attempt_at = clock_timestamp() + make_interval(secs => $2)"
+        " WHERE lease_id = ANY($1::uuid[]) AND status = 'pending'"
+        " RETURNING lease_id,"
+        " extract(epoch FROM next_attempt_at - clock_timestamp())::float8 AS remaining",
         list(lease_ids),
         lease_seconds,
     )
-    return {row["lease_id"] for row in rows}
+    enough = lease_seconds * (1 - RENEWAL_SHARE)
+    late = [row["lease_id"] for row in rows if row["remaining"] < enough]
+    if late:
+        await release_leases(pool, late)
+    return {row["lease_id"] for row in rows if row["remaining"] >= enough}
 
 
 async def note_interruption(pool: Pool, lease_id: uuid.UUID, error: str) -> None:

@@ -165,23 +165,34 @@ class Scheduler:
         await _wait_any(stop, self._wake, timeout)
 
     async def renew_leases(self, stop: asyncio.Event) -> None:
-        """Keep the leases of running attempts alive; cancel an attempt whose lease was lost."""
-        interval = self._settings.lease_seconds / 3
-        while not await _wait(stop, interval):
+        """Keep the leases of running and waiting claims alive; stop acting on lost ones.
+
+        A renewal that fails or takes longer than a quarter of the lease is taken as lost for all
+        the leases it carried: renewals a third of a lease apart, each given a quarter, mean that
+        this process stops acting as the owner before the lease it last renewed can end, so no
+        other worker can claim a request while this one still runs it.
+        """
+        lease = self._settings.lease_seconds
+        while not await _wait(stop, lease / 3):
             held, waiting = dict(self._tasks), self._hand.leases()
             if not held and not waiting:
                 continue
             try:
-                kept = await claims.renew_leases(
-                    self._pool, [*held, *waiting], self._settings.lease_seconds
-                )
-            except Exception as exc:
-                report_failure(self._metrics, exc, "renewing leases failed")
-                continue
-            self._hand.drop(set(waiting) - kept)
-            for lease_id in held.keys() - kept:
+                renewal = claims.renew_leases(self._pool, [*held, *waiting], lease)
+                kept = await asyncio.wait_for(renewal, lease * claims.RENEWAL_SHARE)
+            except Exception as exc:  # TimeoutError too
+                report_failure(self._metrics, exc, "renewing leases failed; taken as lost")
+                kept = None
+            self._hand.drop(set(waiting) - (kept or set()))
+            for lease_id in held.keys() - (kept or set()):
                 self._metrics.lease_lost.inc()
                 held[lease_id].cancel()
+            if kept is None:  # they may still be ours: due at once rather than after a lease
+                await self._give_back([*held, *waiting])
+
+    async def _give_back(self, lease_ids: list[uuid.UUID]) -> None:
+        with contextlib.suppress(Exception):  # else they run out: the same, later
+            await asyncio.wait_for(claims.release_leases(self._pool, lease_ids), _RELEASE_SECONDS)
 
     async def drain(self, grace: float) -> None:
         """Let running attempts finish within `grace`; give the others back, due now.
