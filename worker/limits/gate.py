@@ -63,13 +63,12 @@ class PartnerGate:
             quota.calls if quota else None,
             quota.timezone if quota else "UTC",
         )
-        if taken is None:
+        tokens = taken.tokens
+        if tokens is None:
             assert quota is not None  # only a quota refuses a call
-            now = await ledger.database_now(self._pool)
-            raise CallRefused("quota", next_day(now, quota.zone))
-        tokens, used = taken
-        if quota is not None:
-            self._metrics.quota_used.labels(self.code).set(used)
+            raise CallRefused("quota", next_day(taken.at, quota.zone))
+        if quota is not None and taken.used is not None:
+            self._metrics.quota_used.labels(self.code).set(taken.used)
         if rate is not None and tokens < 0:
             wait = -tokens / rate.per_second
             self._metrics.rate_waited.labels(self.code).inc(wait)
