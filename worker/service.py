@@ -149,6 +149,7 @@ class _Parts:
             ctx.rng,
         )
         scheduler.admit = gatekeeper.admit
+        scheduler.holds = gatekeeper.holds
         dead_letters = DeadLetterCopier(
             resources.pool,
             resources.publisher_channel,

@@ -7,6 +7,7 @@ attempt. When the breaker's cool-down is over, one replica lets one request thro
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,7 @@ class Gatekeeper:
         self._gates = dict(gates)
         self._metrics = metrics
         self._blocks: dict[str, Block | None] = {}
+        self._shared: dict[str, ledger.Shared] = {}  # as the last claim pass read it
 
     async def open(self) -> None:
         """A shared row for each limited OC (kept across restarts)."""
@@ -59,7 +61,20 @@ class Gatekeeper:
                 admitted[code] = await self._admit(gate, shared[code], free[code])
         return admitted
 
+    def holds(self, code: str, now: datetime) -> Block | None:
+        """Why the OC may not be called at `now` (the database's clock), from what the last
+        claim pass read: its hours as of `now`, its quota and breaker as read then. No
+        statement: a claim that waited in the hand asks this before it starts."""
+        gate, shared = self._gates.get(code), self._shared.get(code)
+        if gate is None or shared is None:
+            return None
+        block = block_of(gate.config, dataclasses.replace(shared, now=now))
+        if block is not None and block.reason == "breaker" and block.until <= now:
+            return Block("breaker", now)  # the probe is the claim pass's to let through
+        return block
+
     async def _admit(self, gate: PartnerGate, shared: ledger.Shared, free: int) -> int:
+        self._shared[gate.code] = shared
         self._report(gate, shared)
         block = block_of(gate.config, shared)
         self._note(gate, block)
