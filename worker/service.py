@@ -150,6 +150,7 @@ class _Parts:
         )
         scheduler.admit = gatekeeper.admit
         scheduler.holds = gatekeeper.holds
+        scheduler.claimed = gatekeeper.claimed
         dead_letters = DeadLetterCopier(
             resources.pool,
             resources.publisher_channel,

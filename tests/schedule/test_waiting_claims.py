@@ -148,6 +148,7 @@ async def test_a_waiting_claim_does_not_start_in_a_closure_that_began_after_its_
     await gatekeeper.open()
     replica.scheduler.admit = gatekeeper.admit
     replica.scheduler.holds = gatekeeper.holds
+    replica.scheduler.claimed = gatekeeper.claimed
     replica.start(renew=False)
     try:
         first, second = await _one_running_one_waiting(db, book, replica)

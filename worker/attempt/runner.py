@@ -42,11 +42,14 @@ async def run_attempt(ctx: AttemptContext, client: PartnerClient, claim: Claim) 
     progress = Progress(started_at=claim.now(), checks=PhotoChecks(ctx.analyzer))
     doomed = _doomed(ctx, client, claim)
     if doomed is not None:
+        await client.gate.unspent(claim.lease_id)  # a breaker's probe goes to one that calls
         return await _finish(ctx, claim, progress, doomed)
     try:
         outcome = await _attempt(ctx, client, claim, progress)
         progress.traits = await progress.checks.traits()
     except CallRefused as refused:
+        if progress.answer is None:  # refused before its first call
+            await client.gate.unspent(claim.lease_id)
         return await _defer(ctx, client, claim, refused)
     finally:
         progress.checks.cancel()  # only does something when the attempt itself is cancelled
@@ -58,11 +61,14 @@ async def run_attempt(ctx: AttemptContext, client: PartnerClient, claim: Claim) 
 def _doomed(ctx: AttemptContext, client: PartnerClient, claim: Claim) -> Final | None:
     """A request that must end now, whatever the partner would say.
 
-    The last chance at the deadline may be claimed up to a lease late; past that, the attempt at
-    the deadline itself was interrupted, and the request ends with what it last learned.
+    The last chance at the deadline may be claimed up to a lease late; past that, if the last
+    attempt was interrupted, it was the one at the deadline, and the request ends with what it
+    last learned. One that ended as it should is not doomed, however late: it was held past
+    its deadline by a closure or an open breaker (or no worker ran), and gets its last chance.
     """
     settings = ctx.settings
-    if claim.claimed_at > claim.deadline + timedelta(seconds=settings.lease_seconds):
+    late = claim.claimed_at > claim.deadline + timedelta(seconds=settings.lease_seconds)
+    if late and claim.interruptions > 0:
         waited = format_duration(client.partner.config.max_wait.total_seconds(), units=4)
         status: Literal["expired", "failed"] = (
             "expired" if claim.last_http_status == 202 else "failed"

@@ -121,17 +121,29 @@ async def record_calls(
     return row["was"], row["breaker_until"], row["failures"]
 
 
-async def take_probe(pool: Pool, code: str, cooldown: float) -> bool:
-    """The one replica that lets a probe through once the cool-down is over, if any is due."""
-    won: bool | None = await pool.fetchval(
+async def take_probe(pool: Pool, code: str, cooldown: float) -> datetime | None:
+    """The one replica that lets a probe through once the cool-down is over, if any is due:
+    the breaker's new end (another cool-down, unless the probe answers), or None."""
+    until: datetime | None = await pool.fetchval(
         "UPDATE partner_limits SET breaker_until = now() + make_interval(secs => $2)"
         " WHERE code_oc = $1 AND breaker_until <= now() AND EXISTS ("
         "  SELECT 1 FROM photo_requests WHERE status = 'pending' AND code_oc = $1"
-        "  AND next_attempt_at <= now()) RETURNING true",
+        "  AND next_attempt_at <= now()) RETURNING breaker_until",
         code,
         cooldown,
     )
-    return bool(won)
+    return until
+
+
+async def return_probe(pool: Pool, code: str, until: datetime) -> bool:
+    """A probe that made no call: the cool-down is over again, for the next due request (unless
+    the breaker changed meanwhile)."""
+    status: str = await pool.execute(
+        "UPDATE partner_limits SET breaker_until = now() WHERE code_oc = $1 AND breaker_until = $2",
+        code,
+        until,
+    )
+    return status.endswith(" 1")
 
 
 _DEFER_DUE = """

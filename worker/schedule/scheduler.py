@@ -41,14 +41,20 @@ Run = Callable[[Claim], Awaitable[object]]
 Admit = Callable[[dict[str, int]], Awaitable[dict[str, int]]]
 
 
-Holds = Callable[[str, datetime], Block | None]
+Holds = Callable[[str, datetime, uuid.UUID], Block | None]
+# Told of each claim pass's claims (the gatekeeper hands its probe to one, or takes it back).
+Claimed = Callable[[list[Claim]], Awaitable[None]]
 
 
 async def _admit_all(free: dict[str, int]) -> dict[str, int]:
     return free
 
 
-def _holds_none(code: str, now: datetime) -> Block | None:
+def _holds_none(code: str, now: datetime, lease_id: uuid.UUID) -> Block | None:
+    return None
+
+
+async def _claimed_nothing(taken: list[Claim]) -> None:
     return None
 
 
@@ -82,6 +88,7 @@ class Scheduler:
         self._spread = {code: p.config.spread.total_seconds() for code, p in partners.items()}
         # Whether an OC's conditions forbid a call now (see `worker/limits/`), for waiting claims.
         self.holds: Holds = _holds_none
+        self.claimed: Claimed = _claimed_nothing
         # Waiting claims that start together share one statement.
         self._starts: Batcher[uuid.UUID, int | None] = Batcher(self._start_many, max_batch=500)
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
@@ -138,6 +145,9 @@ class Scheduler:
             )
             if self._closed:  # drain() began meanwhile: these go back at once, unrun
                 await claims.release_leases(self._pool, [claim.lease_id for claim in taken])
+                taken = []
+            await self.claimed(taken)
+            if self._closed:
                 return 0
             for claim in self._hand.took(asked, taken, room):
                 self._start(claim)
@@ -187,7 +197,7 @@ class Scheduler:
         closed since the claim, an opened breaker send it back, unspent), then the statement
         that spends its attempt checks that its lease still holds."""
         try:
-            block = self.holds(claim.code_oc, claim.now())
+            block = self.holds(claim.code_oc, claim.now(), claim.lease_id)
             if block is not None:
                 spread = self._spread[claim.code_oc]
                 await claims.give_back(self._pool, claim.lease_id, block.until, spread)
