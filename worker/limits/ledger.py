@@ -165,15 +165,20 @@ async def defer_due(pool: Pool, code: str, until: datetime, spread: float) -> in
     return int(status.rsplit(maxsplit=1)[-1])
 
 
-async def defer_claim(pool: Pool, lease_id: uuid.UUID, until: datetime, spread: float) -> bool:
-    """Give a claimed request back for later without spending its attempt."""
+async def defer_claim(
+    pool: Pool, lease_id: uuid.UUID, until: datetime, spread: float, error: str | None = None
+) -> bool:
+    """Give a claimed request back for later without spending its attempt (`error`, if given,
+    says why it will take long)."""
     status: str = await pool.execute(
         "UPDATE photo_requests SET attempts = attempts - 1, interruptions = 0,"
         " next_attempt_at = $2::timestamptz + random() * make_interval(secs => $3),"
+        " last_error = coalesce($4, last_error),"
         " lease_id = NULL, lease_owner = NULL, updated_at = now()"
         " WHERE lease_id = $1 AND status = 'pending'",
         lease_id,
         until,
         spread,
+        error,
     )
     return status.endswith(" 1")
