@@ -261,7 +261,7 @@ class Scheduler:
 
     async def _give_back(self, lease_ids: list[uuid.UUID]) -> None:
         """Due at once; bounded, as shutdown must end even with the database away."""
-        with contextlib.suppress(Exception):  # else they run out: the same, later
+        with contextlib.suppress(*DB_ERRORS):  # else they run out: the same, later
             await asyncio.wait_for(claims.release_leases(self._pool, lease_ids), _RELEASE_SECONDS)
 
     async def drain(self, grace: float) -> None:
