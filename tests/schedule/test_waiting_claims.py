@@ -87,8 +87,11 @@ async def test_a_due_request_does_not_idle_in_a_busy_replica_while_another_has_r
     db: asyncpg.Pool, database_url: str, amqp_url: str, tmp_path: Path
 ) -> None:
     book = Book()
-    busy = Replica(replica_settings(database_url, amqp_url, tmp_path, "busy"), db, book).start()
-    idle = Replica(replica_settings(database_url, amqp_url, tmp_path, "idle"), db, book)
+    # Long enough that a slow renewal on a busy machine does not end the running attempt.
+    lease = {"lease_seconds": 6}
+    busy = Replica(replica_settings(database_url, amqp_url, tmp_path, "busy", **lease), db, book)
+    busy.start()
+    idle = Replica(replica_settings(database_url, amqp_url, tmp_path, "idle", **lease), db, book)
     try:
         _, second = await _one_running_one_waiting(db, book, busy)
         idle.start()
@@ -183,7 +186,7 @@ async def test_the_waiting_claims_of_a_killed_process_cost_their_requests_nothin
     broker: Broker,
     db: asyncpg.Pool,
 ) -> None:
-    settings = make_settings(database_url, amqp_url, tmp_path, lease_seconds=2)
+    settings = make_settings(database_url, amqp_url, tmp_path, lease_seconds=5)
     load_test_partners(settings, simulator.base_url, OCAA={"concurrency": 1})
     worker = spawn(settings, "killed")
     messages = [cr_stoc(intervention=f"KILLED-{i}:delay=600000") for i in range(2)]
