@@ -34,6 +34,9 @@ log = structlog.get_logger()
 # statements for a batch instead of several per request. An attempt starts at most that late.
 _BATCH_WINDOW = 0.25
 _RELEASE_SECONDS = 2.0
+# The share of a lease kept between a renewal given up and the end of the lease it renews: the
+# cancelled attempts stop within it.
+_MARGIN = 1 / 6
 
 
 Run = Callable[[Claim], Awaitable[object]]
@@ -232,12 +235,15 @@ class Scheduler:
     async def renew_leases(self, stop: asyncio.Event) -> None:
         """Keep the leases of running and waiting claims alive; stop acting on lost ones.
 
-        A renewal that fails or takes longer than a quarter of the lease is taken as lost for all
-        the leases it carried: renewals a third of a lease apart, each given a quarter, mean that
-        this process stops acting as the owner before the lease it last renewed can end, so no
-        other worker can claim a request while this one still runs it.
+        Each renewal must be done before the leases it renews could end, less a margin: the
+        last renewal that succeeded was sent at `renewed`, so every lease held then ends after
+        `renewed + lease` (and later claims after that). One that fails or is not done by then
+        is taken as lost for all the leases it carried: the attempts are cancelled while their
+        leases still hold, so no other worker can claim a request while this one still runs it.
         """
         lease = self._settings.lease_seconds
+        clock = asyncio.get_running_loop().time
+        renewed: float | None = None  # when the last renewal that succeeded was sent
         while not await _wait(stop, lease / 3):
             # Waiting longer than a renewal apart: another worker may have room for them.
             stale = [claim.lease_id for claim in self._hand.stale(lease / 3)]
@@ -245,13 +251,20 @@ class Scheduler:
                 await self._give_back(stale)
             held, waiting = dict(self._tasks), self._hand.leases()
             if not held and not waiting:
+                renewed = None  # the next leases are claims newer than the next renewal
                 continue
+            sent = clock()
+            # The first renewal of leases all claimed since the last pass: a quarter of a lease.
+            budget = lease * claims.RENEWAL_SHARE
+            if renewed is not None:
+                budget = renewed + lease * (1 - _MARGIN) - sent
             try:
                 renewal = claims.renew_leases(self._pool, [*held, *waiting], lease)
-                kept = await asyncio.wait_for(renewal, lease * claims.RENEWAL_SHARE)
+                kept = await asyncio.wait_for(renewal, budget)
+                renewed = sent
             except Exception as exc:  # TimeoutError too
                 report_failure(self._metrics, exc, "renewing leases failed; taken as lost")
-                kept = None
+                kept, renewed = None, None
             self._hand.drop(set(waiting) - (kept or set()))
             for lease_id in held.keys() - (kept or set()):
                 self._metrics.lease_lost.inc()
