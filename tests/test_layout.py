@@ -25,7 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     "partners": BASE | {"observe"},
     "intake": BASE | {"observe", "database", "events", "partners"},
     "limits": BASE | {"observe", "partners"},
-    "schedule": BASE | {"observe", "partners", "limits"},
+    "schedule": BASE | {"observe", "database", "partners", "limits"},
     "photos": BASE | {"observe", "partners"},
     "findings": BASE | {"observe", "partners", "photos"},
     "attempt": BASE

@@ -186,6 +186,8 @@ class _Parts:
             ctx.rng,
         )
         scheduler.admit = gatekeeper.admit
+        scheduler.holds = gatekeeper.holds
+        scheduler.claimed = gatekeeper.claimed
         dead_letters = DeadLetterCopier(
             resources.pool,
             resources.publisher_channel,

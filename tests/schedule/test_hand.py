@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from worker.schedule.claims import Claim
@@ -25,6 +27,7 @@ def _claims(code: str, count: int) -> list[Claim]:
             deadline=NOW,
             claimed_at=NOW,
             interruptions=0,
+            started=False,
         )
         for i in range(count)
     ]
@@ -82,3 +85,21 @@ def test_when_the_global_limit_binds_the_ocs_take_turns_at_going_first() -> None
     hand.took({"OCAA": 4, "OCBB": 4}, [*_claims("OCAA", 4), *_claims("OCBB", 4)], room=8)
     first = [next(hand.startable(running=0)).code_oc for _ in range(4)]
     assert sorted(first) == ["OCAA", "OCAA", "OCBB", "OCBB"]
+
+
+def test_the_claims_that_start_at_once_fit_the_free_slots_and_the_global_limit() -> None:
+    hand = Hand({"OCAA": 4, "OCBB": 4}, limit=5)
+    assert hand.plan({"OCAA": 8, "OCBB": 8}, running=0) == {"OCAA": 4, "OCBB": 1}
+    assert hand.plan({"OCAA": 2, "OCBB": 8}, running=4) == {"OCAA": 1, "OCBB": 0}
+
+
+def test_a_claim_that_waited_too_long_goes_back_and_its_oc_claims_none_to_wait() -> None:
+    hand = Hand({"OCAA": 1}, limit=16)
+    hand.took({"OCAA": 1}, [replace(_claims("OCAA", 1)[0], started=True)], room=32)
+    old = _claims("OCAA", 1)
+    hand.took({"OCAA": 1}, [replace(old[0], clock=time.monotonic() - 60)], room=32)
+    assert hand.stale(bound=10) == [replace(old[0], clock=0)]  # the clock is not compared
+    assert hand.leases() == []
+    assert hand.wanted() == {}  # its one slot is busy, and nothing more is held for it
+    hand.freed("OCAA")
+    assert hand.wanted() == {"OCAA": 2}

@@ -13,7 +13,7 @@ import structlog
 
 from worker.attempt.context import AttemptContext, Progress
 from worker.attempt.verdicts import Final, Outcome, Refusal, Retry
-from worker.partners.client import PartnerClient, PartnerUnreachable
+from worker.partners.client import CallRefused, PartnerClient, PartnerUnreachable
 from worker.partners.credentials import TokenUnavailable
 from worker.partners.records import PhotoRecord
 from worker.photos import catalog
@@ -85,6 +85,9 @@ async def _download(
         for record in records:
             try:
                 photo, write = await fetcher.fetch(claim.code_oc, record)
+            except CallRefused:
+                await _written(ctx, claim, progress, writes, keep=0)  # kept by the deferral
+                raise
             except PhotoRefused as exc:
                 refusals.append(Refusal(str(record.id), exc.reason, exc.detail))
             except PhotoNotFound as exc:

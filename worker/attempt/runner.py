@@ -43,11 +43,14 @@ async def run_attempt(ctx: AttemptContext, client: PartnerClient, claim: Claim) 
     progress = Progress(started_at=claim.now())
     doomed = _doomed(ctx, client, claim)
     if doomed is not None:
+        await client.gate.unspent(claim.lease_id)  # a breaker's probe goes to one that calls
         return await _finish(ctx, client, claim, progress, doomed)
     try:
         outcome = await _attempt(ctx, client, claim, progress)
     except CallRefused as refused:
-        return await _defer(ctx, client, claim, refused)
+        if progress.answer is None:  # refused before its first call
+            await client.gate.unspent(claim.lease_id)
+        return await _defer(ctx, client, claim, progress, refused)
     if isinstance(outcome, Retry):
         return await _retry_or_give_up(ctx, client, claim, progress, outcome)
     return await _finish(ctx, client, claim, progress, outcome)
@@ -56,11 +59,14 @@ async def run_attempt(ctx: AttemptContext, client: PartnerClient, claim: Claim) 
 def _doomed(ctx: AttemptContext, client: PartnerClient, claim: Claim) -> Final | None:
     """A request that must end now, whatever the partner would say.
 
-    The last chance at the deadline may be claimed up to a lease late; past that, the attempt at
-    the deadline itself was interrupted, and the request ends with what it last learned.
+    The last chance at the deadline may be claimed up to a lease late; past that, if the last
+    attempt was interrupted, it was the one at the deadline, and the request ends with what it
+    last learned. One that ended as it should is not doomed, however late: it was held past
+    its deadline by a closure or an open breaker (or no worker ran), and gets its last chance.
     """
     settings = ctx.settings
-    if claim.claimed_at > claim.deadline + timedelta(seconds=settings.lease_seconds):
+    late = claim.claimed_at > claim.deadline + timedelta(seconds=settings.lease_seconds)
+    if late and claim.interruptions > 0:
         waited = format_duration(client.partner.config.max_wait.total_seconds(), units=4)
         status: Literal["expired", "failed"] = (
             "expired" if claim.last_http_status == 202 else "failed"
@@ -239,19 +245,58 @@ async def _findings(ctx: AttemptContext, claim: Claim, progress: Progress) -> tu
 
 
 async def _defer(
-    ctx: AttemptContext, client: PartnerClient, claim: Claim, refused: CallRefused
+    ctx: AttemptContext,
+    client: PartnerClient,
+    claim: Claim,
+    progress: Progress,
+    refused: CallRefused,
 ) -> str:
     """The OC's conditions forbid calling it now: the request waits, its attempt not spent.
 
-    Photos stored by this attempt are stored again by the next one (their rows are written
-    with the outcome); only the attempt that spends the last calls of a day pays that.
+    An attempt that stored photos before the refusal keeps them: it is recorded with their rows
+    (its attempt spent), so the next one links them instead of downloading them again, and a
+    request larger than a day's quota completes over several days.
     """
     spread = client.partner.config.spread.total_seconds()
-    if not await ledger.defer_claim(ctx.pool, claim.lease_id, refused.until, spread):
+    error = _over_quota(ctx, client, claim, progress, refused)
+    if progress.stored:
+        next_at = refused.until + timedelta(seconds=ctx.rng.uniform(0, spread))
+        report = progress.report(f"deferred:{refused.reason}", error or str(refused))
+        rescheduling = Rescheduling(claim, report, next_at, claim.not_found_count)
+        if not await ctx.reschedules.submit(rescheduling):
+            return _lease_lost(ctx)
+    elif not await ledger.defer_claim(ctx.pool, claim.lease_id, refused.until, spread, error):
         return _lease_lost(ctx)
     ctx.metrics.deferred.labels(claim.code_oc, refused.reason).inc()
-    log.info("attempt deferred", reason=refused.reason, until=refused.until.isoformat())
+    log.info(
+        "attempt deferred",
+        reason=refused.reason,
+        until=refused.until.isoformat(),
+        stored=len(progress.stored),
+    )
     return f"deferred:{refused.reason}"
+
+
+def _over_quota(
+    ctx: AttemptContext,
+    client: PartnerClient,
+    claim: Claim,
+    progress: Progress,
+    refused: CallRefused,
+) -> str | None:
+    """Said of a request that needs more calls than a whole day's quota allows."""
+    quota = client.partner.config.quota
+    needed = 1 + len(progress.records)
+    if refused.reason != "quota" or quota is None or needed <= quota.calls:
+        return None
+    ctx.metrics.over_quota.labels(claim.code_oc).inc()
+    done = len(progress.known) + len(progress.stored)
+    error = (
+        f"needs {needed} calls (metadata and {len(progress.records)} photos), more than the"
+        f" daily quota of {quota.calls}: completed over several days, {done} photos kept so far"
+    )
+    log.warning("request larger than a day's quota", error=error)
+    return error
 
 
 def _lease_lost(ctx: AttemptContext) -> str:

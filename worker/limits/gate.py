@@ -4,15 +4,19 @@ the tally of answers and failures that its circuit breaker is fed with."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, tzinfo
 
 import asyncpg
+import structlog
 
 from worker.limits import ledger
 from worker.observe.metrics import Metrics
 from worker.partners.client import CallRefused
 from worker.partners.config import PartnerConfig
+
+log = structlog.get_logger()
 
 
 @dataclass
@@ -43,6 +47,9 @@ class PartnerGate:
         self.code = code
         self.config = config
         self.tally = Tally()
+        # The probe this process let through: the breaker's end it set, and the claim it went to.
+        self.probe: datetime | None = None
+        self.probe_lease: uuid.UUID | None = None
         self._pool = pool
         self._metrics = metrics
 
@@ -63,13 +70,12 @@ class PartnerGate:
             quota.calls if quota else None,
             quota.timezone if quota else "UTC",
         )
-        if taken is None:
+        tokens = taken.tokens
+        if tokens is None:
             assert quota is not None  # only a quota refuses a call
-            now = await ledger.database_now(self._pool)
-            raise CallRefused("quota", next_day(now, quota.zone))
-        tokens, used = taken
-        if quota is not None:
-            self._metrics.quota_used.labels(self.code).set(used)
+            raise CallRefused("quota", next_day(taken.at, quota.zone))
+        if quota is not None and taken.used is not None:
+            self._metrics.quota_used.labels(self.code).set(taken.used)
         if rate is not None and tokens < 0:
             wait = -tokens / rate.per_second
             self._metrics.rate_waited.labels(self.code).inc(wait)
@@ -78,6 +84,16 @@ class PartnerGate:
     def after_call(self, answered: bool | None) -> None:
         if self.config.breaker is not None and answered is not None:
             self.tally.add(answered)
+
+    async def unspent(self, lease_id: uuid.UUID) -> None:
+        """The claim ends without calling the OC: if it carried the probe, the probe goes back."""
+        if self.probe is not None and self.probe_lease == lease_id:
+            await self.return_probe()
+
+    async def return_probe(self) -> None:
+        until, self.probe, self.probe_lease = self.probe, None, None
+        if until is not None and await ledger.return_probe(self._pool, self.code, until):
+            log.info("circuit breaker: the probe made no call; the next due request takes it")
 
 
 def next_day(now: datetime, zone: tzinfo) -> datetime:

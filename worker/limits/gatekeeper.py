@@ -7,9 +7,12 @@ attempt. When the breaker's cool-down is over, one replica lets one request thro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 import asyncpg
 import structlog
@@ -22,6 +25,16 @@ from worker.partners.config import PartnerConfig
 
 log = structlog.get_logger()
 REASONS = ("hours", "quota", "breaker")
+
+
+class Claimed(Protocol):
+    """What the gatekeeper reads of a claim (`worker.schedule.claims.Claim`)."""
+
+    @property
+    def code_oc(self) -> str: ...
+
+    @property
+    def lease_id(self) -> uuid.UUID: ...
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,7 @@ class Gatekeeper:
         self._gates = dict(gates)
         self._metrics = metrics
         self._blocks: dict[str, Block | None] = {}
+        self._shared: dict[str, ledger.Shared] = {}  # as the last claim pass read it
 
     async def open(self) -> None:
         """A shared row for each limited OC (kept across restarts)."""
@@ -59,7 +73,22 @@ class Gatekeeper:
                 admitted[code] = await self._admit(gate, shared[code], free[code])
         return admitted
 
+    def holds(self, code: str, now: datetime, lease_id: uuid.UUID) -> Block | None:
+        """Why the OC may not be called at `now` (the database's clock), from what the last
+        claim pass read: its hours as of `now`, its quota and breaker as read then. No
+        statement: a claim that waited in the hand asks this before it starts."""
+        gate, shared = self._gates.get(code), self._shared.get(code)
+        if gate is None or shared is None:
+            return None
+        block = block_of(gate.config, dataclasses.replace(shared, now=now))
+        if block is not None and block.reason == "breaker" and block.until <= now:
+            if gate.probe_lease == lease_id:
+                return None  # the probe itself
+            return Block("breaker", now)  # the probe is the claim pass's to let through
+        return block
+
     async def _admit(self, gate: PartnerGate, shared: ledger.Shared, free: int) -> int:
+        self._shared[gate.code] = shared
         self._report(gate, shared)
         block = block_of(gate.config, shared)
         self._note(gate, block)
@@ -77,10 +106,25 @@ class Gatekeeper:
     async def _probe(self, gate: PartnerGate, free: int) -> int:
         assert gate.config.breaker is not None  # block_of: only a configured breaker holds
         cooldown = gate.config.breaker.cooldown.total_seconds()
-        if free and await ledger.take_probe(self._pool, gate.code, cooldown):
-            log.info("circuit breaker: one request let through as a probe", oc=gate.code)
-            return 1
-        return 0
+        if not free:
+            return 0
+        gate.probe = await ledger.take_probe(self._pool, gate.code, cooldown)
+        gate.probe_lease = None
+        if gate.probe is None:
+            return 0
+        log.info("circuit breaker: one request let through as a probe", oc=gate.code)
+        return 1
+
+    async def claimed(self, taken: Sequence[Claimed]) -> None:
+        """After a claim pass: each probe goes with the claim of its OC, or back if none."""
+        for gate in self._gates.values():
+            if gate.probe is None or gate.probe_lease is not None:
+                continue
+            lease = next((c.lease_id for c in taken if c.code_oc == gate.code), None)
+            if lease is None:
+                await gate.return_probe()
+            else:
+                gate.probe_lease = lease
 
     def _note(self, gate: PartnerGate, block: Block | None) -> None:
         """One log line when an OC's block begins, changes reason or ends, and the gauges.

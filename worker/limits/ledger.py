@@ -33,31 +33,52 @@ async def ensure_rows(pool: Pool, capacities: dict[str, int]) -> None:
     )
 
 
+# The row is locked before the clock is read, and the clock is read once: the day a call is
+# counted on, the refill and, for a refusal, the midnight it waits for all come from one reading.
 _TAKE = """
-UPDATE partner_limits p SET
-    tokens = CASE WHEN $2::float8 IS NULL THEN 0 ELSE least($3::float8,
-        p.tokens + $2 * extract(epoch FROM clock_timestamp() - p.refilled_at)) - 1 END,
-    refilled_at = clock_timestamp(),
-    quota_day = d.today,
-    quota_used = CASE WHEN p.quota_day = d.today THEN p.quota_used ELSE 0 END + 1,
-    updated_at = clock_timestamp()
-FROM (SELECT (clock_timestamp() AT TIME ZONE $5)::date AS today) d
-WHERE p.code_oc = $1
-  AND ($4::int IS NULL OR CASE WHEN p.quota_day = d.today THEN p.quota_used ELSE 0 END < $4)
-RETURNING p.tokens, p.quota_used
+WITH locked AS MATERIALIZED (
+    SELECT tokens, refilled_at, quota_day, quota_used FROM partner_limits
+    WHERE code_oc = $1 FOR UPDATE
+), read AS MATERIALIZED (
+    SELECT clock_timestamp() AS at, l.* FROM locked l
+), c AS MATERIALIZED (
+    SELECT at, tokens, refilled_at, (at AT TIME ZONE $5)::date AS today,
+        CASE WHEN quota_day = (at AT TIME ZONE $5)::date THEN quota_used ELSE 0 END AS used
+    FROM read
+), taken AS (
+    UPDATE partner_limits p SET
+        tokens = CASE WHEN $2::float8 IS NULL THEN 0 ELSE least($3::float8,
+            c.tokens + $2 * extract(epoch FROM c.at - c.refilled_at)) - 1 END,
+        refilled_at = c.at, quota_day = c.today, quota_used = c.used + 1, updated_at = c.at
+    FROM c
+    WHERE p.code_oc = $1 AND ($4::int IS NULL OR c.used < $4)
+    RETURNING p.tokens, p.quota_used
+)
+SELECT c.at, taken.tokens, taken.quota_used FROM c LEFT JOIN taken ON true
 """
+
+
+@dataclass(frozen=True)
+class Take:
+    """One call counted, or refused: `tokens` is None when today's quota is spent."""
+
+    at: datetime  # the database's clock that decided
+    tokens: float | None
+    used: int | None
 
 
 async def take_call(
     pool: Pool, code: str, rate: float | None, capacity: float, quota: int | None, zone: str
-) -> tuple[float, int] | None:
-    """Count one call: (tokens left, calls today); None when today's quota is spent.
+) -> Take:
+    """Count one call: the tokens left and the calls today, or a refusal with its clock.
 
     Tokens below zero are calls promised to callers that wait their turn, which is how
     every replica's callers queue on one bucket without a lock held while they wait.
     """
     row = await pool.fetchrow(_TAKE, code, rate, capacity, quota, zone)
-    return None if row is None else (row["tokens"], row["quota_used"])
+    if row is None:  # made at start-up; gone means someone deleted it
+        raise LookupError(f"partner_limits has no row for {code}: restart the worker")
+    return Take(row["at"], row["tokens"], row["quota_used"])
 
 
 async def read_shared(pool: Pool, codes: Sequence[str]) -> dict[str, Shared]:
@@ -72,11 +93,6 @@ async def read_shared(pool: Pool, codes: Sequence[str]) -> dict[str, Shared]:
         )
         for row in rows
     }
-
-
-async def database_now(pool: Pool) -> datetime:
-    now: datetime = await pool.fetchval("SELECT now()")
-    return now
 
 
 _RECORD = """
@@ -105,17 +121,29 @@ async def record_calls(
     return row["was"], row["breaker_until"], row["failures"]
 
 
-async def take_probe(pool: Pool, code: str, cooldown: float) -> bool:
-    """The one replica that lets a probe through once the cool-down is over, if any is due."""
-    won: bool | None = await pool.fetchval(
+async def take_probe(pool: Pool, code: str, cooldown: float) -> datetime | None:
+    """The one replica that lets a probe through once the cool-down is over, if any is due:
+    the breaker's new end (another cool-down, unless the probe answers), or None."""
+    until: datetime | None = await pool.fetchval(
         "UPDATE partner_limits SET breaker_until = now() + make_interval(secs => $2)"
         " WHERE code_oc = $1 AND breaker_until <= now() AND EXISTS ("
         "  SELECT 1 FROM photo_requests WHERE status = 'pending' AND code_oc = $1"
-        "  AND next_attempt_at <= now()) RETURNING true",
+        "  AND next_attempt_at <= now()) RETURNING breaker_until",
         code,
         cooldown,
     )
-    return bool(won)
+    return until
+
+
+async def return_probe(pool: Pool, code: str, until: datetime) -> bool:
+    """A probe that made no call: the cool-down is over again, for the next due request (unless
+    the breaker changed meanwhile)."""
+    status: str = await pool.execute(
+        "UPDATE partner_limits SET breaker_until = now() WHERE code_oc = $1 AND breaker_until = $2",
+        code,
+        until,
+    )
+    return status.endswith(" 1")
 
 
 _DEFER_DUE = """
@@ -137,15 +165,20 @@ async def defer_due(pool: Pool, code: str, until: datetime, spread: float) -> in
     return int(status.rsplit(maxsplit=1)[-1])
 
 
-async def defer_claim(pool: Pool, lease_id: uuid.UUID, until: datetime, spread: float) -> bool:
-    """Give a claimed request back for later without spending its attempt."""
+async def defer_claim(
+    pool: Pool, lease_id: uuid.UUID, until: datetime, spread: float, error: str | None = None
+) -> bool:
+    """Give a claimed request back for later without spending its attempt (`error`, if given,
+    says why it will take long)."""
     status: str = await pool.execute(
         "UPDATE photo_requests SET attempts = attempts - 1, interruptions = 0,"
         " next_attempt_at = $2::timestamptz + random() * make_interval(secs => $3),"
+        " last_error = coalesce($4, last_error),"
         " lease_id = NULL, lease_owner = NULL, updated_at = now()"
         " WHERE lease_id = $1 AND status = 'pending'",
         lease_id,
         until,
         spread,
+        error,
     )
     return status.endswith(" 1")

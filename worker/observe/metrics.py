@@ -153,6 +153,13 @@ class Metrics:
             ["oc", "reason"],
             registry=r,
         )
+        self.over_quota = Counter(
+            "worker_requests_over_quota",
+            "Quota refusals of requests that need more calls (metadata and photos) than a whole"
+            " day's quota: they complete over several days, keeping what each day stored",
+            ["oc"],
+            registry=r,
+        )
         self.lease_lost = Counter(
             "worker_leases_lost", "Attempts abandoned because their lease expired", registry=r
         )

@@ -52,12 +52,18 @@ class Gate(Protocol):
     def after_call(self, answered: bool | None) -> None:
         """True: the OC answered; False: a transient failure (no answer, 5xx); None: neither."""
 
+    async def unspent(self, lease_id: uuid.UUID) -> None:
+        """The attempt of this lease ends without having called the OC."""
+
 
 class _Open:
     async def before_call(self) -> None:
         return None
 
     def after_call(self, answered: bool | None) -> None:
+        return None
+
+    async def unspent(self, lease_id: uuid.UUID) -> None:
         return None
 
 

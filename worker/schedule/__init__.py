@@ -1,4 +1,5 @@
 """Stage 2: due requests claimed under a lease, the loop that runs them, the backoff.
 
-May use: settings, observe, partners, limits; it runs attempts through a callable, not by import.
+May use: settings, observe, database, partners, limits; it runs attempts through a callable, not
+by import.
 """

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -43,6 +43,8 @@ class Claim:
     last_error: str | None = None
     actions: tuple[str, ...] = ()  # from the message, for the photo checks
     date_intervention: datetime | None = None
+    # False: claimed to wait in the hand; `start_claims` starts it, or it goes back unstarted.
+    started: bool = True
     clock: float = field(default_factory=time.monotonic, compare=False)
 
     def now(self) -> datetime:
@@ -55,23 +57,30 @@ class Claim:
 
 _CLAIM = """
 WITH slots AS (
-    SELECT * FROM unnest($1::text[], $2::int[], $6::float8[]) AS s(code_oc, free, max_wait)
+    SELECT * FROM unnest($1::text[], $2::int[], $6::float8[], $7::int[])
+        AS s(code_oc, free, max_wait, start)
 ), due AS (
-    SELECT r.message_id, slots.max_wait
+    SELECT r.message_id, slots.max_wait, r.rank <= slots.start AS started
     FROM slots CROSS JOIN LATERAL (
-        SELECT message_id FROM photo_requests p
-        WHERE p.status = 'pending' AND p.code_oc = slots.code_oc AND p.next_attempt_at <= now()
-        ORDER BY p.next_attempt_at
-        LIMIT slots.free
-        FOR UPDATE SKIP LOCKED
+        SELECT x.message_id, row_number() OVER (ORDER BY x.next_attempt_at) AS rank
+        FROM (
+            SELECT message_id, next_attempt_at FROM photo_requests p
+            WHERE p.status = 'pending' AND p.code_oc = slots.code_oc
+                AND p.next_attempt_at <= now()
+            ORDER BY p.next_attempt_at
+            LIMIT slots.free
+            FOR UPDATE SKIP LOCKED
+        ) x
     ) r
     LIMIT $3
 )
 UPDATE photo_requests p
 SET next_attempt_at = now() + make_interval(secs => $4), lease_owner = $5,
-    lease_id = gen_random_uuid(), attempts = attempts + 1, updated_at = now(),
-    -- Still leased: the attempt that held it ended without an outcome (killed, lease lost).
-    interruptions = p.interruptions + (p.lease_id IS NOT NULL)::int
+    lease_id = gen_random_uuid(), attempts = attempts + due.started::int, updated_at = now(),
+    -- Still leased by an attempt that started: it ended without an outcome (killed, lease lost).
+    -- A claim that only waited in a hand never started: it costs the request nothing.
+    interruptions = p.interruptions + (p.lease_id IS NOT NULL AND p.lease_started)::int,
+    lease_started = due.started
 FROM due WHERE p.message_id = due.message_id
 RETURNING p.message_id, p.code_oc, p.reference_prestation_prise,
     p.reference_commande_prise_interne_oc, p.reference_commande_sous_traitant_oi,
@@ -79,7 +88,7 @@ RETURNING p.message_id, p.code_oc, p.reference_prestation_prise,
     coalesce(p.refetched_at, p.received_at) AS waiting_since,
     coalesce(p.refetched_at, p.received_at) + make_interval(secs => due.max_wait) AS deadline,
     now() AS claimed_at, p.interruptions, p.last_http_status, p.last_error,
-    p.actions, p.date_intervention
+    p.actions, p.date_intervention, due.started
 """
 
 
@@ -90,9 +99,12 @@ async def claim_due(
     limit: int,
     lease_seconds: float,
     owner: str,
+    start: Mapping[str, int] | None = None,
 ) -> list[Claim]:
     """Take up to `free[oc]` due requests of each OC, `limit` in all, for `lease_seconds`.
 
+    The first `start[oc]` of each OC (all, without `start`) start at once and spend an
+    attempt; the others are claimed to wait, unstarted, until `start_claims`.
     SKIP LOCKED lets replicas claim side by side without waiting on each other's rows.
     `max_wait[oc]` (seconds) gives each claim its deadline, on the database's clock.
     """
@@ -101,7 +113,8 @@ async def claim_due(
         return []
     counts = [free[code] for code in codes]
     waits = [max_wait[code] for code in codes]
-    rows = await pool.fetch(_CLAIM, codes, counts, limit, lease_seconds, owner, waits)
+    starts = [free[code] if start is None else start.get(code, 0) for code in codes]
+    rows = await pool.fetch(_CLAIM, codes, counts, limit, lease_seconds, owner, waits, starts)
     return [_claim(row) for row in rows]
 
 
@@ -126,6 +139,7 @@ def _claim(row: asyncpg.Record) -> Claim:
         last_error=row["last_error"],
         actions=tuple(row["actions"] or ()),
         date_intervention=row["date_intervention"],
+        started=row["started"],
     )
 
 
@@ -156,17 +170,73 @@ async def seconds_to_next_due(pool: Pool, codes: Sequence[str]) -> float | None:
     return value
 
 
+# A renewal must be done within this share of the lease, or its leases are taken as lost.
+RENEWAL_SHARE = 0.25
+
+
 async def renew_leases(
     pool: Pool, lease_ids: Sequence[uuid.UUID], lease_seconds: float
 ) -> set[uuid.UUID]:
-    """Extend the leases still held; the ones missing from the answer were lost."""
+    """Extend the leases still held; the ones missing from the answer were lost.
+
+    A renewal that waited on a lock (an index build, a pg_repack swap, a row lock) may update a
+    row long after it was sent, and the lease it set is counted from when the row was computed,
+    which for a row lock is before the wait. So the answer is read on the clock after the
+    update: a lease left with less than it should have is taken as lost and given back, due at
+    once, rather than kept by a worker that would then run past its end.
+    """
     rows = await pool.fetch(
-        "UPDATE photo_requests SET next_attempt_at = now() + make_interval(secs => $2)"
-        " WHERE lease_id = ANY($1::uuid[]) AND status = 'pending' RETURNING lease_id",
+        "UPDATE photo_requests SET next_attempt_at = clock_timestamp() + make_interval(secs => $2)"
+        " WHERE lease_id = ANY($1::uuid[]) AND status = 'pending'"
+        " RETURNING lease_id,"
+        " extract(epoch FROM next_attempt_at - clock_timestamp())::float8 AS remaining",
         list(lease_ids),
         lease_seconds,
     )
-    return {row["lease_id"] for row in rows}
+    enough = lease_seconds * (1 - RENEWAL_SHARE)
+    late = [row["lease_id"] for row in rows if row["remaining"] < enough]
+    if late:
+        await release_leases(pool, late)
+    return {row["lease_id"] for row in rows if row["remaining"] >= enough}
+
+
+async def start_claims(
+    pool: Pool, lease_ids: Sequence[uuid.UUID], lease_seconds: float
+) -> dict[uuid.UUID, int]:
+    """Start claims that waited in the hand: each spends its attempt, if its lease still holds
+    with most of a lease ahead (renewed here too); the attempt number of each one started."""
+    rows = await pool.fetch(
+        "UPDATE photo_requests SET attempts = attempts + 1, lease_started = true,"
+        " next_attempt_at = clock_timestamp() + make_interval(secs => $2), updated_at = now()"
+        " WHERE lease_id = ANY($1::uuid[]) AND status = 'pending'"
+        " AND next_attempt_at > clock_timestamp()"
+        " RETURNING lease_id, attempts,"
+        " extract(epoch FROM next_attempt_at - clock_timestamp())::float8 AS remaining",
+        list(lease_ids),
+        lease_seconds,
+    )
+    enough = lease_seconds * (1 - RENEWAL_SHARE)
+    late = [row["lease_id"] for row in rows if row["remaining"] < enough]
+    if late:  # held up by a lock past its lease: not started after all, due at once
+        await pool.execute(
+            "UPDATE photo_requests SET attempts = attempts - 1, lease_started = false,"
+            " next_attempt_at = now(), lease_id = NULL, lease_owner = NULL"
+            " WHERE lease_id = ANY($1::uuid[]) AND status = 'pending'",
+            late,
+        )
+    return {row["lease_id"]: row["attempts"] for row in rows if row["remaining"] >= enough}
+
+
+async def give_back(pool: Pool, lease_id: uuid.UUID, at: datetime, spread: float) -> None:
+    """An unstarted claim back to the schedule, due from `at` over `spread` seconds."""
+    await pool.execute(
+        "UPDATE photo_requests SET next_attempt_at = $2::timestamptz"
+        " + random() * make_interval(secs => $3), lease_id = NULL, lease_owner = NULL,"
+        " updated_at = now() WHERE lease_id = $1 AND status = 'pending'",
+        lease_id,
+        at,
+        spread,
+    )
 
 
 async def note_interruption(pool: Pool, lease_id: uuid.UUID, error: str) -> None:

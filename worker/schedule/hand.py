@@ -2,13 +2,18 @@
 
 A claim takes an OC's free slots and as many again: requests that fall due together are claimed
 by one statement and start as slots free, without a claim each (before, an attempt that ended
-freed one slot and brought a claim of its own). Waiting claims are leased like running ones:
-their leases are renewed, and they are given back unstarted at shutdown. At most one OC's
-`concurrency` of its requests waits in a process, so replicas still share an OC's work.
+freed one slot and brought a claim of its own). The ones that start at once are claimed started;
+the others wait unstarted: they spend no attempt and count as no interruption until they start,
+which checks their lease and the OC's conditions first. Waiting claims are leased like running
+ones and renewed, but not for long: one that waited past a bound goes back (and its OC claims
+no more to wait until a slot frees), so a due request does not idle in a busy process while
+another has room; at shutdown they go back at once. At most one OC's `concurrency` of its
+requests waits in a process, so replicas still share an OC's work.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Iterator, Mapping
@@ -25,26 +30,45 @@ class Hand:
         self._waiting: dict[str, deque[Claim]] = {code: deque() for code in slots}
         # The OC's last claim got all it asked for: more of its requests may be due.
         self._more = dict.fromkeys(slots, True)
+        # A claim of the OC waited too long and went back: claim none to wait until a slot frees.
+        self._idle = dict.fromkeys(slots, False)
         self._turn = 0
 
     def wanted(self) -> dict[str, int]:
         """Per OC with room, how many a claim may take: free slots and as many again."""
         wanted = {
-            code: self.free[code] + slots - len(self._waiting[code])
+            code: self.free[code] + (0 if self._idle[code] else slots) - len(self._waiting[code])
             for code, slots in self._slots.items()
         }
         return {code: n for code, n in wanted.items() if n > 0}
+
+    def plan(self, asked: Mapping[str, int], running: int) -> dict[str, int]:
+        """How many of each OC's claims start at once (the rest wait): within its free slots
+        and the global limit, in the order of `asked`."""
+        budget = self._limit - running
+        start = {}
+        for code, count in asked.items():
+            start[code] = max(0, min(count, self.free.get(code, 0), budget))
+            budget -= start[code]
+        return start
 
     def room(self, running: int) -> int:
         """How many a claim may take in all."""
         return 2 * self._limit - running - sum(map(len, self._waiting.values()))
 
-    def took(self, asked: Mapping[str, int], taken: list[Claim], room: int) -> None:
+    def took(self, asked: Mapping[str, int], taken: list[Claim], room: int) -> list[Claim]:
+        """Keep the waiting ones; the started ones take their slots and are returned."""
         got = Counter(claim.code_oc for claim in taken)
         for code, count in asked.items():
             self._more[code] = got[code] >= count or len(taken) >= room
+        started = []
         for claim in taken:
-            self._waiting[claim.code_oc].append(claim)
+            if claim.started:
+                self.free[claim.code_oc] -= 1
+                started.append(claim)
+            else:
+                self._waiting[claim.code_oc].append(claim)
+        return started
 
     def startable(self, running: int) -> Iterator[Claim]:
         """The waiting claims that may start now, each taking its slot. The OCs take turns at
@@ -60,6 +84,19 @@ class Hand:
 
     def freed(self, code: str) -> None:
         self.free[code] += 1
+        self._idle[code] = False
+
+    def stale(self, bound: float) -> list[Claim]:
+        """Take out the claims that waited longer than `bound` seconds (to be given back)."""
+        now = time.monotonic()
+        taken = []
+        for code, waiting in self._waiting.items():
+            kept = deque(claim for claim in waiting if now - claim.clock <= bound)
+            if len(kept) < len(waiting):
+                self._idle[code] = True
+                taken += [claim for claim in waiting if now - claim.clock > bound]
+            self._waiting[code] = kept
+        return taken
 
     def wants_claim(self) -> bool:
         """Some OC has nothing waiting, a free slot, and may have more due: worth a claim now.
