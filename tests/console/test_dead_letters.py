@@ -73,10 +73,10 @@ async def test_grouped_by_reason_and_replay_offered_only_where_it_can_succeed(
     assert reasons
     cells = re.findall(r'<td class="num">(?:<a [^>]*>)?([0-9]+)', reasons.group(1))
     assert cells == ["2", "0", "1", "3"], "waiting, replayed, dismissed, all"
-    assert "Replay all waiting" in reasons.group(1)
+    assert "Bulk replay" in reasons.group(1)
     not_json = re.search(r'<tr id="reason-not_json">(.*?)</tr>', page.text, re.S)
     assert not_json
-    assert "Replay all" not in not_json.group(1)
+    assert "Bulk replay" not in not_json.group(1)
     for hopeless in (broken, invalid):
         row = _row(page.text, hopeless)
         assert "/replay" not in row, "no replay button where it can only fail again"
