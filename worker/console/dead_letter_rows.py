@@ -55,10 +55,7 @@ async def fetch_letters(
     pool: asyncpg.Pool, settings: Settings, where: list[str], args: list[Any], limit: int
 ) -> list[dict[str, Any]]:
     """The rows (newest first), each with its `outcome` and its replay `advice`."""
-    rows = await pool.fetch(
-        f"{_COLUMNS} WHERE {' AND '.join(where) or 'TRUE'} ORDER BY d.id DESC LIMIT {limit}",
-        *args,
-    )
+    rows = await pool.fetch(letters_query(where, limit), *args)
     letters = [dict(row) for row in rows]
     recorded = await _recorded(pool, letters)
     known = (
@@ -70,6 +67,11 @@ async def fetch_letters(
         letter["advice"] = advise(letter["reason"], letter["body_excerpt"], known)
         letter["outcome"] = _outcome(letter, recorded)
     return letters
+
+
+def letters_query(where: list[str], limit: int) -> str:
+    """The rows under these conditions (on `d`), newest first, each with its refusal again."""
+    return f"{_COLUMNS} WHERE {' AND '.join(where) or 'TRUE'} ORDER BY d.id DESC LIMIT {limit}"
 
 
 def _outcome(letter: dict[str, Any], recorded: dict[str, str]) -> dict[str, Any]:
