@@ -18,6 +18,8 @@ from tests.harness import Broker, StartWorker, cr_stoc, partners_toml
 from tests.services import wait_until
 from worker.console.dead_letter_rows import body_message_id
 from worker.console.replay_advice import advise
+from worker.ops.detail import render_dead_letters
+from worker.ops.lookup import find_dead_letters
 
 pytestmark = pytest.mark.services
 
@@ -98,7 +100,7 @@ async def test_a_hopeless_replay_is_refused_and_dismissal_records_who_and_when(
     start_console: StartConsole, db: asyncpg.Pool
 ) -> None:
     console = await start_console(console_actions=True)
-    broken = await seed.dead_letter(db, "not_json", body="{broken json")
+    broken = await seed.dead_letter(db, "not_json", message_id="m-broken", body="{broken json")
     token = _token((await console.get("/dead-letters")).text)
     refused = await console.post(f"/dead-letters/{broken}/replay", {"csrf": token})
     assert refused.headers["Location"] == "/dead-letters?notice=replay-refused"
@@ -120,6 +122,8 @@ async def test_a_hopeless_replay_is_refused_and_dismissal_records_who_and_when(
     overview = await console.get("/")
     assert re.search(r'<span class="figure">0</span> dead letters waiting', overview.text)
     assert "by local" in _row((await console.get("/dead-letters")).text, broken)
+    shown = render_dead_letters(await find_dead_letters(db, "m-broken"))
+    assert re.search(r"dismissed [0-9T:-]{19} by local", shown), "`worker show` says so"
 
 
 async def test_a_replay_that_finds_nothing_is_shown_as_failed(
