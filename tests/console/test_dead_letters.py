@@ -8,6 +8,7 @@ import json
 import re
 import uuid
 
+import aio_pika
 import asyncpg
 import pytest
 from structlog.testing import capture_logs
@@ -18,6 +19,7 @@ from tests.harness import Broker, StartWorker, cr_stoc, partners_toml
 from tests.services import wait_until
 from worker.console.dead_letter_rows import body_message_id
 from worker.console.replay_advice import advise
+from worker.events.topology import DEAD_QUEUE, QUEUE
 from worker.ops.detail import render_dead_letters
 from worker.ops.lookup import find_dead_letters
 
@@ -220,3 +222,31 @@ async def test_replays_show_their_outcome_and_bulk_replay_asks_first(
     assert again_id not in refused
     assert f'href="#dead-letter-{again_id}"' in row
     assert "waiting" in _row((await console.get("/dead-letters")).text, again_id)
+
+
+async def test_a_copy_without_its_rows_id_is_found_by_message_id(
+    start_console: StartConsole, broker: Broker, db: asyncpg.Pool, amqp_url: str
+) -> None:
+    """Dead-lettered before copies carried their row's id: two rows of the same messageId, the
+    second one chosen; its copy is found by messageId and reason, and the chosen row marked."""
+    body = _body("OCAA")
+    older = await seed.dead_letter(db, "unknown_oc", message_id="m-old", body=body)
+    chosen = await seed.dead_letter(db, "unknown_oc", message_id="m-old", body=body)
+    copy = aio_pika.Message(
+        body.encode(), message_id="m-old", headers={"x-dead-letter-reason": "unknown_oc"}
+    )
+    await broker.channel.default_exchange.publish(copy, DEAD_QUEUE)
+    console = await start_console(console_actions=True, amqp_url=amqp_url)
+    token = _token((await console.get("/dead-letters")).text)
+    done = await console.post(f"/dead-letters/{chosen}/replay", {"csrf": token})
+    assert done.headers["Location"] == "/dead-letters?notice=replayed"
+    marks = dict(await db.fetch("SELECT id, replayed_at IS NOT NULL FROM dead_letters"))
+    assert marks == {older: False, chosen: True}
+    assert await broker.queue_depth(DEAD_QUEUE) == 0
+    assert await broker.queue_depth(QUEUE) == 1, "back in the work queue (no worker here)"
+
+    bad = {"csrf": token, "reason": "unknown_oc", "id": "x"}
+    assert (await console.post("/dead-letters/replay", bad)).status == 400
+    assert (await console.post("/dead-letters/replay", bad | {"reason": "nope"})).status == 400
+    none = await console.post("/dead-letters/replay", {"csrf": token, "reason": "not_json"})
+    assert none.headers["Location"] == "/dead-letters?reason=not_json&notice=bulk-none"

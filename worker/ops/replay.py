@@ -146,20 +146,29 @@ class Chosen:
 
 async def replay_rows(settings: Settings, db: Db, rows: list[Chosen], who: str) -> list[int]:
     """Replay the messages of these rows and mark them; returns the ids of the rows whose message
-    was not in the dead-letter queue, which are marked so (`replay_missed_at`)."""
+    was not in the dead-letter queue, which are marked so (`replay_missed_at`).
+
+    The copies that carry their row's id first; then, for the rows still not found, copies made
+    before copies carried it, by messageId and reason."""
     if not rows:
         return []
-    wanted = DeadLetterFilter(
-        records=frozenset(row.record_id for row in rows),
-        untagged=frozenset((row.message_id, row.reason) for row in rows if row.message_id),
-        limit=1 if len(rows) == 1 else None,
-    )
     started = await replay_started(db)
-    letters = await replay_dead_letters(settings, wanted, dry_run=False)
-    if len(rows) == 1:
-        # A copy without its row's id stands for the row chosen, not the oldest of its messageId.
-        letters = [replace(letter, record_id=rows[0].record_id) for letter in letters]
-    await mark_replayed(db, letters, who, started)
+    by_id = DeadLetterFilter(records=frozenset(row.record_id for row in rows))
+    sent = [
+        letter for letter in await replay_dead_letters(settings, by_id, False) if letter.replayed
+    ]
+    found = {letter.record_id for letter in sent}
+    rest = [row for row in rows if row.record_id not in found and row.message_id]
+    if rest:
+        untagged = frozenset((row.message_id, row.reason) for row in rest if row.message_id)
+        limit = 1 if len(rest) == 1 else None
+        old = DeadLetterFilter(records=frozenset(), untagged=untagged, limit=limit)
+        older = await replay_dead_letters(settings, old, dry_run=False)
+        if len(rest) == 1:
+            # Such a copy stands for the row chosen, not for the oldest row of its messageId.
+            older = [replace(letter, record_id=rest[0].record_id) for letter in older]
+        sent += [letter for letter in older if letter.replayed]
+    await mark_replayed(db, sent, who, started)
     missed = await db.fetch(_MARK_MISSED, [row.record_id for row in rows], who)
     return [int(row["id"]) for row in missed]
 
