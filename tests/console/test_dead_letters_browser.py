@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from tests.console.conftest import StartConsole
-from tests.console.test_browser import _problems, browse, chromium
+from tests.console.test_browser import ARTEFACTS, _problems, browse, chromium
 from tests.harness import Broker, InProcessWorker, cr_stoc
 from tests.services import wait_until
 
@@ -53,4 +53,10 @@ async def test_replay_a_dead_letter_and_see_it_refused_again(
         again = await db.fetchval("SELECT max(id) FROM dead_letters")
         await page.wait_for_url(f"**#dead-letter-{again}")
         assert "waiting" in await page.locator(f"#dead-letter-{again}").inner_text()
+        await page.click("#reason-unknown_oc a.bulk")
+        await page.wait_for_url("**/dead-letters/replay?reason=unknown_oc")
+        assert "Nothing to replay" in await page.locator("main").inner_text()
+        assert str(again) in await page.locator("#bulk-left").inner_text()
+        assert await page.locator("#bulk-confirm").count() == 0
+        await page.screenshot(path=str(ARTEFACTS / "dead-letters-bulk.png"), full_page=True)
         assert _problems(messages) == []
