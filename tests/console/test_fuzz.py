@@ -71,11 +71,13 @@ QUERIES = {
     "/findings": ["days", "oc", "kind"],
     "/findings.csv": ["days", "oc", "kind", "sep"],
     "/dead-letters": ["reason", "state", "before"],
+    "/dead-letters/replay": ["reason"],
 }
 PATHS = [
     "/requests/{}",
     "/requests/{}/refetch",
     "/dead-letters/{}/replay",
+    "/dead-letters/{}/dismiss",
     "/photos/{}/{}",
     "/photos/OCAA/{}/thumb",
     "/photos/{}/{}/thumb",
@@ -136,7 +138,7 @@ def _sweep(url: str, host: bytes, auth: list[tuple[bytes, bytes]]) -> None:
             f"/requests?after={part}&after_id={uuid.uuid4()}",
             f"/requests?after=2026-01-01T00:00:00Z&after_id={part}",
         ):
-            method = "POST" if "/refetch" in target or "/replay" in target else "GET"
+            method = "POST" if target.endswith(("/refetch", "/replay", "/dismiss")) else "GET"
             full = target + ("&" if "?" in target else "?") + f"csrf={part}"
             assert _request(url, method, full, headers) < 500, full
         for header in (b"Authorization", b"Host"):
@@ -183,7 +185,7 @@ def _fuzz(url: str, host: bytes, auth: list[tuple[bytes, bytes]]) -> Callable[[]
         statuses.append(status := _request(url, "GET", target, pairs))
         assert status < 500, (target, pairs, status)
         filled = path.format(*(_encoded(part) or "x" for part in parts))
-        method = "POST" if filled.endswith(("/refetch", "/replay")) else "GET"
+        method = "POST" if filled.endswith(("/refetch", "/replay", "/dismiss")) else "GET"
         target = filled + "?csrf=" + _encoded(value)
         statuses.append(status := _request(url, method, target, pairs))
         assert status < 500, (method, target, pairs, status)

@@ -129,7 +129,8 @@ async def _photos_stored(pool: asyncpg.Pool, span: timedelta) -> int:
 
 
 _DEAD_LETTER_COUNTS = """
-SELECT count(*) AS total, count(*) FILTER (WHERE replayed_at IS NULL) AS waiting
+SELECT count(*) AS total,
+       count(*) FILTER (WHERE replayed_at IS NULL AND dismissed_at IS NULL) AS waiting
 FROM dead_letters
 """
 

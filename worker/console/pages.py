@@ -39,6 +39,13 @@ NOTICES = {
     "replayed": "Dead letter sent back to photos.cr_stoc.",
     "replay-missing": "Dead letter not in the dead-letter queue.",
     "replay-done": "Dead letter already replayed.",
+    "replay-refused": "Not replayed: this dead letter would be refused again.",
+    "bulk-replayed": "Dead letters sent back to photos.cr_stoc.",
+    "bulk-missing": "Dead letters sent back to photos.cr_stoc; some were not in the dead-letter"
+    " queue (marked so).",
+    "bulk-none": "Nothing replayed: none of those dead letters is waiting and replayable now.",
+    "dismissed": "Dead letter dismissed.",
+    "dismiss-done": "Dead letter already dismissed or replayed.",
 }
 STATE = web.AppKey("console", ConsoleState)
 

@@ -22,7 +22,13 @@ from worker.ops.purge import Retention, purge
 from worker.ops.purge_text import render_purge
 from worker.ops.quality import Selection, build_quality_report, render_csv, render_json, render_text
 from worker.ops.refetch import REFETCHABLE, RefetchSelection, refetch
-from worker.ops.replay import REASONS, DeadLetterFilter, mark_replayed, replay_dead_letters
+from worker.ops.replay import (
+    REASONS,
+    DeadLetterFilter,
+    mark_replayed,
+    replay_dead_letters,
+    replay_started,
+)
 from worker.ops.status import build_status, render_status
 from worker.partners.config import secrets_of
 from worker.photos.storage import open_store
@@ -197,6 +203,7 @@ def _replay(args: argparse.Namespace) -> int:
     wanted = DeadLetterFilter(args.reason, args.message_id, args.contains, args.limit)
 
     async def work(conn: asyncpg.Connection) -> int:
+        started = await replay_started(conn)
         letters = await replay_dead_letters(settings, wanted, args.dry_run)
         verb = "would replay" if args.dry_run else "replayed"
         for letter in letters:
@@ -208,7 +215,8 @@ def _replay(args: argparse.Namespace) -> int:
             f"{len(letters) - chosen} left in the dead-letter queue"
         )
         if not args.dry_run and chosen:
-            marked = await mark_replayed(conn, letters, f"{getpass.getuser()} (command line)")
+            who = f"{getpass.getuser()} (command line)"
+            marked = await mark_replayed(conn, letters, who, started)
             print(f"{marked} of their dead_letters rows marked replayed")
         return 0
 

@@ -167,7 +167,7 @@ def _verdict_text(finding: dict[str, Any]) -> str:
 def render_dead_letters(letters: list[dict[str, Any]]) -> str:
     lines = [f"Dead letters ({len(letters)}):"]
     for letter in letters:
-        replayed = letter["replayed_at"]
+        replayed, dismissed = letter["replayed_at"], letter.get("dismissed_at")
         lines += [
             f"  #{letter['id']}  {letter['dead_lettered_at']:%Y-%m-%dT%H:%M:%S}  messageId"
             f" {letter['message_id'] or '-'}  {letter['reason']}: {letter['detail']}",
@@ -175,6 +175,8 @@ def render_dead_letters(letters: list[dict[str, Any]]) -> str:
             + (
                 f"replayed {replayed:%Y-%m-%dT%H:%M:%S} by {letter['replayed_by'] or '-'}"
                 if replayed
+                else f"dismissed {dismissed:%Y-%m-%dT%H:%M:%S} by {letter['dismissed_by'] or '-'}"
+                if dismissed
                 else "not replayed (worker replay-dead-letters)"
             ),
             f"    body: {letter['body_excerpt'][:200]}",

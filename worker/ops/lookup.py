@@ -132,7 +132,7 @@ async def find_dead_letters(db: Db, typed: str, limit: int = 20) -> list[dict[st
     key = Key.parse(typed)
     rows = await db.fetch(
         "SELECT id, dead_lettered_at, message_id, reason, detail, body_excerpt, worker,"
-        " replayed_at, replayed_by FROM dead_letters"
+        " replayed_at, replayed_by, dismissed_at, dismissed_by FROM dead_letters"
         " WHERE message_id = $1 OR strpos(body_excerpt, $1) > 0 ORDER BY id DESC LIMIT $2",
         key.text,
         limit,
