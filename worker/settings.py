@@ -132,6 +132,18 @@ class Settings(BaseSettings):
     qa_timezone: str = Field("Europe/Paris", description="of EXIF times without an offset")
     qa_gps_distance_m: float = Field(300.0, gt=0, description="EXIF GPS to declared position")
     qa_spread_m: float = Field(3000.0, gt=0, description="between the photos of a request")
+    # The spec's framing rules (docs/notes-framing.md): the PTO reference read on the PTO photo,
+    # and the before and after photos taken from the same spot.
+    pto_reference_pattern: str = Field(
+        r"[A-Z]{2}-[0-9A-Z]{4}-[0-9A-Z]{4}", description="the OI's PTO references, whole"
+    )
+    qa_pto_min_confidence: float = Field(
+        0.9, ge=0, le=1, description="OCR confidence below which a line read is dropped"
+    )
+    qa_ocr_threads: int = Field(1, ge=1, le=16, description="onnxruntime threads per reader")
+    qa_same_spot_min_inliers: int = Field(
+        80, ge=4, description="matched points agreeing with one viewpoint; below: not_same_spot"
+    )
 
     # Retention (README "Retention"), applied by `worker purge`: empty keeps for ever.
     keep_attempts: Retention = timedelta(days=90)
@@ -157,6 +169,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"unknown time zone {value!r} (an IANA name such as Europe/Paris)"
             ) from None
+        return value
+
+    @field_validator("pto_reference_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
         return value
 
     @model_validator(mode="after")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,9 @@ import asyncpg
 
 # Any constant works; it only has to be the same for every process migrating this database.
 _LOCK_KEY = 0x70686F746F73
+_LOCK_RETRY_SECONDS = 0.1
+# A file whose first line is this holds one statement that cannot run in a transaction.
+NO_TRANSACTION = "-- migrate: no-transaction"
 
 
 class MigrationError(Exception):
@@ -60,7 +64,11 @@ async def migrate(conn: asyncpg.Connection, directory: Path | None = None) -> li
     The advisory lock makes two processes migrating at once take turns; the second then finds
     everything applied.
     """
-    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    # Asked again rather than waited for: a process blocked in pg_advisory_lock() holds a
+    # snapshot, which CREATE INDEX CONCURRENTLY in the process migrating would wait for
+    # (a deadlock).
+    while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _LOCK_KEY):  # noqa: ASYNC110
+        await asyncio.sleep(_LOCK_RETRY_SECONDS)
     try:
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -79,11 +87,21 @@ async def _apply(conn: asyncpg.Connection, migration: Migration, applied: dict[s
         if applied[migration.version] != migration.checksum:
             raise MigrationError(f"migration {migration.version} changed after it was applied")
         return False
+    if migration.sql.startswith(NO_TRANSACTION):
+        # CREATE INDEX CONCURRENTLY refuses to run in a transaction; IF NOT EXISTS makes a
+        # rerun after a crash between the statement and the record harmless.
+        await conn.execute(migration.sql)
+        await _record(conn, migration)
+        return True
     async with conn.transaction():
         await conn.execute(migration.sql)
-        await conn.execute(
-            "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)",
-            migration.version,
-            migration.checksum,
-        )
+        await _record(conn, migration)
     return True
+
+
+async def _record(conn: asyncpg.Connection, migration: Migration) -> None:
+    await conn.execute(
+        "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)",
+        migration.version,
+        migration.checksum,
+    )
