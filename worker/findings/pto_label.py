@@ -26,7 +26,7 @@ from worker.findings.pto_reference import ReferencePattern
 
 # Long sides of the reduced images text is looked for on: the small one finds most labels in
 # a third of the time; the large one is tried only when it found none (small, far labels).
-DETECTION_SIDES = (640, 1280)
+DETECTION_SIDES = (640, 1600)
 _LINE_HEIGHT = 48  # what the recogniser is trained on
 _MARGIN = 0.25  # of a line's height, added around it before reading it again
 _MIN_LINE = 6  # pixels, on the reduced image: a smaller line is never a legible reference

@@ -93,7 +93,7 @@ def draw_look(seed: int, ranges: LookRanges, reference: str | None = None) -> Ou
 def render_outlet(seed: int, look: OutletLook) -> OutletPhoto:
     """The photo of the outlet, as JPEG bytes, and whether a person could read its label."""
     rng = np.random.default_rng(seed)
-    flat = _flat_outlet(look, rng)
+    flat, text_size = _flat_outlet(look, rng)
     wall_colour = tuple(int(c) for c in rng.integers(150, 235, 3))
     wall = texture(rng, PHOTO, wall_colour, grain=float(rng.uniform(0.01, 0.05)))
     shown = look.shown * PHOTO[0]
@@ -105,7 +105,7 @@ def render_outlet(seed: int, look: OutletLook) -> OutletPhoto:
     )
     matrix = homography(rng, _FLAT, centre, look.tilt, look.turn)
     seen = expose(warp(flat, matrix, PHOTO, _shadowed(wall, matrix)), look.exposure, rng)
-    text_height = look.text_size * 0.73 * shown / _FLAT[0] * (1 - look.tilt)
+    text_height = text_size * 0.73 * shown / _FLAT[0] * (1 - look.tilt)
     legible = (
         text_height >= 11
         and look.exposure.blur <= text_height / 5
@@ -125,7 +125,8 @@ def _shadowed(wall: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return (wall * (1 - 0.35 * shade[..., None] / 255)).astype(np.uint8)
 
 
-def _flat_outlet(look: OutletLook, rng: np.random.Generator) -> np.ndarray:
+def _flat_outlet(look: OutletLook, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """The outlet drawn frontal, and the font size its reference was printed at."""
     width, height = _FLAT
     tone = int(rng.integers(225, 250))
     image = Image.new("RGB", _FLAT, (tone, tone, tone - 6))
@@ -138,11 +139,11 @@ def _flat_outlet(look: OutletLook, rng: np.random.Generator) -> np.ndarray:
         (265, 480, 335, 590), fill=((40, 150, 70) if rng.random() < 0.5 else (40, 80, 170))
     )
     draw.text((width / 2, 655), "FIBRE OPTIQUE", fill=(90, 90, 90), font=font(30, 2), anchor="mm")
-    _label(image, look, rng)
-    return np.asarray(image)
+    size = _label(image, look, rng)
+    return np.asarray(image), size
 
 
-def _label(image: Image.Image, look: OutletLook, rng: np.random.Generator) -> None:
+def _label(image: Image.Image, look: OutletLook, rng: np.random.Generator) -> int:
     draw = ImageDraw.Draw(image)
     left, top, right, bottom = 50, 60, image.width - 50, 300
     draw.rectangle(
@@ -162,6 +163,7 @@ def _label(image: Image.Image, look: OutletLook, rng: np.random.Generator) -> No
         size -= 2
         face = font(size, look.face)
     draw.text((centre, top + 150), look.reference, fill=ink, font=face, anchor="mm")
+    return size
 
 
 def _qr(text: str, side: int) -> Image.Image:
