@@ -78,6 +78,11 @@ def cabled(site: Site, seed: int) -> Site:
 
 def photograph(site: Site, viewpoint: Viewpoint, seed: int) -> bytes:
     """The JPEG a phone makes of the site from `viewpoint`."""
+    return jpeg(view(site, viewpoint, seed), viewpoint.exposure.quality)
+
+
+def view(site: Site, viewpoint: Viewpoint, seed: int) -> np.ndarray:
+    """The site seen from `viewpoint`, as RGB pixels."""
     width, height = VIEW
     across = width / viewpoint.zoom
     centre = np.array(
@@ -103,8 +108,7 @@ def photograph(site: Site, viewpoint: Viewpoint, seed: int) -> bytes:
     seen = cv2.warpPerspective(
         site.flat, matrix, VIEW, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT
     )
-    rng = np.random.default_rng(seed)
-    return jpeg(expose(seen, viewpoint.exposure, rng), viewpoint.exposure.quality)
+    return expose(seen, viewpoint.exposure, np.random.default_rng(seed))
 
 
 def _wall_details(draw: ImageDraw.ImageDraw, rng: np.random.Generator) -> None:

@@ -92,6 +92,13 @@ def draw_look(seed: int, ranges: LookRanges, reference: str | None = None) -> Ou
 
 def render_outlet(seed: int, look: OutletLook) -> OutletPhoto:
     """The photo of the outlet, as JPEG bytes, and whether a person could read its label."""
+    image, text_height, legible = outlet_image(seed, look)
+    return OutletPhoto(jpeg(image, look.exposure.quality), look, text_height, legible)
+
+
+def outlet_image(seed: int, look: OutletLook) -> tuple[np.ndarray, float, bool]:
+    """The photo as RGB pixels, the reference's capitals' height in it, and whether a person
+    could read them (big enough, sharp enough, lit enough)."""
     rng = np.random.default_rng(seed)
     flat, text_size = _flat_outlet(look, rng)
     wall_colour = tuple(int(c) for c in rng.integers(150, 235, 3))
@@ -112,7 +119,7 @@ def render_outlet(seed: int, look: OutletLook) -> OutletPhoto:
         and look.exposure.gain >= 0.35
         and look.exposure.quality >= 30
     )
-    return OutletPhoto(jpeg(seen, look.exposure.quality), look, text_height, legible)
+    return seen, text_height, legible
 
 
 def _shadowed(wall: np.ndarray, matrix: np.ndarray) -> np.ndarray:
