@@ -37,9 +37,10 @@ def main() -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     family = FAMILIES[args.family]
     print(f"family {family.name}: {args.labels} PTO photos, {args.pairs} pairs")
-    lines = [*score_labels(settings, family, args.labels, args.verbose)]
-    lines += score_pairs(settings, family, args.pairs, args.verbose)
-    print("\n".join(lines))
+    if args.labels:
+        print("\n".join(score_labels(settings, family, args.labels, args.verbose)), flush=True)
+    if args.pairs:
+        print("\n".join(score_pairs(settings, family, args.pairs, args.verbose)), flush=True)
 
 
 def score_labels(settings: Settings, family, count: int, verbose: bool) -> list[str]:

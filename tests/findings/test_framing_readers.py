@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.findings.framing_images import decoded, outlet, same_spot_pair, two_places
 from worker.findings.pto_label import LabelReader
 from worker.findings.pto_reference import ReferencePattern, same_reference
 from worker.findings.same_spot import compare_views, reduced_grey
+from worker.findings.upright import PTO_SIDE, SPOT_SIDE, upright_grey
 from worker.settings import Settings
 
 SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
@@ -123,3 +126,13 @@ def test_the_engine_is_not_built_at_import() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_photos_are_decoded_upright_and_reduced() -> None:
+    image = Image.new("RGB", (4000, 3000), "white")
+    exif = image.getexif()
+    exif[0x0112] = 6  # the phone was held upright: turn 90 degrees
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", exif=exif.tobytes())
+    assert upright_grey(buffer.getvalue(), PTO_SIDE).shape == (2000, 1500)
+    assert upright_grey(buffer.getvalue(), SPOT_SIDE).shape == (1000, 750)
