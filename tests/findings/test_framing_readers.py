@@ -134,5 +134,21 @@ def test_photos_are_decoded_upright_and_reduced() -> None:
     exif[0x0112] = 6  # the phone was held upright: turn 90 degrees
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", exif=exif.tobytes())
-    assert upright_grey(buffer.getvalue(), PTO_SIDE).shape == (2000, 1500)
-    assert upright_grey(buffer.getvalue(), SPOT_SIDE).shape == (1000, 750)
+    grey, scale = upright_grey(buffer.getvalue(), PTO_SIDE)
+    assert (grey.shape, scale) == ((2000, 1500), 2.0)
+    grey, scale = upright_grey(buffer.getvalue(), SPOT_SIDE)
+    assert (grey.shape, scale) == ((1000, 750), 4.0)
+
+
+def test_a_stored_photo_is_read_with_its_box_in_its_own_pixels(reader: LabelReader) -> None:
+    look, data = outlet(15, qr=True)
+    big = Image.open(io.BytesIO(data)).resize((4800, 3600))
+    buffer = io.BytesIO()
+    big.save(buffer, "JPEG", quality=90)
+    reading = reader.read_photo(buffer.getvalue())
+    direct = reader.read(decoded(data))
+    assert reading is not None
+    assert direct is not None
+    assert reading.text == look.reference
+    # Read at 2400 px (a 1/2 decode), the box is given back in the 4800 px photo's pixels.
+    assert all(abs(a - 3 * b) <= 12 for a, b in zip(reading.box, direct.box, strict=True))

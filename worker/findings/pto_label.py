@@ -14,6 +14,7 @@ and keeps it; build one reader per process and call it from one thread at a time
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import cv2
@@ -23,6 +24,7 @@ from PIL import Image
 
 from worker.findings.model import LabelReading
 from worker.findings.pto_reference import ReferencePattern
+from worker.findings.upright import PTO_SIDE, upright_grey
 
 # Long sides of the reduced images text is looked for on: the small one finds most labels in
 # a third of the time; the large one is tried only when it found none (small, far labels).
@@ -41,6 +43,16 @@ class LabelReader:
         self._min_confidence = min_confidence
         self._threads = threads
         self._engine: Any = None
+
+    def read_photo(self, data: bytes) -> LabelReading | None:
+        """The reference on a stored photo (JPEG or PNG bytes), its box in the pixels of the
+        upright photo. Raises what Pillow raises for an image it cannot decode."""
+        grey, scale = upright_grey(data, PTO_SIDE)
+        reading = self.read(grey)
+        if reading is None or scale == 1:
+            return reading
+        x0, y0, x1, y1 = (round(value * scale) for value in reading.box)
+        return replace(reading, box=(x0, y0, x1, y1))
 
     def read(self, image: np.ndarray | Image.Image) -> LabelReading | None:
         """The reference on an upright photo (RGB or grey), or None if none can be read."""

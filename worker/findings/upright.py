@@ -19,19 +19,20 @@ PTO_SIDE = 2000
 SPOT_SIDE = 640
 
 
-def upright_grey(data: bytes, side: int) -> np.ndarray:
+def upright_grey(data: bytes, side: int) -> tuple[np.ndarray, float]:
     """The photo in grey levels, turned as its EXIF says, at about `side` on the long side
-    (at least `side`, unless the photo is smaller; never above 2 x `side`). Raises what
-    Pillow raises for an image it cannot decode."""
+    (at least `side`, unless the photo is smaller; never above 2 x `side`), and the photo's
+    upright pixels per pixel of it. Raises what Pillow raises for an image it cannot decode."""
     with Image.open(io.BytesIO(data)) as image:
         check_declared_pixels(*image.size)
+        full = max(image.size)
         if image.format == "JPEG":
             scale = _scale(max(image.size), side)
             image.draft("L", (-(-image.width // scale), -(-image.height // scale)))
         turned = ImageOps.exif_transpose(image.convert("L"))
     if max(turned.size) > 2 * side:
         turned.thumbnail((2 * side, 2 * side), Image.Resampling.BOX)
-    return np.asarray(turned)
+    return np.asarray(turned), full / max(turned.size)
 
 
 def _scale(long_side: int, side: int) -> int:
