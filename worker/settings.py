@@ -138,7 +138,7 @@ class Settings(BaseSettings):
         r"[A-Z]{2}-[0-9A-Z]{4}-[0-9A-Z]{4}", description="the OI's PTO references, whole"
     )
     qa_pto_min_confidence: float = Field(
-        0.9, ge=0, le=1, description="OCR confidence below which a line read is dropped"
+        0.9, ge=0, le=1, description="a line with a character read less surely is dropped"
     )
     qa_ocr_threads: int = Field(1, ge=1, le=16, description="onnxruntime threads per reader")
     qa_same_spot_min_inliers: int = Field(
