@@ -23,7 +23,7 @@ import zxingcpp
 from PIL import Image
 
 from worker.findings.model import LabelReading
-from worker.findings.pto_reference import ReferencePattern
+from worker.findings.pto_reference import TWINS, ReferencePattern
 from worker.findings.upright import PTO_SIDE, upright_grey
 
 # Long sides of the reduced images text is looked for on: the small one finds most labels in
@@ -94,9 +94,8 @@ class LabelReader:
             )
             if not read.txts or not read.word_results:
                 continue
-            # The least sure character, not the line's mean: one doubtful letter in twelve
-            # barely moves the mean, and it is the letter that makes a wrong reference.
-            text, confidence = read.txts[0], min(read.word_results[0].confs, default=0.0)
+            text = read.txts[0]
+            confidence = _least_sure(text, read.word_results[0].confs)
             if confidence < self._min_confidence:
                 continue
             matches = self._pattern.find(text)
@@ -123,6 +122,25 @@ def _engine(threads: int) -> Any:
             "Det.limit_type": "max",
             "Det.limit_side_len": max(DETECTION_SIDES),
         }
+    )
+
+
+def _least_sure(text: str, confidences: list[float]) -> float:
+    """The confidence of the least sure character, not the line's mean: one doubtful letter
+    in twelve barely moves the mean, and it is the letter that makes a wrong reference.
+
+    A twin (O/0, I/1, S/5, B/8) doubted between itself and its twin is no doubt at all, as
+    references are compared twin-blind; the recogniser gives only its first choice's
+    probability, which is then at least half of the pair's: a twin counts double, capped at 1.
+    """
+    if len(confidences) != len(text):
+        return min(confidences, default=0.0)
+    return min(
+        (
+            min(1.0, 2 * c) if char.upper() in TWINS else c
+            for char, c in zip(text, confidences, strict=True)
+        ),
+        default=0.0,
     )
 
 
