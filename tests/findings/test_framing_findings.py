@@ -175,3 +175,10 @@ def test_a_reference_pto_with_control_characters_is_refused() -> None:
     )
     with pytest.raises(Exception, match="referencePTO"):
         parse_message(body)
+
+
+def test_a_pattern_that_does_not_compile_is_refused_at_start() -> None:
+    from worker.settings import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match=r"WORKER_PTO_REFERENCE_PATTERN: .*not a regular"):
+        load_settings(_env_file=None, pto_reference_pattern="[A-Z")
