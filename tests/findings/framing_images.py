@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import numpy as np
 from PIL import Image
@@ -19,10 +20,7 @@ def decoded(data: bytes) -> np.ndarray:
 
 
 def outlet(seed: int, *, qr: bool, reference: str | None = None) -> tuple[OutletLook, bytes]:
-    look = draw_look(seed, RANGES, reference)
-    from dataclasses import replace
-
-    look = replace(look, qr=qr)
+    look = replace(draw_look(seed, RANGES, reference), qr=qr)
     return look, render_outlet(seed, look).data
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import zxingcpp
 from PIL import Image, ImageDraw
@@ -124,8 +125,6 @@ def outlet_image(seed: int, look: OutletLook) -> tuple[np.ndarray, float, bool]:
 
 def _shadowed(wall: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """A soft shadow under the outlet, offset down and right."""
-    import cv2
-
     height, width = wall.shape[:2]
     shade = cv2.warpPerspective(np.full(_FLAT[::-1], 255, np.uint8), matrix, (width, height))
     shade = cv2.GaussianBlur(np.roll(shade, (14, 10), (0, 1)).astype(np.float32), (0, 0), 12)
