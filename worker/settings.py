@@ -291,6 +291,30 @@ class Settings(BaseSettings):
         description="metres between the photos of one request beyond which they are flagged",
     )
 
+    # The spec's framing rules (docs/findings.md): the PTO reference read on the PTO photo, and
+    # the before and after photos taken from the same spot.
+    pto_reference_pattern: str = Field(
+        r"[A-Z]{2}-[0-9A-Z]{4}-[0-9A-Z]{4}",
+        description="the OI's PTO references, as a regular expression matching a whole reference;"
+        " what the PTO photo's label must show",
+    )
+    qa_pto_min_confidence: float = Field(
+        0.9,
+        ge=0,
+        le=1,
+        description="a line of text is kept only if its least sure character reaches this"
+        " confidence of the OCR (a wrong read would raise a false pto_reference_mismatch)",
+    )
+    qa_ocr_threads: int = Field(
+        1, ge=1, le=16, description="onnxruntime threads of the OCR, in each review process"
+    )
+    qa_same_spot_min_inliers: int = Field(
+        80,
+        ge=4,
+        description="matched points of an AVANT/APRES pair agreeing with one viewpoint change"
+        " under which the pair is `not_same_spot`",
+    )
+
     # The review stage (docs/findings.md): which roles `worker run` plays, and the review pool.
     roles: str = Field(
         "ingest,review",
@@ -421,6 +445,15 @@ class Settings(BaseSettings):
     def plays(self, role: Role) -> bool:
         """Whether `worker run` plays this role here (WORKER_ROLES)."""
         return role in self.roles.split(",")
+
+    @field_validator("pto_reference_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return value
 
     @model_validator(mode="after")
     def _backoff_in_order(self) -> Settings:

@@ -57,7 +57,10 @@ def test_every_key_is_read() -> None:
     drawn = parse_scenario("Y:photos=6:blur=1:dark=2:tiny=3:olddate=4:faraway=5,6:reuse=T-1:bomb=2")
     assert (drawn.blur, drawn.dark, drawn.tiny) == ({1}, {2}, {3})
     assert (drawn.olddate, drawn.faraway, drawn.reuse) == ({4}, {5, 6}, "T-1")
-    assert len(SCENARIO_KEYS) == 29
+    framed = parse_scenario("Z:pto=AB-1234-5678:spot=alike")
+    assert (framed.pto, framed.spot) == ("AB-1234-5678", "alike")
+    assert parse_scenario("Z:pto=blank").pto == "blank"
+    assert len(SCENARIO_KEYS) == 31
 
 
 @pytest.mark.parametrize("value", ["past", "far", "30"])
@@ -116,6 +119,9 @@ def test_sizes_accept_units(text: str, size: int) -> None:
         ("X:blur=4", "blur: index beyond"),
         ("X:size=200k:dark=1", "dark: only with the default pictures"),
         ("X:reuse=a.b", "not a tag"),
+        ("X:pto=ab-1", "pto: 'ab-1' is not blank"),
+        ("X:spot=near", "spot: 'near' is not one of"),
+        ("X:size=200k:spot=same", "spot: only with the default pictures"),
     ],
 )
 def test_typos_are_refused_with_a_reason(reference: str, reason: str) -> None:

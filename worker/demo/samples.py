@@ -110,6 +110,44 @@ def _flagged(tag: str) -> list[Sample]:
             _message("DMOA", f"{tag}-BOMB:bomb=2"),
             "completed",
         ),
+        *_framing(tag),
+    ]
+
+
+def _framing(tag: str) -> list[Sample]:
+    """The spec's framing rules (docs/notes-framing.md): read by the review stage."""
+    every_type = ["POSE_PTO", "CABLAGE_PBO", "CABLAGE_PM"]
+    label = f"DM-{tag[-4:]}-0001"
+    return [
+        Sample(
+            "framing: label as declared, same spot",
+            _message(
+                "DMOA",
+                f"{tag}-FRAMED:photos=5:pto={label}:spot=same",
+                actions=every_type,
+                referencePTO=label,
+            ),
+            "completed",
+        ),
+        Sample(
+            "framing: label unreadable, two places",
+            _message("DMOA", f"{tag}-MURKY:photos=5:pto=blank:spot=other", actions=every_type),
+            "completed",
+        ),
+        Sample(
+            "framing: another label, look-alike place",
+            _message(
+                "DMOA",
+                f"{tag}-SWAPPED:photos=3:pto=DM-9999-0002:spot=alike",
+                referencePTO=label,
+            ),
+            "completed",
+        ),
+        Sample(
+            "framing: the label of FRAMED again",
+            _message("DMOA", f"{tag}-TWICE:photos=1:pto={label}", actions=["POSE_PTO"]),
+            "completed",
+        ),
     ]
 
 

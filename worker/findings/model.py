@@ -18,6 +18,10 @@ Kind = Literal[
     "declared_mismatch",
     "low_quality",
     "qa_error",
+    "pto_reference_unreadable",
+    "pto_reference_mismatch",
+    "pto_reference_elsewhere",
+    "not_same_spot",
 ]
 KINDS: tuple[Kind, ...] = (
     "missing_type",
@@ -29,7 +33,28 @@ KINDS: tuple[Kind, ...] = (
     "declared_mismatch",
     "low_quality",
     "qa_error",
+    "pto_reference_unreadable",
+    "pto_reference_mismatch",
+    "pto_reference_elsewhere",
+    "not_same_spot",
 )
+# The severity each kind is raised with (some kinds have two, by how sure the check is).
+SEVERITIES: dict[Kind, tuple[Severity, ...]] = {
+    "missing_type": ("warning",),
+    "unpaired": ("warning",),
+    "same_before_after": ("warning", "suspect"),
+    "reused_photo": ("warning", "suspect"),
+    "date_out_of_window": ("warning",),
+    "location_far": ("warning",),
+    "declared_mismatch": ("info",),
+    "low_quality": ("warning",),
+    "qa_error": ("info",),
+    "pto_reference_unreadable": ("warning",),
+    "pto_reference_mismatch": ("suspect",),
+    "pto_reference_elsewhere": ("suspect",),
+    "not_same_spot": ("warning",),
+}
+LabelMethod = Literal["barcode", "ocr"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +81,22 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class LabelReading:
+    """A PTO reference read on a photo: where (x0, y0, x1, y1, in pixels of the photo as
+    stored, upright), how, and how sure (1 for a barcode; the recogniser's score for OCR)."""
+
+    text: str
+    box: tuple[int, int, int, int]
+    method: LabelMethod
+    confidence: float
+
+    def describe(self) -> str:
+        how = "from a barcode" if self.method == "barcode" else f"by OCR ({self.confidence:.2f})"
+        x0, y0, x1, y1 = self.box
+        return f"{self.text}, read {how} at x {x0}-{x1}, y {y0}-{y1}"
+
+
+@dataclass(frozen=True)
 class PhotoTraits:
     """What decoding a photo told: NULL columns where nothing could be measured."""
 
@@ -69,6 +110,8 @@ class PhotoTraits:
     exif_latitude: float | None = None
     exif_longitude: float | None = None
     error: str | None = None  # why (part of) the image could not be checked
+    label_checked: bool = False  # the PTO reference was looked for (PTO photos)
+    label: LabelReading | None = None  # what was found, if anything
 
     def columns(self) -> dict[str, Any]:
         """The `photos` columns, as JSON for the outcome statement."""
@@ -80,6 +123,18 @@ class PhotoTraits:
             "exif_latitude": self.exif_latitude,
             "exif_longitude": self.exif_longitude,
             "qa_error": self.error,
+        }
+
+    def label_columns(self) -> dict[str, Any]:
+        """The `photos` columns of the PTO reference read (migration 0016). `label_method` is
+        'none' when the reference was looked for and not found, NULL when it was not looked for
+        (not a PTO photo, or stored before the check existed)."""
+        label = self.label
+        return {
+            "label_text": label.text if label else None,
+            "label_box": list(label.box) if label else None,
+            "label_method": label.method if label else ("none" if self.label_checked else None),
+            "label_confidence": label.confidence if label else None,
         }
 
 
@@ -112,3 +167,4 @@ class RequestView:
     actions: tuple[str, ...]
     date_intervention: datetime | None
     listed_types: frozenset[str]
+    reference_pto: str | None = None  # the message's referencePTO

@@ -83,6 +83,9 @@ class CrStoc(BaseModel):
     date_intervention: AwareDatetime | None = Field(None, alias="dateIntervention")
     resultat: Literal["OK", "KO"] | None = None
     actions: list[Action] | None = None
+    # The outlet's reference from the optical route: the photo checks compare it with the
+    # label read on the PTO photo.
+    reference_pto: Reference | None = Field(None, alias="referencePTO")
 
     @model_validator(mode="after")
     def _one_reference(self) -> CrStoc:

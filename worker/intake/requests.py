@@ -39,13 +39,13 @@ async def _insert_new(pool: Pool, messages: Sequence[CrStoc]) -> set[uuid.UUID]:
         """
         INSERT INTO photo_requests (message_id, code_oc, reference_prestation_prise,
             reference_commande_prise_interne_oc, reference_commande_sous_traitant_oi,
-            date_intervention, resultat, actions, next_attempt_at)
+            date_intervention, resultat, actions, reference_pto, next_attempt_at)
         SELECT r.message_id, r.code_oc, r.access, r.ordered, r.intervention, r.date_intervention,
-            r.resultat, string_to_array(r.actions, ','), now()
+            r.resultat, string_to_array(r.actions, ','), r.pto, now()
         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
-            $6::timestamptz[], $7::text[], $8::text[])
+            $6::timestamptz[], $7::text[], $8::text[], $9::text[])
             AS r(message_id, code_oc, access, ordered, intervention, date_intervention, resultat,
-                actions)
+                actions, pto)
         WHERE NOT EXISTS (SELECT 1 FROM purged_messages p WHERE p.message_id = r.message_id)
         ON CONFLICT (message_id) DO NOTHING
         RETURNING message_id
@@ -58,6 +58,7 @@ async def _insert_new(pool: Pool, messages: Sequence[CrStoc]) -> set[uuid.UUID]:
         [m.date_intervention for m in messages],
         [m.resultat for m in messages],
         [None if m.actions is None else ",".join(m.actions) for m in messages],
+        [m.reference_pto for m in messages],
     )
     return {row["message_id"] for row in rows}
 

@@ -6,14 +6,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from PIL import Image
+
+from worker.simulator.framing import Spot, pair_pictures, pto_picture
 from worker.simulator.images import (
     PhotoFormat,
     Picture,
     PictureCache,
+    encode_photo,
     render_photo,
     with_png_width,
 )
-from worker.simulator.records import Shot, build_record, photo_seed, shot_of
+from worker.simulator.records import PHOTO_TYPES, Shot, build_record, photo_seed, shot_of
 from worker.simulator.scenarios import Scenario
 from worker.simulator.scenes import Effect, camera_exif
 from worker.simulator.variants import inflate, vary
@@ -104,6 +108,7 @@ def _render_all(
     reference: str, scenario: Scenario, formats: list[PhotoFormat], shots: list[Shot]
 ) -> list[Picture]:
     pictures: list[Picture] = []
+    afters: dict[int, Image.Image] = {}  # the after photo drawn with its before photo
     for index, (fmt, shot) in enumerate(zip(formats, shots, strict=True), start=1):
         if index in scenario.copy:
             pictures.append(pictures[index - 2])
@@ -115,7 +120,11 @@ def _render_all(
             exif = camera_exif(shot.camera_taken_at, shot.camera_place, offset=index % 2 == 1)
             seed, caption = photo_seed(reference, index), f"{scenario.label} #{index}"
             effect = _effect(scenario, index)
-            pictures.append(render_photo(fmt, seed, caption, effect=effect, exif=exif))
+            framed = _framed(scenario, index, seed, afters)
+            if framed is None:
+                pictures.append(render_photo(fmt, seed, caption, effect=effect, exif=exif))
+            else:
+                pictures.append(encode_photo(framed, fmt, effect=effect, exif=exif))
         if index in scenario.bomb:
             pictures[-1] = inflate(pictures[-1])
     return pictures
@@ -124,3 +133,19 @@ def _render_all(
 def _effect(scenario: Scenario, index: int) -> Effect | None:
     effects: tuple[Effect, ...] = ("blur", "dark", "tiny")
     return next((effect for effect in effects if index in getattr(scenario, effect)), None)
+
+
+def _framed(
+    scenario: Scenario, index: int, seed: int, afters: dict[int, Image.Image]
+) -> Image.Image | None:
+    """The framing scenario's picture for this photo (`pto=`, `spot=`), if it asks for one."""
+    photo_type = PHOTO_TYPES[(index - 1) % len(PHOTO_TYPES)]
+    if photo_type == "PTO" and scenario.pto:
+        return pto_picture(seed, scenario.pto)
+    if index in afters:
+        return afters.pop(index)
+    if photo_type in {"PBO_AVANT", "PM_AVANT"} and scenario.spot:
+        spot: Spot = scenario.spot  # type: ignore[assignment]
+        before, afters[index + 1] = pair_pictures(seed, spot)
+        return before
+    return None

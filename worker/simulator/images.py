@@ -55,7 +55,17 @@ def render_photo(
 ) -> Picture:
     """A 640x480 scene (tens of KB) whose pixels depend on seed and caption, spoiled by `effect`
     if asked, with the camera's EXIF if given."""
-    image = render_scene(seed, caption)
+    return encode_photo(render_scene(seed, caption), image_format, effect=effect, exif=exif)
+
+
+def encode_photo(
+    image: Image.Image,
+    image_format: PhotoFormat,
+    *,
+    effect: Effect | None = None,
+    exif: bytes | None = None,
+) -> Picture:
+    """A picture drawn elsewhere, spoiled by `effect` if asked, with the camera's EXIF."""
     if effect is not None:
         image = spoil(image, effect)
     return _encode(image, image_format, quality=85, exif=exif)

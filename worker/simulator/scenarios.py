@@ -31,6 +31,13 @@ earlier), ``faraway=I`` (the camera's GPS says 28 km away), ``bomb=I`` (a header
 65,500 x 65,500 pixels for a JPEG, 100,000 x 100,000 for a PNG); ``reuse=TAG`` makes photo 1 a
 picture shared by every reference naming the same TAG, as a photo taken once and sent for two
 interventions.
+
+The spec's framing rules ("Cadrage des photos"), with the default pictures only: ``pto=REF``
+makes each PTO photo an outlet whose label shows REF (capitals, digits and dashes; a QR code on
+some), ``pto=blank`` one whose label nobody can read; ``spot=same|other|alike`` makes each
+PBO_AVANT/PBO_APRES and PM_AVANT/PM_APRES pair a cabinet before and after cabling, seen from
+one spot a step apart (``same``), or two places (``other``), or two places with cabinets of
+the same model (``alike``). Both are real-looking photos of 1600x1200 (a few hundred KB).
 """
 
 import dataclasses
@@ -55,6 +62,8 @@ RETRY_DATES = {
     "far": "Wed, 01 May 99999999999999999999 12:00:00 GMT",
 }
 _TAG = re.compile(r"[A-Za-z0-9_-]{1,40}")
+_LABEL = re.compile(r"[A-Z0-9-]{1,40}")
+SPOTS = ("same", "other", "alike")
 # Keys whose effect is drawn on the default pictures (a sized picture is made once, shared).
 DRAWN = ("blur", "dark", "tiny", "olddate", "faraway", "bomb")
 
@@ -110,6 +119,8 @@ class Scenario:
     faraway: frozenset[int] = frozenset()
     bomb: frozenset[int] = frozenset()
     reuse: str | None = None
+    pto: str | None = None
+    spot: str | None = None
 
     def metadata_status(self, call: int) -> int:
         """Status of the call-th metadata call (1-based) about this reference.
@@ -206,6 +217,18 @@ def parse_tag(value: str) -> str:
     return value
 
 
+def parse_pto(value: str) -> str:
+    if value != "blank" and _LABEL.fullmatch(value) is None:
+        raise ScenarioError(f"{value!r} is not blank or 1 to 40 capitals, digits or dashes")
+    return value
+
+
+def parse_spot(value: str) -> str:
+    if value not in SPOTS:
+        raise ScenarioError(f"{value!r} is not one of {', '.join(SPOTS)}")
+    return value
+
+
 def parse_size(value: str) -> int:
     """Byte size such as ``5000``, ``200k`` or ``30m`` (k = 1024, m = 1024 * 1024)."""
     match = _SIZE_PATTERN.fullmatch(value)
@@ -254,6 +277,8 @@ _KEYS: dict[str, tuple[str, Callable[[str], object]]] = {
     "faraway": ("faraway", parse_indexes),
     "bomb": ("bomb", parse_indexes),
     "reuse": ("reuse", parse_tag),
+    "pto": ("pto", parse_pto),
+    "spot": ("spot", parse_spot),
 }
 SCENARIO_KEYS = frozenset(_KEYS)
 
@@ -294,6 +319,6 @@ def _check_coherence(scenario: Scenario) -> None:
             raise ScenarioError(f"{key}: index beyond photos={scenario.photos}")
     if 1 in scenario.copy:
         raise ScenarioError("copy: photo 1 has no photo before it to copy")
-    drawn = [key for key in (*DRAWN, "reuse") if getattr(scenario, key)]
+    drawn = [key for key in (*DRAWN, "reuse", "pto", "spot") if getattr(scenario, key)]
     if scenario.size is not None and drawn:
         raise ScenarioError(f"{drawn[0]}: only with the default pictures, not with size")
