@@ -12,8 +12,18 @@ import asyncpg
 import structlog
 
 from worker.findings import checks, circumstances
-from worker.findings.model import NOT_CHECKED, Finding, PhotoTraits, PhotoView, RequestView
+from worker.findings.framing import not_same_spot, pto_references
+from worker.findings.label_lookup import references_elsewhere
+from worker.findings.model import (
+    NOT_CHECKED,
+    Finding,
+    LabelReading,
+    PhotoTraits,
+    PhotoView,
+    RequestView,
+)
 from worker.findings.reuse import reused_photos
+from worker.findings.same_spot import SpotMatch
 from worker.photos.catalog import StoredPhoto
 from worker.settings import Settings
 
@@ -21,7 +31,7 @@ log = structlog.get_logger()
 
 # Recorded with every review and every finding it makes: change it with any check or threshold
 # default, so that an analyst knows which rules produced a finding.
-CHECKS_VERSION = "2026.12-review.1"
+CHECKS_VERSION = "2026.12-review.2"  # .2: photos upright, turned copies, the framing rules
 
 
 # The kinds found at ingestion (`without_decoding`): a review keeps them and replaces the others.
@@ -54,15 +64,23 @@ async def decoded(
     request: RequestView,
     photos: list[PhotoView],
     settings: Settings,
+    compared: Sequence[tuple[PhotoView, PhotoView, SpotMatch]] = (),
 ) -> list[Finding]:
-    """What needs the photos' traits, reuse included: the review stage's findings."""
+    """What needs the photos' traits, reuse and framing included: the review stage's findings.
+    `compared` are the AVANT/APRES pairs with how far each agrees on one spot."""
     try:
         reused = await reused_photos(pool, request, photos, settings.qa_near_distance)
         reused = await _earlier_only(pool, request, reused)
+        elsewhere = await references_elsewhere(pool, request, photos)
     except (asyncpg.PostgresError, OSError, TimeoutError) as exc:
-        log.warning("the reuse check could not run", error=repr(exc))
+        log.warning("the lookups of other requests could not run", error=repr(exc))
         reused = [Finding("qa_error", "info", f"the reuse check could not run: {exc!r}")]
-    return [*compare(request, photos, settings), *reused]
+        elsewhere = []
+    framing = [
+        *pto_references(request, photos, settings.pto_reference_pattern),
+        *not_same_spot(compared, settings.qa_same_spot_min_inliers),
+    ]
+    return [*compare(request, photos, settings), *reused, *framing, *elsewhere]
 
 
 async def _earlier_only(
@@ -116,7 +134,8 @@ def view_of(photo: StoredPhoto, traits: PhotoTraits) -> PhotoView:
 
 
 PHOTO_COLUMNS = """photo_id, type, sha256, width, height, taken_at, latitude, longitude, anomalies,
-    phash, sharpness, brightness, exif_taken_at, exif_latitude, exif_longitude, qa_error"""
+    phash, sharpness, brightness, exif_taken_at, exif_latitude, exif_longitude, qa_error,
+    label_text, label_box, label_method, label_confidence"""
 _KNOWN = f"SELECT {PHOTO_COLUMNS} FROM photos WHERE code_oc = $1 AND photo_id = ANY($2::uuid[])"  # noqa: S608 - constant columns
 
 
@@ -151,5 +170,19 @@ def row_view(row: asyncpg.Record, traits: PhotoTraits | None = None) -> PhotoVie
             exif_latitude=row["exif_latitude"],
             exif_longitude=row["exif_longitude"],
             error=row["qa_error"],
+            label_checked=row["label_method"] is not None,
+            label=_label_of(row),
         ),
+    )
+
+
+def _label_of(row: asyncpg.Record) -> LabelReading | None:
+    if row["label_method"] not in ("barcode", "ocr") or row["label_text"] is None:
+        return None
+    box = tuple(row["label_box"] or (0, 0, 0, 0))
+    return LabelReading(
+        row["label_text"],
+        (box[0], box[1], box[2], box[3]),
+        row["label_method"],
+        float(row["label_confidence"] or 0.0),
     )

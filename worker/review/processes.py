@@ -13,11 +13,13 @@ import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from pebble import ProcessExpired, ProcessPool
 
-from worker.findings.model import PhotoTraits
+from worker.findings.model import LabelReading, PhotoTraits
+from worker.findings.same_spot import SpotMatch
 from worker.review import decoding
 from worker.settings import MIB, Settings
 
@@ -52,11 +54,37 @@ class Decoders:
         self, body: bytes, mime_type: str, header: tuple[int | None, int | None]
     ) -> PhotoTraits | Failure:
         settings = self._settings
-        future = self._pool.schedule(
-            self._check,
-            args=(body, mime_type, header, settings.qa_max_decode_pixels, settings.qa_timezone),
-            timeout=settings.review_timeout_seconds,
+        args = (body, mime_type, header, settings.qa_max_decode_pixels, settings.qa_timezone)
+        try:
+            result: PhotoTraits | Failure = await self._run(self._check, args)
+        except Exception as exc:
+            # A bug, not a bad photo: say so on the photo rather than trying again for ever.
+            log.error("photo check failed", error=repr(exc))
+            return PhotoTraits(error=f"the checks failed: {exc!r}")
+        return result
+
+    async def label(self, body: bytes) -> LabelReading | Failure | None:
+        """The PTO reference read on this photo (`decoding.read_label`)."""
+        settings = self._settings
+        args = (
+            body,
+            settings.pto_reference_pattern,
+            settings.qa_pto_min_confidence,
+            settings.qa_ocr_threads,
         )
+        result: LabelReading | Failure | None = await self._run(decoding.read_label, args)
+        return result
+
+    async def spot(self, before: bytes, after: bytes) -> SpotMatch | Failure:
+        """How far an AVANT/APRES pair agrees on one spot (`decoding.compare_spot`)."""
+        result: SpotMatch | Failure = await self._run(decoding.compare_spot, (before, after))
+        return result
+
+    async def _run(self, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """`function(*args)` in a process of the pool; what killed or stopped it, as a Failure.
+        Any other exception is the function's own, raised here."""
+        settings = self._settings
+        future = self._pool.schedule(function, args=args, timeout=settings.review_timeout_seconds)
         try:
             return await asyncio.wrap_future(future)
         except FutureTimeout:
@@ -67,10 +95,6 @@ class Decoders:
         except MemoryError:
             limit = settings.review_memory_mb
             return Failure("memory", f"ran out of its memory limit ({limit} MB)")
-        except Exception as exc:
-            # A bug, not a bad photo: say so on the photo rather than trying again for ever.
-            log.error("photo check failed", error=repr(exc))
-            return PhotoTraits(error=f"the checks failed: {exc!r}")
 
     def close(self) -> None:
         """Stop every process now: a review cut short is taken up again from its row."""

@@ -71,7 +71,7 @@ async def claim(
 
 _REQUEST = """
 SELECT message_id, code_oc, reference_prestation_prise, reference_commande_prise_interne_oc,
-    reference_commande_sous_traitant_oi, actions, date_intervention,
+    reference_commande_sous_traitant_oi, actions, date_intervention, reference_pto,
     (SELECT coalesce(array_agg(DISTINCT p.type), '{}') FROM photo_request_photos l
      JOIN photos p USING (code_oc, photo_id) WHERE l.message_id = r.message_id) AS types
 FROM photo_requests r WHERE message_id = $1
@@ -101,6 +101,7 @@ async def request_of(pool: asyncpg.Pool, claim: ReviewClaim) -> RequestView | No
         actions=tuple(row["actions"] or ()),
         date_intervention=row["date_intervention"],
         listed_types=frozenset(row["types"]),
+        reference_pto=row["reference_pto"],
     )
 
 

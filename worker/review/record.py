@@ -29,14 +29,21 @@ SELECT reviews FROM request_reviews
 WHERE lease_id = $1 AND reviewed_at IS NULL FOR UPDATE
 """
 
+# The label columns are written for the photos whose reference was looked for (PTO photos).
 _TRAITS = """
 UPDATE photos p SET phash = t.phash, sharpness = t.sharpness, brightness = t.brightness,
     exif_taken_at = t.exif_taken_at, exif_latitude = t.exif_latitude,
     exif_longitude = t.exif_longitude, qa_error = t.qa_error, checked_at = now(),
-    checks_version = $3
+    checks_version = $3,
+    label_text = CASE WHEN t.label_method IS NULL THEN p.label_text ELSE t.label_text END,
+    label_box = CASE WHEN t.label_method IS NULL THEN p.label_box ELSE t.label_box END,
+    label_confidence = CASE WHEN t.label_method IS NULL THEN p.label_confidence
+                            ELSE t.label_confidence END,
+    label_method = coalesce(t.label_method, p.label_method)
 FROM jsonb_to_recordset($2::jsonb) AS t(photo_id uuid, phash bigint, sharpness real,
     brightness real, exif_taken_at timestamptz, exif_latitude float8, exif_longitude float8,
-    qa_error text)
+    qa_error text, label_text text, label_box integer[], label_method text,
+    label_confidence real)
 WHERE p.code_oc = $1 AND p.photo_id = t.photo_id
 """
 
@@ -86,7 +93,9 @@ async def write_review(
     version: str,
 ) -> Reviewed | None:
     """The review's outcome; None if the lease was lost meanwhile (another reviewer has it)."""
-    traits = [{"photo_id": str(pid)} | t.columns() for pid, t in measured.items()]
+    traits = [
+        {"photo_id": str(pid)} | t.columns() | t.label_columns() for pid, t in measured.items()
+    ]
     new = clean.payload([finding.as_event() for finding in found])
     async with pool.acquire() as conn, conn.transaction():
         reviews = await conn.fetchval(_HELD, claim.lease_id)

@@ -25,6 +25,7 @@ from worker.observe.failures import report_failure
 from worker.observe.metrics import Metrics
 from worker.photos.storage import PhotoStore
 from worker.review import queue
+from worker.review.framing import compare_pairs, read_label
 from worker.review.processes import Decoders, Failure
 from worker.review.queue import ReviewClaim
 from worker.review.record import write_review
@@ -153,7 +154,9 @@ class Reviewer:
             )
         )
         photos = [row_view(row, measured.get(row["photo_id"])) for row in rows]
-        found = await decoded(self._pool, request, photos, self._settings)
+        keys = {row["photo_id"]: row["storage_key"] for row in rows}
+        compared, errors = await compare_pairs(self._decoders, self._store, photos, keys)
+        found = [*await decoded(self._pool, request, photos, self._settings, compared), *errors]
         reviewed = await write_review(
             self._pool, self._clean, claim, request, measured, found, CHECKS_VERSION
         )
@@ -197,6 +200,8 @@ class Reviewer:
             while True:
                 result = await self._decoders.traits(body, row["mime_type"], header)
                 if isinstance(result, PhotoTraits):
+                    if row["type"] == "PTO":
+                        return await read_label(self._decoders, body, result)
                     return result
                 failures = await self._failed(claim, photo_id, result)
                 if failures >= _GIVE_UP_AFTER:

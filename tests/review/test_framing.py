@@ -1,0 +1,94 @@
+"""The framing rules in the review stage, end to end: each finding raised by its simulator
+scenario, none on the clean one, what was read stored on the PTO photo's row, and `worker
+review` adding the new findings to a request reviewed before."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+
+from tests.harness import Broker, StartWorker, cr_stoc, wait_for_reviews
+from tests.review.test_rereview import _command
+from tests.review.test_stage import completed, reviewed
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+EVERY = ["POSE_PTO", "CABLAGE_PBO", "CABLAGE_PM"]
+LABEL = "FR-4242-0001"
+
+
+def message(reference: str, actions: list[str], **extra: Any) -> dict[str, Any]:
+    return cr_stoc(
+        intervention=reference,
+        dateIntervention=datetime.now(UTC).isoformat(),
+        actions=actions,
+        **extra,
+    )
+
+
+def kinds(event: dict[str, Any]) -> list[str]:
+    return sorted(f["kind"] for f in event["findings"])
+
+
+FRAMING = {
+    "pto_reference_unreadable",
+    "pto_reference_mismatch",
+    "pto_reference_elsewhere",
+    "not_same_spot",
+}
+
+
+async def test_each_framing_finding_comes_from_its_scenario(
+    start_worker: StartWorker, broker: Broker, db: asyncpg.Pool
+) -> None:
+    await start_worker({"review_processes": 2})
+    clean = message(f"CLEAN:photos=5:pto={LABEL}:spot=same", EVERY, referencePTO=LABEL)
+    await completed(broker, db, clean)
+    review = await reviewed(broker, clean, timeout=120)
+    assert FRAMING.isdisjoint(kinds(review)), review["findings"]
+    row = await db.fetchrow(
+        "SELECT label_text, label_method, label_box FROM photos WHERE type = 'PTO'"
+    )
+    assert row["label_text"] == LABEL
+    assert row["label_method"] in ("barcode", "ocr")
+    assert len(row["label_box"]) == 4
+
+    murky = message("MURKY:photos=5:pto=blank:spot=other", EVERY)
+    swapped = message("SWAPPED:photos=3:pto=FR-9999-0002:spot=alike", EVERY[:2], referencePTO=LABEL)
+    twice = message(f"TWICE:photos=1:pto={LABEL}", ["POSE_PTO"])
+    for body in (murky, swapped, twice):
+        await completed(broker, db, body)
+    found = {
+        name: kinds(await reviewed(broker, body, timeout=180))
+        for name, body in (("murky", murky), ("swapped", swapped), ("twice", twice))
+    }
+    assert "pto_reference_unreadable" in found["murky"]
+    assert found["murky"].count("not_same_spot") == 2  # PBO and PM: two places each
+    assert "pto_reference_mismatch" in found["swapped"]
+    assert "not_same_spot" in found["swapped"]  # a look-alike cabinet elsewhere
+    assert "pto_reference_elsewhere" in found["twice"]
+    assert "pto_reference_mismatch" not in found["twice"]  # it declared no referencePTO
+
+
+async def test_worker_review_adds_the_new_findings_to_photos_reviewed_before(
+    start_worker: StartWorker, broker: Broker, db: asyncpg.Pool
+) -> None:
+    worker = await start_worker({"review_processes": 1})
+    body = message("BEFORE:photos=5:pto=blank:spot=other", EVERY)
+    await completed(broker, db, body)
+    await reviewed(broker, body, timeout=120)
+    # As a review by the checks before this change left it: no framing finding, nothing read.
+    await db.execute("DELETE FROM photo_findings WHERE kind = ANY($1::text[])", list(FRAMING))
+    await db.execute(
+        "UPDATE photos SET label_text = NULL, label_box = NULL, label_method = NULL,"
+        " label_confidence = NULL, checks_version = '2026.12-review.1'"
+    )
+    await db.execute("UPDATE request_reviews SET checks_version = '2026.12-review.1'")
+    result = await _command(worker, "--since", "1d", "--pause", "0")
+    assert result.returncode == 0, result.stderr
+    await wait_for_reviews(db, timeout=180)
+    rows = await db.fetch("SELECT kind FROM photo_findings ORDER BY kind")
+    assert {"pto_reference_unreadable", "not_same_spot"} <= {r["kind"] for r in rows}
+    assert await db.fetchval("SELECT label_method FROM photos WHERE type = 'PTO'") == "none"

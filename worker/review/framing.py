@@ -1,0 +1,61 @@
+"""The framing rules' work of one request, in the review processes: the PTO reference read on
+each PTO photo, and each AVANT/APRES pair compared for one spot.
+
+The bodies are read from storage once per request and photo, and only for the photos these
+checks need; a check that crashes or overruns its process is a qa_error finding, as for traits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Sequence
+
+from worker.findings.framing import spot_pairs
+from worker.findings.model import Finding, PhotoTraits, PhotoView
+from worker.findings.same_spot import SpotMatch
+from worker.photos.storage import PhotoStore
+from worker.review.processes import Decoders, Failure
+
+Compared = tuple[PhotoView, PhotoView, SpotMatch]
+
+
+async def read_label(decoders: Decoders, body: bytes, traits: PhotoTraits) -> PhotoTraits:
+    """A PTO photo's traits with the reference read on it (or none readable)."""
+    if traits.error is not None:
+        return traits  # not decodable: its qa_error says so already
+    try:
+        reading = await decoders.label(body)
+    except Exception as exc:  # what the decoder says of a bad image: a finding, not a retry
+        return dataclasses.replace(traits, error=f"the PTO reference check failed: {exc!r}")
+    if isinstance(reading, Failure):
+        return dataclasses.replace(traits, error=f"the PTO reference check {reading.detail}")
+    return dataclasses.replace(traits, label_checked=True, label=reading)
+
+
+async def compare_pairs(
+    decoders: Decoders,
+    store: PhotoStore,
+    photos: Sequence[PhotoView],
+    keys: dict[uuid.UUID, str],
+) -> tuple[list[Compared], list[Finding]]:
+    """Each AVANT/APRES pair's agreement; a pair that could not be compared is a qa_error."""
+    pairs = [
+        (b, a) for b, a in spot_pairs(photos) if b.traits.error is None and a.traits.error is None
+    ]
+    bodies: dict[uuid.UUID, bytes] = {}
+    for photo in {p.photo_id: p for pair in pairs for p in pair}.values():
+        bodies[photo.photo_id] = await store.read(keys[photo.photo_id])
+    compared: list[Compared] = []
+    errors: list[Finding] = []
+    for before, after in pairs:
+        try:
+            match = await decoders.spot(bodies[before.photo_id], bodies[after.photo_id])
+        except Exception as exc:  # a bad image: a finding, not a retry
+            match = Failure("failed", f"failed: {exc!r}")
+        if isinstance(match, Failure):
+            detail = f"the same-spot check of {before.type} and {after.type} {match.detail}"
+            errors.append(Finding("qa_error", "info", detail, (before.photo_id, after.photo_id)))
+        else:
+            compared.append((before, after, match))
+    return compared, errors
