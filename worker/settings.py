@@ -330,7 +330,7 @@ class Settings(BaseSettings):
         " container, set it to the CPU limit)",
     )
     review_memory_mb: int = Field(
-        1024, ge=128, description="address space of each review process (RLIMIT_AS), in MiB"
+        2048, ge=128, description="address space of each review process (RLIMIT_AS), in MiB"
     )
     review_timeout_seconds: float = Field(
         60.0, gt=0, description="time limit of one photo's checks; its process is then killed"

@@ -60,11 +60,13 @@ async def test_each_framing_finding_comes_from_its_scenario(
     twice = message(f"TWICE:photos=1:pto={LABEL}", ["POSE_PTO"])
     for body in (murky, swapped, twice):
         await completed(broker, db, body)
-    found = {
-        name: kinds(await reviewed(broker, body, timeout=180))
+    events = {
+        name: await reviewed(broker, body, timeout=180)
         for name, body in (("murky", murky), ("swapped", swapped), ("twice", twice))
     }
-    assert "pto_reference_unreadable" in found["murky"]
+    found = {name: kinds(event) for name, event in events.items()}
+    details = {name: [f["detail"] for f in event["findings"]] for name, event in events.items()}
+    assert "pto_reference_unreadable" in found["murky"], details
     assert found["murky"].count("not_same_spot") == 2  # PBO and PM: two places each
     assert "pto_reference_mismatch" in found["swapped"]
     assert "not_same_spot" in found["swapped"]  # a look-alike cabinet elsewhere

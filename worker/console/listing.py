@@ -12,6 +12,7 @@ millionth row as on the first, whatever the filters (the figures are in docs/ben
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -23,6 +24,7 @@ from aiohttp import web
 from worker.console import params
 from worker.console.filters import SEARCHED, BadFilter, Filters
 from worker.console.pages import render, state
+from worker.findings.label_lookup import requests_reading
 from worker.findings.model import KINDS
 from worker.ops.lookup import Key, by_reference_prefix
 from worker.ops.status import STATUSES
@@ -63,10 +65,15 @@ class _Conditions:
         return " AND ".join(self.sql)
 
 
-async def list_requests(pool: asyncpg.Pool, filters: Filters) -> Page:
+async def list_requests(pool: asyncpg.Pool, filters: Filters, label: str | None = None) -> Page:
+    """`label`: the OI's PTO reference pattern; a search that matches it whole also finds the
+    requests whose PTO photo reads that reference."""
     ocs = await known_ocs(pool)
     key = Key.parse(filters.q) if filters.q else None
-    if key is not None and key.message_id is not None:
+    reading = await _by_label(pool, filters.q, label) if key is not None and label else None
+    if reading is not None:
+        page = reading
+    elif key is not None and key.message_id is not None:
         page = await _by_message_id(pool, key.message_id)
     elif key is not None and not await _any_match(pool, filters, ocs):
         page = Page([], None, f"References starting with “{key.text}”: none within the filters")
@@ -155,6 +162,17 @@ async def _any_match(pool: asyncpg.Pool, filters: Filters, ocs: list[str]) -> bo
         else _browse(pool, alone, [alone.oc] if alone.oc else ocs)
     )
     return bool(found.rows)
+
+
+async def _by_label(pool: asyncpg.Pool, q: str | None, pattern: str) -> Page | None:
+    """The requests whose PTO photo reads `q`, when `q` is a whole PTO reference read somewhere."""
+    if not q or not re.fullmatch(pattern, q.strip().upper()):
+        return None
+    reference = q.strip().upper()
+    ids = await requests_reading(pool, reference, PAGE)
+    if not ids:
+        return None
+    return Page(await hydrate(pool, ids), None, f"PTO photos whose label reads “{reference}”")
 
 
 async def _by_message_id(pool: asyncpg.Pool, message_id: uuid.UUID) -> Page:
@@ -255,7 +273,7 @@ async def requests_page(request: web.Request) -> web.Response:
     context: dict[str, Any] = {"statuses": STATUSES, "kinds": KINDS}
     try:
         filters = Filters.parse(request.query)
-        page = await list_requests(pool, filters)
+        page = await list_requests(pool, filters, state(request).settings.pto_reference_pattern)
     except BadFilter as exc:
         empty = Page([], None, "Requests", await known_ocs(pool))
         typed = request.query.get("q", "")

@@ -110,3 +110,20 @@ async def store_reading(
         columns["label_method"],
         columns["label_confidence"],
     )
+
+
+# The same index as the lookup above (photos_label_key): a probe, newest photos first.
+_READING = """
+SELECT l.message_id FROM photos p JOIN photo_request_photos l USING (code_oc, photo_id)
+WHERE translate(p.label_text, 'OISB', '0158') = $1 AND p.label_text IS NOT NULL
+ORDER BY p.stored_at DESC
+LIMIT $2
+"""
+
+
+async def requests_reading(
+    pool: asyncpg.Pool | asyncpg.Connection, reference: str, limit: int
+) -> list[uuid.UUID]:
+    """The requests whose PTO photo reads this reference (twins O/0, I/1, S/5, B/8 alike)."""
+    rows = await pool.fetch(_READING, twin_key(reference.upper()), limit)
+    return list(dict.fromkeys(row["message_id"] for row in rows))

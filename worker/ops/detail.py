@@ -74,7 +74,8 @@ _PHOTOS = """
 SELECT p.photo_id, p.code_oc, p.type, p.mime_type, p.size_bytes, p.width, p.height, p.sha256,
     p.storage_key, p.taken_at, p.anomalies, p.stored_at, p.name, p.title, p.description,
     p.declared_size, p.declared_width, p.declared_height, p.latitude, p.longitude, p.projection,
-    p.exif_taken_at, p.exif_latitude, p.exif_longitude, p.sharpness, p.brightness, p.qa_error
+    p.exif_taken_at, p.exif_latitude, p.exif_longitude, p.sharpness, p.brightness, p.qa_error,
+    p.label_text, p.label_box, p.label_method, p.label_confidence
 FROM photo_request_photos l JOIN photos p USING (code_oc, photo_id)
 WHERE l.message_id = $1 ORDER BY p.type, p.taken_at, p.photo_id
 """
