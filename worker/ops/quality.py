@@ -10,12 +10,13 @@ import csv
 import io
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from worker.findings.model import KINDS
 from worker.ops.formatting import plain, table
+from worker.ops.rates import Rates, measure_rates, per_hundred
 from worker.ops.status import Db
 
 SEVERITIES = ("suspect", "warning", "info")
@@ -27,6 +28,11 @@ class Selection:
     oc: str | None = None
     kind: str | None = None
     limit: int = 20
+    start: datetime | None = None  # instead of now - since: a start a link can repeat
+    findings: bool = False  # also each finding of the listed requests (the CSV's rows)
+
+    def first(self) -> datetime:
+        return self.start or datetime.now(UTC) - self.since
 
 
 @dataclass
@@ -36,22 +42,42 @@ class QualityReport:
     kind: str | None
     counts: list[dict[str, Any]]  # per OC and kind: findings, requests, by severity
     requests: list[dict[str, Any]]  # the worst first
+    flagged: dict[str, int]  # OC -> requests flagged (any kind), "all" -> every OC
+    rates: Rates
+    findings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # messageId -> rows
 
     def as_json(self) -> dict[str, Any]:
         result: dict[str, Any] = plain(asdict(self))
         return result
 
 
-# Both select the findings created since $1, of OC $2 and kind $3 (when given).
+# Each selects the findings created since $1, of OC $2 and kind $3 (when given).
 _COUNTS = """
 SELECT f.code_oc, f.kind, count(*) AS findings, count(DISTINCT f.message_id) AS requests,
     count(*) FILTER (WHERE f.severity = 'suspect') AS suspect,
     count(*) FILTER (WHERE f.severity = 'warning') AS warning,
     count(*) FILTER (WHERE f.severity = 'info') AS info
 FROM photo_findings f
-WHERE f.created_at >= now() - $1::interval
+WHERE f.created_at >= $1::timestamptz
     AND ($2::text IS NULL OR f.code_oc = $2) AND ($3::text IS NULL OR f.kind = $3)
 GROUP BY f.code_oc, f.kind
+"""
+# Requests flagged per OC and in all (a request has one OC: the OCs' sum is the total).
+_FLAGGED = """
+SELECT f.code_oc, count(DISTINCT f.message_id) AS requests
+FROM photo_findings f
+WHERE f.created_at >= $1::timestamptz
+    AND ($2::text IS NULL OR f.code_oc = $2) AND ($3::text IS NULL OR f.kind = $3)
+GROUP BY f.code_oc
+"""
+# The CSV's rows: each finding, its request's worst first.
+_FINDINGS = """
+SELECT f.message_id, f.kind, f.severity, f.detail, f.photo_ids, f.related_message_id,
+    f.created_at AS flagged_at
+FROM photo_findings f
+WHERE f.created_at >= $1::timestamptz
+    AND ($2::text IS NULL OR f.code_oc = $2) AND ($3::text IS NULL OR f.kind = $3)
+ORDER BY array_position(ARRAY['suspect', 'warning', 'info'], f.severity), f.kind, f.id
 """
 # The findings are ranked first and only the worst requests joined: joining every finding of a
 # 90-day period to its request made PostgreSQL read all of photo_requests (255 ms for a million
@@ -66,7 +92,7 @@ WITH ranked AS (
         string_agg(DISTINCT f.kind, ', ') AS kinds,
         max(f.created_at) AS flagged_at
     FROM photo_findings f
-    WHERE f.created_at >= now() - $1::interval
+    WHERE f.created_at >= $1::timestamptz
         AND ($2::text IS NULL OR f.code_oc = $2) AND ($3::text IS NULL OR f.kind = $3)
     GROUP BY f.message_id, f.code_oc
     ORDER BY suspect DESC, warning DESC, info DESC, flagged_at DESC
@@ -81,16 +107,26 @@ ORDER BY k.suspect DESC, k.warning DESC, k.info DESC, k.flagged_at DESC
 
 
 async def build_quality_report(conn: Db, wanted: Selection) -> QualityReport:
-    args = (wanted.since, wanted.oc, wanted.kind)
+    start = wanted.first()
+    args = (start, wanted.oc, wanted.kind)
     counts = [dict(row) for row in await conn.fetch(_COUNTS, *args)]
     counts.sort(key=lambda c: (c["code_oc"], KINDS.index(c["kind"]) if c["kind"] in KINDS else 99))
-    return QualityReport(
-        since=(datetime.now(UTC) - wanted.since).isoformat(timespec="seconds"),
+    flagged = {row["code_oc"]: row["requests"] for row in await conn.fetch(_FLAGGED, *args)}
+    report = QualityReport(
+        since=start.isoformat(timespec="seconds"),
         oc=wanted.oc,
         kind=wanted.kind,
         counts=counts,
         requests=[dict(row) for row in await conn.fetch(_WORST, *args, wanted.limit)],
+        flagged=dict(sorted(flagged.items())) | {"all": sum(flagged.values())},
+        rates=await measure_rates(conn, start, wanted.oc, wanted.kind),
     )
+    if wanted.findings:
+        listed = {r["message_id"] for r in report.requests}
+        for row in await conn.fetch(_FINDINGS, *args):
+            if row["message_id"] in listed:
+                report.findings.setdefault(str(row["message_id"]), []).append(dict(row))
+    return report
 
 
 def render_text(report: QualityReport) -> str:
@@ -108,7 +144,16 @@ def render_text(report: QualityReport) -> str:
         if report.counts
         else ["  none"]
     )
-    lines += ["", f"Requests to look at first ({len(report.requests)}):"]
+    lines += ["", "Requests flagged per 100 interventions (requests finished in the period):"]
+    lines += table(
+        ["OC", "flagged", "finished", "per 100"],
+        [
+            [oc, n, report.rates.finished.get(oc, 0), _rate(n, report.rates.finished.get(oc, 0))]
+            for oc, n in report.flagged.items()
+        ],
+    )
+    shown = f"{len(report.requests)} of {report.flagged['all']}"
+    lines += ["", f"Requests to look at first ({shown}):"]
     lines += (
         table(
             ["messageId", "OC", "reference", "completed", *SEVERITIES, "kinds"],
@@ -130,19 +175,34 @@ def render_text(report: QualityReport) -> str:
     return "\n".join(lines)
 
 
-def render_csv(report: QualityReport, delimiter: str = ",") -> str:
-    """One row per flagged request, worst first: what a spreadsheet or an OC wants. Every text
-    cell is quoted (a spreadsheet whose list separator is not `delimiter` still reads it as one
-    cell), and made inert."""
+REQUEST_COLUMNS = (
+    "message_id",
+    "code_oc",
+    "reference",
+    "status",
+    "date_intervention",
+    "completed_at",
+)
+FINDING_COLUMNS = ("kind", "severity", "detail", "photo_ids", "related_message_id", "flagged_at")
+
+
+def render_csv(report: QualityReport, delimiter: str = ",", origin: str | None = None) -> str:
+    """One row per finding, the worst requests first, each with its request's columns and
+    counts, and a link to the request's page on the console at `origin` (when known): what a
+    spreadsheet or an OC wants. Every text cell is quoted (a spreadsheet whose list separator is
+    not `delimiter` still reads it as one cell), and made inert."""
     out = io.StringIO()
     writer = csv.writer(
         out, delimiter=delimiter, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\r\n"
     )
-    columns = ["message_id", "code_oc", "reference", "status", "date_intervention", "completed_at"]
-    writer.writerow([*columns, *SEVERITIES, "kinds"])
+    writer.writerow([*REQUEST_COLUMNS, *SEVERITIES, "kinds", *FINDING_COLUMNS, "link"])
     for row in plain(report.requests):
-        cells = [row[c] for c in columns] + [row[s] for s in SEVERITIES] + [row["kinds"]]
-        writer.writerow([inert(cell) for cell in cells])
+        cells = [row[c] for c in REQUEST_COLUMNS] + [row[s] for s in SEVERITIES] + [row["kinds"]]
+        link = f"{origin}/requests/{row['message_id']}#findings" if origin else ""
+        for finding in plain(report.findings.get(row["message_id"], [{}])):
+            detail = [finding.get(c) for c in FINDING_COLUMNS]
+            detail[3] = " ".join(detail[3] or [])  # the photo ids
+            writer.writerow([inert(cell) for cell in [*cells, *detail, link]])
     return out.getvalue()
 
 
@@ -166,6 +226,11 @@ def render_json(report: QualityReport) -> str:
 
 def _levels(row: dict[str, Any]) -> list[int]:
     return [row[severity] for severity in SEVERITIES]
+
+
+def _rate(flagged: int, finished: int) -> str:
+    rate = per_hundred(flagged, finished)
+    return "-" if rate is None else f"{rate:.1f}"
 
 
 def _day(value: datetime | None) -> str:
