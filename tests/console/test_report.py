@@ -14,6 +14,8 @@ import pytest
 
 from tests.console import seed
 from tests.console.conftest import Console, StartConsole
+from worker.ops.quality import Selection, build_quality_report
+from worker.ops.rates import ClosedWeeks
 
 pytestmark = pytest.mark.services
 
@@ -160,3 +162,22 @@ async def test_csv_links_to_the_host_asked_without_a_public_origin(
     page = await console.get("/findings.csv?days=1&sep=comma")
     [row] = list(csv.DictReader(io.StringIO(page.text.removeprefix("\ufeff"))))
     assert row["link"] == f"{console.url}requests/{flagged.message_id}#findings"
+
+
+async def test_ended_weeks_are_counted_once_then_kept(db: asyncpg.Pool) -> None:
+    """The console keeps the finished requests of ended weeks; a new view counts only the
+    period's first and current weeks."""
+    three_weeks_ago = datetime.now(UTC) - timedelta(days=21)
+    await seed.request(db, received_at=three_weeks_ago)
+    flagged = await seed.request(db)
+    await seed.finding(db, flagged, "unpaired", "warning")
+    kept = ClosedWeeks(600)
+    wanted = Selection(timedelta(days=30))
+    first = await build_quality_report(db, wanted, kept)
+    assert first.rates.finished == {"OCAA": 2, "all": 2}
+    await seed.request(db, received_at=three_weeks_ago + timedelta(hours=1))
+    await seed.request(db)  # this week: counted again on every view
+    again = await build_quality_report(db, wanted, kept)
+    assert again.rates.finished == {"OCAA": 3, "all": 3}, "the ended week is kept"
+    fresh = await build_quality_report(db, wanted)
+    assert fresh.rates.finished == {"OCAA": 4, "all": 4}

@@ -6,9 +6,9 @@ severities told apart by pattern and legend, not by colour alone."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from worker.ops.rates import Rates, per_hundred
+from worker.ops.rates import Rates, mondays, per_hundred
 
 STACK = ("suspect", "warning", "info")  # bottom up
 WIDTH = 960
@@ -65,17 +65,6 @@ class Chart:
     weeks: list[Week]
     scale: float  # the rate a full bar stands for
     bar_height: int = BAR
-
-
-def mondays(first: datetime, last: datetime) -> list[datetime]:
-    """The Monday (UTC, as a naive datetime like PostgreSQL's date_trunc) of each week from
-    `first` to `last`."""
-    monday = datetime(first.year, first.month, first.day) - timedelta(days=first.weekday())
-    weeks = []
-    while monday <= last.replace(tzinfo=None):
-        weeks.append(monday)
-        monday += timedelta(days=7)
-    return weeks
 
 
 def draw(rates: Rates, flagged: dict[str, int], first: datetime, last: datetime) -> Chart:

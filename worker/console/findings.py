@@ -16,10 +16,14 @@ from worker.console.filters import instant_text
 from worker.console.pages import render, state
 from worker.findings.model import KINDS
 from worker.ops.quality import QualityReport, Selection, build_quality_report, render_csv
-from worker.ops.rates import per_hundred
+from worker.ops.rates import ClosedWeeks, per_hundred
 from worker.ops.verdicts import precision_by_kind
 
 PERIODS = (1, 7, 30, 90)  # days
+# The finished requests of ended weeks, the rates' denominators (most of a 90-day page's cost),
+# kept this long: they change only when a request of theirs is refetched or purged.
+WEEKS = web.AppKey("finished_weeks", ClosedWeeks)
+KEPT_SECONDS = 600
 WORST = 30  # requests listed on the page
 EXPORTED = 100_000  # requests in a CSV export, worst first
 _OC = re.compile(r"^[A-Z0-9]{4}$")
@@ -79,7 +83,7 @@ def _kind_rank(kind: str) -> int:
 async def findings_page(request: web.Request) -> web.Response:
     period = Period.parse(request.query)
     pool = state(request).pool
-    report = await build_quality_report(pool, period.selection(WORST))
+    report = await build_quality_report(pool, period.selection(WORST), request.app[WEEKS])
     precision = await precision_by_kind(pool, timedelta(days=period.days), period.oc)
     ocs, table = by_kind_and_oc(report)
     context = {
@@ -108,7 +112,8 @@ async def findings_csv(request: web.Request) -> web.Response:
     sep = request.query.get("sep") or "semicolon"
     delimiter = SEPARATORS[params.choice("sep", sep, SEPARATORS)]
     console = state(request)
-    report = await build_quality_report(console.pool, period.selection(EXPORTED, findings=True))
+    wanted = period.selection(EXPORTED, findings=True)
+    report = await build_quality_report(console.pool, wanted, request.app[WEEKS])
     origin = console.settings.console_public_origin or f"{request.scheme}://{request.host}"
     return web.Response(
         body=("\ufeff" + render_csv(report, delimiter, origin.rstrip("/"))).encode(),
