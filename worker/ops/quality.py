@@ -80,8 +80,9 @@ ORDER BY array_position(ARRAY['suspect', 'warning', 'info'], f.severity), f.kind
 """
 # The findings are ranked first and only the worst requests joined: joining every finding of a
 # 90-day period to its request made PostgreSQL read all of photo_requests (255 ms for a million
-# requests, against 110 ms this way). The kinds are gathered for the listed requests only: a
-# string_agg(DISTINCT) in the ranking sorted every finding of the period. The last tie-break is
+# requests, against 110 ms this way). The kinds are gathered for the listed requests only ($5;
+# the CSV has each finding already): a string_agg(DISTINCT) in the ranking sorted every finding
+# of the period. The last tie-break is
 # the latest finding of the request, which the photo checks write with its final status.
 _WORST = """
 WITH ranked AS (
@@ -100,9 +101,9 @@ WITH ranked AS (
 SELECT k.message_id, k.code_oc, coalesce(r.reference_commande_sous_traitant_oi,
         r.reference_commande_prise_interne_oc, r.reference_prestation_prise) AS reference,
     r.status, r.date_intervention, r.completed_at, k.suspect, k.warning, k.info,
-    (SELECT string_agg(DISTINCT f.kind, ', ') FROM photo_findings f
-     WHERE f.message_id = k.message_id AND f.created_at >= $1::timestamptz
-        AND ($3::text IS NULL OR f.kind = $3)) AS kinds
+    CASE WHEN $5 THEN (SELECT string_agg(DISTINCT f.kind, ', ') FROM photo_findings f
+        WHERE f.message_id = k.message_id AND f.created_at >= $1::timestamptz
+            AND ($3::text IS NULL OR f.kind = $3)) END AS kinds
 FROM ranked k JOIN photo_requests r USING (message_id)
 ORDER BY k.suspect DESC, k.warning DESC, k.info DESC, k.flagged_at DESC
 """
@@ -124,7 +125,9 @@ async def build_quality_report(
         oc=wanted.oc,
         kind=wanted.kind,
         counts=counts,
-        requests=[dict(row) for row in await conn.fetch(_WORST, *args, wanted.limit)],
+        requests=[
+            dict(row) for row in await conn.fetch(_WORST, *args, wanted.limit, not wanted.findings)
+        ],
         flagged=dict(sorted(flagged.items())) | {"all": sum(flagged.values())},
         rates=rates,
     )
@@ -133,6 +136,9 @@ async def build_quality_report(
         for row in await conn.fetch(_FINDINGS, *args):
             if row["message_id"] in listed:
                 report.findings.setdefault(str(row["message_id"]), []).append(dict(row))
+        for request in report.requests:
+            kinds = {f["kind"] for f in report.findings.get(str(request["message_id"]), [])}
+            request["kinds"] = ", ".join(sorted(kinds))
     return report
 
 
