@@ -62,6 +62,16 @@ async def test_findings_report_at_1280x800(
             assert _problems(messages) == [], "nothing refused by the CSP"
             ARTEFACTS.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(ARTEFACTS / "findings-report.png"))
+
+            cell = page.locator("#finding-counts td a").first
+            counted = int(await cell.inner_text())
+            await cell.click()
+            await page.wait_for_url("**/requests?*flagged_from=*")
+            assert "flagged since" in await page.locator("h1").inner_text()
+            listed = page.locator("#requests tbody tr")
+            assert await listed.count() == min(counted, 50), "the list shows what was counted"
+            await page.screenshot(path=str(ARTEFACTS / "findings-drill-down.png"))
+            assert _problems(messages) == []
         finally:
             await context.close()
             await browser.close()
