@@ -26,7 +26,7 @@ from PIL import Image
 
 from tests.bench import console_data
 from tests.bench.environment import ADMIN_DSN
-from worker.console import overview
+from worker.console import findings, overview
 from worker.console.app import build_app
 from worker.console.forms import Csrf
 from worker.console.guard import Access
@@ -34,6 +34,7 @@ from worker.console.pages import ConsoleState
 from worker.console.refusals import Refusals
 from worker.console.thumbnails import Thumbnails
 from worker.database.migrations import migrate
+from worker.ops.rates import ClosedWeeks
 from worker.photos.storage import open_store
 from worker.settings import Settings
 
@@ -75,20 +76,20 @@ class RecordingPool:
         return self._timed(self._pool.fetchval)
 
 
-async def prepare(requests: int, rebuild: bool) -> None:
+async def prepare(requests: int, rebuild: bool, name: str = DB) -> None:
     admin = await asyncpg.connect(ADMIN_DSN)
     try:
-        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DB)
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if exists and not rebuild:
             return
-        await admin.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{DB}"')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    conn = await asyncpg.connect(DSN)
+    conn = await asyncpg.connect(DSN.replace(DB, name))
     try:
         await migrate(conn)
-        print(f"Making {requests:,} requests in {DB}:", flush=True)
+        print(f"Making {requests:,} requests in {name}:", flush=True)
         await console_data.fill(conn, requests)
     finally:
         await conn.close()
@@ -122,7 +123,9 @@ async def pages(pool: asyncpg.Pool) -> dict[str, str]:
         "search, order reference prefix": "/requests?q=CMD-5000",
         "request page": f"/requests/{mid}",
         "findings, 7 days": "/findings?days=7",
+        "findings, 30 days": "/findings?days=30",
         "findings, 90 days": "/findings?days=90",
+        "findings, 90 days, one OC": "/findings?days=90&oc=OC01",
         "findings CSV, 1 day": "/findings.csv?days=1",
         "findings CSV, 90 days (46,000 requests)": "/findings.csv?days=90",
         "dead letters": "/dead-letters",
@@ -168,11 +171,11 @@ async def thumbnail_times(
 
 
 async def run(args: argparse.Namespace) -> None:
-    await prepare(args.requests, args.rebuild)
-    await time_console(DSN)
+    await prepare(args.requests, args.rebuild, args.database)
+    await time_console(DSN.replace(DB, args.database), args.pages, not args.count_every_week)
 
 
-async def time_console(dsn: str) -> float:
+async def time_console(dsn: str, only: str = "", kept_weeks: bool = True) -> float:
     """Serve the console on `dsn` and time its pages; the slowest page's median (ms), CSV
     downloads left out."""
     with tempfile.TemporaryDirectory() as scratch:
@@ -200,13 +203,15 @@ async def time_console(dsn: str) -> float:
         app = build_app(console, Access.from_settings(settings))
         # Every overview is made afresh: its real cost, not the cache's (docs/console.md).
         app[overview.CACHE] = overview.OverviewCache(0)
+        if not kept_weeks:  # the findings' denominators of ended weeks counted on every view
+            app[findings.WEEKS] = ClosedWeeks(0)
         runner = web.AppRunner(app)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         base = f"http://127.0.0.1:{runner.addresses[0][1]}"
         try:
-            medians = await report(base, pool, recording, photos)
+            medians = await report(base, pool, recording, photos, only)
         finally:
             await runner.cleanup()
             await thumbnails.close()
@@ -215,7 +220,7 @@ async def time_console(dsn: str) -> float:
 
 
 async def report(
-    base: str, pool: asyncpg.Pool, recording: RecordingPool, photos: Path
+    base: str, pool: asyncpg.Pool, recording: RecordingPool, photos: Path, only: str = ""
 ) -> dict[str, float]:
     count = await pool.fetchval("SELECT count(*) FROM photo_requests")
     print(f"\n{count:,} requests. Times over HTTP, {RUNS} runs after one warm-up (ms):\n")
@@ -224,6 +229,8 @@ async def report(
     medians: dict[str, float] = {}
     async with aiohttp.ClientSession() as session:
         for name, path in (await pages(pool)).items():
+            if only not in name:
+                continue
             recording.statements.clear()
             times = await time_page(session, base + path)
             worst = max(recording.statements, default=(0.0, "", ()))
@@ -251,6 +258,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.console", description=__doc__)
     parser.add_argument("--requests", type=int, default=1_000_000)
     parser.add_argument("--rebuild", action="store_true", help="make the database again")
+    parser.add_argument("--database", default=DB, help="its name (another engineer's: another)")
+    parser.add_argument("--pages", default="", help="only the pages whose name has this text")
+    parser.add_argument(
+        "--count-every-week",
+        action="store_true",
+        help="the findings page counts the finished requests of every week on each view",
+    )
     asyncio.run(run(parser.parse_args()))
 
 

@@ -67,7 +67,7 @@ VALUES = st.one_of(
 QUERIES = {
     "/": ["notice"],
     "/overview": ["notice"],
-    "/requests": ["q", "oc", "status", "kind", "from", "to", "after", "after_id"],
+    "/requests": ["q", "oc", "status", "kind", "from", "to", "after", "after_id", "flagged_from"],
     "/findings": ["days", "oc", "kind"],
     "/findings.csv": ["days", "oc", "kind", "sep"],
     "/dead-letters": ["reason", "state", "before"],

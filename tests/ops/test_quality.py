@@ -44,6 +44,8 @@ async def test_report_counts_per_oc_and_kind_worst_first(
         ("OCAA", "low_quality"): 1,
         ("OCOA", "unpaired"): 1,
     }
+    assert report["flagged"] == {"OCAA": 2, "OCOA": 1, "all": 3}, "requests, not findings"
+    assert report["rates"]["finished"] == {"OCAA": 3, "OCOA": 1, "all": 4}, "the denominators"
     order = [r["message_id"] for r in report["requests"]]
     assert order[0] == ids["worst"]  # two suspects
     assert ids["clean"] not in order
@@ -57,8 +59,13 @@ async def test_report_counts_per_oc_and_kind_worst_first(
     assert [(r["message_id"], r["warning"], r["kinds"]) for r in rows] == [
         (ids["mild"], "1", "low_quality")
     ]
+    assert rows[0]["kind"] == "low_quality", "a row per finding, with its detail"
+    assert rows[0]["detail"]
+    assert rows[0]["link"] == "", "no console origin set: no link"
     text = (await _worker_command(worker, "findings", "--since", "1h")).stdout
     assert "By OC and kind:" in text
+    assert "Requests to look at first (3 of 3):" in text
+    assert "OCAA  2        3         66.7" in text, "flagged, finished, per 100"
     assert "same_before_after" in text
     assert text.index(ids["worst"]) < text.index(ids["mild"])
 

@@ -29,6 +29,7 @@ from worker.console.pages import STATE, ConsoleState, setup_templates, state
 from worker.console.refusals import Refusals
 from worker.console.thumbnails import MIB, Thumbnails
 from worker.database.migrations import check_schema
+from worker.ops.rates import ClosedWeeks
 from worker.photos.storage import open_store
 from worker.resources import close_pool, open_pool
 from worker.settings import Settings
@@ -44,6 +45,7 @@ def build_app(console: ConsoleState, access: Access) -> web.Application:
     # A little under the pages' refresh period: one count per period, however many pages.
     app[overview.CACHE] = overview.OverviewCache(console.settings.console_refresh_seconds - 0.5)
     app[oncall.CACHE] = oncall.OnCallCache(console.settings.console_refresh_seconds - 0.5)
+    app[findings.WEEKS] = ClosedWeeks(findings.KEPT_SECONDS)
     setup_templates(app)
     route = app.router
     route.add_get("/", overview.overview_page, name="overview")

@@ -26,6 +26,7 @@ class Filters:
     since: date | None = None  # received on or after this day (UTC)
     until: date | None = None  # received on or before this day
     kind: str | None = None
+    flagged_from: datetime | None = None  # with a kind: flagged at or after (the findings page)
     q: str = ""
     after: str | None = None  # the cursor: where the previous page ended
     after_id: str | None = None
@@ -41,12 +42,14 @@ class Filters:
             raise BadFilter(f"status {status!r}: one of {', '.join(STATUSES)}")
         if kind and kind not in KINDS:
             raise BadFilter(f"finding kind {kind!r}: one of {', '.join(KINDS)}")
+        flagged = (query.get("flagged_from") or None) if kind else None  # qualifies the kind
         return cls(
             oc=oc,
             status=status,
             since=_day("from", query.get("from")),
             until=_day("to", query.get("to")),
             kind=kind,
+            flagged_from=params.instant("flagged_from", flagged) if flagged else None,
             q=params.text("q", query.get("q", ""), SEARCHED),
             after=params.text("after", query.get("after", ""), SEARCHED) or None,
             after_id=params.text("after_id", query.get("after_id", ""), 40) or None,
@@ -60,6 +63,7 @@ class Filters:
             "oc": values.oc,
             "status": values.status,
             "kind": values.kind,
+            "flagged_from": instant_text(values.flagged_from) if values.flagged_from else None,
             "from": values.since.isoformat() if values.since else None,
             "to": values.until.isoformat() if values.until else None,
             "after": values.after,
@@ -71,6 +75,12 @@ class Filters:
         start = datetime.combine(self.since, time(), UTC) if self.since else None
         end = datetime.combine(self.until + timedelta(days=1), time(), UTC) if self.until else None
         return start, end
+
+
+def instant_text(value: datetime) -> str:
+    """An instant as links carry it: UTC, to the second, no `+` (which a query string would
+    read as a space)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _day(name: str, text: str | None) -> date | None:

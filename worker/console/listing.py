@@ -209,8 +209,9 @@ def _narrowing(filters: Filters) -> _Conditions:
     if filters.kind:
         cond.add(
             "EXISTS (SELECT 1 FROM photo_findings f WHERE f.message_id = r.message_id"
-            " AND f.kind = {0})",
+            " AND f.kind = {0} AND f.created_at >= coalesce({1}::timestamptz, '-infinity'))",
             filters.kind,
+            filters.flagged_from,
         )
     return cond.received(filters)
 
@@ -222,6 +223,8 @@ async def _by_finding(pool: asyncpg.Pool, filters: Filters) -> Page:
         cond.add("f.code_oc = {0}", filters.oc)
     if filters.status:
         cond.add("r.status = {0}", filters.status)
+    if filters.flagged_from:
+        cond.add("f.created_at >= {0}", filters.flagged_from)
     cond.received(filters)
     if filters.after and filters.after_id:
         at = params.instant("after", filters.after)
@@ -242,6 +245,8 @@ async def _by_finding(pool: asyncpg.Pool, filters: Filters) -> Page:
         else None
     )
     heading = f"Requests with a “{filters.kind}” finding, most recently flagged first"
+    if filters.flagged_from:
+        heading += f", flagged since {filters.flagged_from:%Y-%m-%d %H:%M} UTC"
     return Page(await hydrate(pool, ids), cursor, heading)
 
 

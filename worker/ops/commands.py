@@ -229,11 +229,15 @@ def _findings(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError(f"--since: {exc}") from None
     settings = load_settings()
-    wanted = Selection(since, args.oc, args.kind, args.limit)
-    render = {"text": render_text, "csv": render_csv, "json": render_json}[args.format]
+    csv_rows = args.format == "csv"  # a row per finding, linked to the console when it is known
+    wanted = Selection(since, args.oc, args.kind, args.limit, findings=csv_rows)
 
     async def work(conn: asyncpg.Connection) -> int:
-        print(render(await build_quality_report(conn, wanted)))
+        report = await build_quality_report(conn, wanted)
+        if csv_rows:
+            print(render_csv(report, ",", settings.console_public_origin))
+        else:
+            print(render_json(report) if args.format == "json" else render_text(report))
         return 0
 
     return asyncio.run(_with_db(settings, work))
