@@ -50,6 +50,10 @@ def make_settings(database_url: str, amqp_url: str, tmp_path: Path, **overrides:
         "instance": f"test-{uuid.uuid4().hex[:6]}",
         "metrics_port": 0,
         "metrics_host": "127.0.0.1",
+        # The framing rules read labels and compare pairs (OCR: seconds per photo): off unless
+        # a test asks for them (tests/review/test_framing.py).
+        "pto_reference_pattern": "",
+        "qa_same_spot_min_inliers": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -27,6 +27,8 @@ _ENV_FIELDS = (
     "max_interruptions",
     "metrics_port",
     "metrics_host",
+    "pto_reference_pattern",
+    "qa_same_spot_min_inliers",
 )
 
 

@@ -296,7 +296,7 @@ class Settings(BaseSettings):
     pto_reference_pattern: str = Field(
         r"[A-Z]{2}-[0-9A-Z]{4}-[0-9A-Z]{4}",
         description="the OI's PTO references, as a regular expression matching a whole reference;"
-        " what the PTO photo's label must show",
+        " what the PTO photo's label must show; empty: the reference is not read",
     )
     qa_pto_min_confidence: float = Field(
         0.9,
@@ -310,9 +310,9 @@ class Settings(BaseSettings):
     )
     qa_same_spot_min_inliers: int = Field(
         80,
-        ge=4,
+        ge=0,
         description="matched points of an AVANT/APRES pair agreeing with one viewpoint change"
-        " under which the pair is `not_same_spot`",
+        " under which the pair is `not_same_spot`; 0: pairs are not compared",
     )
 
     # The review stage (docs/findings.md): which roles `worker run` plays, and the review pool.

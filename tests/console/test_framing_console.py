@@ -7,7 +7,8 @@ import asyncpg
 import pytest
 
 from tests.console import seed
-from tests.console.conftest import Console
+from tests.console.conftest import Console, StartConsole
+from worker.settings import Settings
 
 pytestmark = pytest.mark.services
 
@@ -44,7 +45,9 @@ async def test_an_unreadable_label_says_so(console: Console, db: asyncpg.Pool) -
     assert 'class="label-box"' not in page.text
 
 
-async def test_search_by_a_reference_read(console: Console, db: asyncpg.Pool) -> None:
+async def test_search_by_a_reference_read(start_console: StartConsole, db: asyncpg.Pool) -> None:
+    pattern = Settings.model_fields["pto_reference_pattern"].default
+    console = await start_console(pto_reference_pattern=pattern)
     first = await seed.request(db, reference="INT-ONE")
     second = await seed.request(db, reference="INT-TWO", code_oc="OCBB")
     other = await seed.request(db, reference="INT-OTHER")

@@ -13,10 +13,15 @@ import pytest
 from tests.harness import Broker, StartWorker, cr_stoc, wait_for_reviews
 from tests.review.test_rereview import _command
 from tests.review.test_stage import completed, reviewed
+from worker.settings import Settings
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 EVERY = ["POSE_PTO", "CABLAGE_PBO", "CABLAGE_PM"]
 LABEL = "FR-4242-0001"
+FRAMING_ON = {  # the defaults, which the tests' settings turn off
+    "pto_reference_pattern": Settings.model_fields["pto_reference_pattern"].default,
+    "qa_same_spot_min_inliers": Settings.model_fields["qa_same_spot_min_inliers"].default,
+}
 
 
 def message(reference: str, actions: list[str], **extra: Any) -> dict[str, Any]:
@@ -43,7 +48,7 @@ FRAMING = {
 async def test_each_framing_finding_comes_from_its_scenario(
     start_worker: StartWorker, broker: Broker, db: asyncpg.Pool
 ) -> None:
-    await start_worker({"review_processes": 2})
+    await start_worker({"review_processes": 2} | FRAMING_ON)
     clean = message(f"CLEAN:photos=5:pto={LABEL}:spot=same", EVERY, referencePTO=LABEL)
     await completed(broker, db, clean)
     review = await reviewed(broker, clean, timeout=120)
@@ -77,7 +82,7 @@ async def test_each_framing_finding_comes_from_its_scenario(
 async def test_worker_review_adds_the_new_findings_to_photos_reviewed_before(
     start_worker: StartWorker, broker: Broker, db: asyncpg.Pool
 ) -> None:
-    worker = await start_worker({"review_processes": 1})
+    worker = await start_worker({"review_processes": 1} | FRAMING_ON)
     body = message("BEFORE:photos=5:pto=blank:spot=other", EVERY)
     await completed(broker, db, body)
     await reviewed(broker, body, timeout=120)

@@ -27,6 +27,8 @@ async def _command(
         "WORKER_DATABASE_URL": settings.database_url.get_secret_value(),
         "WORKER_STORAGE_URL": settings.storage_url,
         "WORKER_LOG_FORMAT": "json",
+        "WORKER_PTO_REFERENCE_PATTERN": settings.pto_reference_pattern,
+        "WORKER_QA_SAME_SPOT_MIN_INLIERS": str(settings.qa_same_spot_min_inliers),
     }
     return await asyncio.to_thread(run_command, base | env, "review", *args)
 

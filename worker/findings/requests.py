@@ -71,13 +71,14 @@ async def decoded(
     try:
         reused = await reused_photos(pool, request, photos, settings.qa_near_distance)
         reused = await _earlier_only(pool, request, reused)
-        elsewhere = await references_elsewhere(pool, request, photos)
+        pattern = settings.pto_reference_pattern
+        elsewhere = await references_elsewhere(pool, request, photos) if pattern else []
     except (asyncpg.PostgresError, OSError, TimeoutError) as exc:
         log.warning("the lookups of other requests could not run", error=repr(exc))
         reused = [Finding("qa_error", "info", f"the reuse check could not run: {exc!r}")]
         elsewhere = []
     framing = [
-        *pto_references(request, photos, settings.pto_reference_pattern),
+        *(pto_references(request, photos, settings.pto_reference_pattern) if pattern else []),
         *not_same_spot(compared, settings.qa_same_spot_min_inliers),
     ]
     return [*compare(request, photos, settings), *reused, *framing, *elsewhere]

@@ -19,13 +19,13 @@ import asyncpg
 import structlog
 
 from worker.border import Sanitizer
-from worker.findings.model import PhotoTraits
+from worker.findings.model import Finding, PhotoTraits
 from worker.findings.requests import CHECKS_VERSION, decoded, row_view
 from worker.observe.failures import report_failure
 from worker.observe.metrics import Metrics
 from worker.photos.storage import PhotoStore
 from worker.review import queue
-from worker.review.framing import compare_pairs, read_label
+from worker.review.framing import Compared, compare_pairs, read_label
 from worker.review.processes import Decoders, Failure
 from worker.review.queue import ReviewClaim
 from worker.review.record import write_review
@@ -155,7 +155,10 @@ class Reviewer:
         )
         photos = [row_view(row, measured.get(row["photo_id"])) for row in rows]
         keys = {row["photo_id"]: row["storage_key"] for row in rows}
-        compared, errors = await compare_pairs(self._decoders, self._store, photos, keys)
+        compared: list[Compared] = []
+        errors: list[Finding] = []
+        if self._settings.qa_same_spot_min_inliers:
+            compared, errors = await compare_pairs(self._decoders, self._store, photos, keys)
         found = [*await decoded(self._pool, request, photos, self._settings, compared), *errors]
         reviewed = await write_review(
             self._pool, self._clean, claim, request, measured, found, CHECKS_VERSION
@@ -200,7 +203,7 @@ class Reviewer:
             while True:
                 result = await self._decoders.traits(body, row["mime_type"], header)
                 if isinstance(result, PhotoTraits):
-                    if row["type"] == "PTO":
+                    if row["type"] == "PTO" and self._settings.pto_reference_pattern:
                         return await read_label(self._decoders, body, result)
                     return result
                 failures = await self._failed(claim, photo_id, result)
