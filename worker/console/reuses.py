@@ -24,8 +24,7 @@ ORDER BY m.n, strpos(m.detail, o.photo_id::text) > 0 DESC, o.sha256 = p.sha256 D
     bit_count((o.phash # p.phash)::bit(64)) NULLS LAST, o.photo_id
 """
 
-# kind first: photo_findings_kind_time narrows to the reuse findings (no index on the related
-# request yet: see docs/notes-viewer.md).
+# One probe of photo_findings_related (migration 0020), the findings pointing at this request.
 _LATER = """
 SELECT f.message_id, f.code_oc, f.severity, f.photo_ids, f.detail, r.received_at,
     coalesce(r.reference_commande_sous_traitant_oi, r.reference_commande_prise_interne_oc,

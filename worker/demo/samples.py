@@ -115,7 +115,7 @@ def _flagged(tag: str) -> list[Sample]:
 
 
 def _framing(tag: str) -> list[Sample]:
-    """The spec's framing rules (docs/notes-framing.md): read by the review stage."""
+    """The spec's framing rules (docs/findings.md): read by the review stage."""
     every_type = ["POSE_PTO", "CABLAGE_PBO", "CABLAGE_PM"]
     label = f"DM-{tag[-4:]}-0001"
     return [
