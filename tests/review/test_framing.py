@@ -4,6 +4,8 @@ review` adding the new findings to a request reviewed before."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,6 +61,14 @@ async def test_each_framing_finding_comes_from_its_scenario(
     assert row["label_text"] == LABEL
     assert row["label_method"] in ("barcode", "ocr")
     assert len(row["label_box"]) == 4
+    figures = json.loads(
+        await db.fetchval(
+            "SELECT spot_pairs::text FROM request_reviews WHERE message_id = $1",
+            uuid.UUID(clean["messageId"]),
+        )
+    )
+    assert len(figures) == 2  # PBO and PM, each one spot: the figures the console shows
+    assert all(pair["same_spot"] and pair["inliers"] >= pair["threshold"] for pair in figures)
 
     murky = message("MURKY:photos=5:pto=blank:spot=other", EVERY)
     swapped = message("SWAPPED:photos=3:pto=FR-9999-0002:spot=alike", EVERY[:2], referencePTO=LABEL)

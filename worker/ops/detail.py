@@ -50,8 +50,11 @@ async def load_detail(conn: Db, message_id: uuid.UUID) -> dict[str, Any]:
 
 
 def _review(row: Any) -> dict[str, Any] | None:
-    """The request's review (None: nothing to review); `reviewed_at` None while pending."""
-    return dict(row) if row is not None else None
+    """The request's review (None: nothing to review); `reviewed_at` None while pending;
+    `spot_pairs` the same-spot figures of its AVANT/APRES pairs."""
+    if row is None:
+        return None
+    return dict(row) | {"spot_pairs": json.loads(row["spot_pairs"] or "[]")}
 
 
 async def build_detail(conn: Db, message_id: uuid.UUID, storage_url: str) -> dict[str, Any]:
@@ -91,7 +94,7 @@ WHERE f.message_id = $1
 ORDER BY array_position(ARRAY['suspect', 'warning', 'info'], f.severity), f.kind, f.id
 """
 _REVIEW = """
-SELECT queued_at, reviewed_at, reviews, checks_version, lease_owner
+SELECT queued_at, reviewed_at, reviews, checks_version, lease_owner, spot_pairs::text AS spot_pairs
 FROM request_reviews WHERE message_id = $1
 """
 _EVENTS = """

@@ -59,3 +59,20 @@ async def compare_pairs(
         else:
             compared.append((before, after, match))
     return compared, errors
+
+
+def pair_figures(compared: Sequence[Compared], min_inliers: int) -> list[dict[str, object]]:
+    """What the console shows beside each pair: the figures and the verdict of the threshold."""
+    return [
+        {
+            "before": str(before.photo_id),
+            "after": str(after.photo_id),
+            "inliers": match.inliers,
+            "matches": match.matches,
+            "features": list(match.features),
+            "spread": round(match.spread, 3),
+            "same_spot": match.same_spot(min_inliers),
+            "threshold": min_inliers,
+        }
+        for before, after, match in compared
+    ]

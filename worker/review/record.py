@@ -21,7 +21,7 @@ import asyncpg
 
 from worker.border import Sanitizer
 from worker.findings.model import Finding, PhotoTraits, RequestView
-from worker.findings.requests import INGESTION_KINDS
+from worker.findings.requests import CHECKS_VERSION, INGESTION_KINDS
 from worker.review.queue import ReviewClaim
 
 _HELD = """
@@ -65,7 +65,8 @@ FROM jsonb_to_recordset($3::jsonb) AS f(kind text, severity text, "photoIds" uui
 
 _DONE = """
 UPDATE request_reviews
-SET reviewed_at = now(), reviews = reviews + 1, checks_version = $2, lease_id = NULL,
+SET reviewed_at = now(), reviews = reviews + 1, checks_version = $2, spot_pairs = $3::jsonb,
+    lease_id = NULL,
     lease_owner = NULL, lease_until = NULL, claims = 0, failures = '{}'
 WHERE lease_id = $1
 RETURNING reviewed_at, stored_at
@@ -90,9 +91,11 @@ async def write_review(
     request: RequestView,
     measured: Mapping[uuid.UUID, PhotoTraits],
     found: Sequence[Finding],
-    version: str,
+    pairs: Sequence[dict[str, Any]] = (),
 ) -> Reviewed | None:
-    """The review's outcome; None if the lease was lost meanwhile (another reviewer has it)."""
+    """The review's outcome; None if the lease was lost meanwhile (another reviewer has it).
+    `pairs`: the same-spot figures of the pairs compared. Recorded with CHECKS_VERSION."""
+    version = CHECKS_VERSION
     traits = [
         {"photo_id": str(pid)} | t.columns() | t.label_columns() for pid, t in measured.items()
     ]
@@ -107,7 +110,7 @@ async def write_review(
             _REPLACE, claim.message_id, claim.code_oc, json.dumps(new), version, INGESTION_KINDS
         )
         after = await conn.fetch(_FINDINGS, claim.message_id)
-        done = await conn.fetchrow(_DONE, claim.lease_id, version)
+        done = await conn.fetchrow(_DONE, claim.lease_id, version, json.dumps(pairs))
         assert done is not None  # the row is locked by this transaction
         findings = tuple(_as_event(row) for row in after)
         changed = _reviewed_part(before) != _reviewed_part(after)

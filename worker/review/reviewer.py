@@ -25,7 +25,7 @@ from worker.observe.failures import report_failure
 from worker.observe.metrics import Metrics
 from worker.photos.storage import PhotoStore
 from worker.review import queue
-from worker.review.framing import Compared, compare_pairs, read_label
+from worker.review.framing import Compared, compare_pairs, pair_figures, read_label
 from worker.review.processes import Decoders, Failure
 from worker.review.queue import ReviewClaim
 from worker.review.record import write_review
@@ -160,8 +160,9 @@ class Reviewer:
         if self._settings.qa_same_spot_min_inliers:
             compared, errors = await compare_pairs(self._decoders, self._store, photos, keys)
         found = [*await decoded(self._pool, request, photos, self._settings, compared), *errors]
+        figures = pair_figures(compared, self._settings.qa_same_spot_min_inliers)
         reviewed = await write_review(
-            self._pool, self._clean, claim, request, measured, found, CHECKS_VERSION
+            self._pool, self._clean, claim, request, measured, found, figures
         )
         if reviewed is None:
             raise LeaseLost
