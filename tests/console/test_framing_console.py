@@ -68,3 +68,25 @@ async def test_search_by_a_reference_read(start_console: StartConsole, db: async
     assert "INT-OTHER" not in page.text
     plain = await console.get("/requests?q=INT-O")
     assert "INT-ONE" in plain.text  # a reference prefix is searched as before
+
+
+async def test_search_by_photo_id_and_sha256_opens_the_request_at_the_photo(
+    console: Console, db: asyncpg.Pool
+) -> None:
+    seeded = await seed.request(db, reference="INT-PHOTO")
+    photo = await seed.photo(db, console.photos, seeded, "PBO_AVANT")
+    sha = await db.fetchval("SELECT sha256 FROM photos WHERE photo_id = $1", photo)
+    for typed in (str(photo), sha.upper()):
+        page = await console.get("/requests", params={"q": typed}, allow_redirects=False)
+        assert page.status == 303, typed
+        assert page.headers["Location"] == f"/requests/{seeded.message_id}#photo-{photo}"
+    shared = await seed.request(db, reference="INT-SHARED")
+    await db.execute(
+        "INSERT INTO photo_request_photos (message_id, code_oc, photo_id) VALUES ($1, 'OCAA', $2)",
+        shared.message_id,
+        photo,
+    )
+    listed = await console.get("/requests", params={"q": sha})  # two requests: the list
+    assert listed.status == 200
+    assert "INT-PHOTO" in listed.text
+    assert "INT-SHARED" in listed.text

@@ -151,7 +151,11 @@ async def test_search_by_message_id_and_by_reference_exact_first_then_prefix(
         assert page.status == 200
         return _links_to_requests(page.text)
 
-    assert await ids(str(longer.message_id)) == [str(longer.message_id)]
+    opened = await console.get(
+        "/requests", params={"q": str(longer.message_id)}, allow_redirects=False
+    )
+    assert opened.status == 303  # an exact match opens the request
+    assert opened.headers["Location"] == f"/requests/{longer.message_id}"
     assert await ids("INT-42") == [str(r.message_id) for r in (exact, longer, other)]
     assert await ids("INT-42*") == [str(r.message_id) for r in (exact, longer, other)]
     assert await ids("INT-429") == [str(other.message_id)]  # its order reference

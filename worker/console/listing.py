@@ -38,6 +38,9 @@ class Page:
     next_cursor: dict[str, str] | None
     heading: str
     ocs: list[str] = field(default_factory=list)
+    # An exact match (a messageId, a photoId, a sha256) opens its request; at this photo, if any.
+    exact: bool = False
+    photo: uuid.UUID | None = None
 
 
 class _Conditions:
@@ -71,8 +74,11 @@ async def list_requests(pool: asyncpg.Pool, filters: Filters, label: str | None 
     ocs = await known_ocs(pool)
     key = Key.parse(filters.q) if filters.q else None
     reading = await _by_label(pool, filters.q, label) if key is not None and label else None
+    photo = await _by_photo(pool, key, ocs) if key is not None else None
     if reading is not None:
         page = reading
+    elif photo is not None:
+        page = photo
     elif key is not None and key.message_id is not None:
         page = await _by_message_id(pool, key.message_id)
     elif key is not None and not await _any_match(pool, filters, ocs):
@@ -175,9 +181,42 @@ async def _by_label(pool: asyncpg.Pool, q: str | None, pattern: str) -> Page | N
     return Page(await hydrate(pool, ids), None, f"PTO photos whose label reads “{reference}”")
 
 
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+# By the photos' sha256 index, or by their primary key (code_oc, photo_id) once per OC.
+_BY_SHA256 = """
+SELECT l.message_id, p.photo_id FROM photos p JOIN photo_request_photos l USING (code_oc, photo_id)
+WHERE p.sha256 = $1 ORDER BY p.stored_at DESC LIMIT $2
+"""
+_BY_PHOTO_ID = """
+SELECT l.message_id, p.photo_id FROM photos p JOIN photo_request_photos l USING (code_oc, photo_id)
+WHERE p.code_oc = ANY($1::text[]) AND p.photo_id = $2 LIMIT $3
+"""
+
+
+async def _by_photo(pool: asyncpg.Pool, key: Key, ocs: list[str]) -> Page | None:
+    """The requests that list a photo, by its sha256 or its photoId (not a messageId)."""
+    if _SHA256.fullmatch(key.text):
+        rows = await pool.fetch(_BY_SHA256, key.text.lower(), PAGE)
+        title = f"Photos whose sha256 is {key.text.lower()}"
+    elif key.message_id is not None:
+        if await pool.fetchval(_IS_REQUEST, key.message_id):
+            return None
+        rows = await pool.fetch(_BY_PHOTO_ID, ocs, key.message_id, PAGE)
+        title = f"photoId {key.message_id}"
+    else:
+        return None
+    if not rows:
+        return None
+    ids = list(dict.fromkeys(row["message_id"] for row in rows))
+    return Page(await hydrate(pool, ids), None, title, exact=True, photo=rows[0]["photo_id"])
+
+
+_IS_REQUEST = "SELECT true FROM photo_requests WHERE message_id = $1"
+
+
 async def _by_message_id(pool: asyncpg.Pool, message_id: uuid.UUID) -> Page:
     rows = await hydrate(pool, [message_id])
-    return Page(rows, None, f"messageId {message_id}")
+    return Page(rows, None, f"messageId {message_id}", exact=True)
 
 
 async def _by_reference(pool: asyncpg.Pool, filters: Filters, prefix: str) -> Page:
@@ -285,4 +324,7 @@ async def requests_page(request: web.Request) -> web.Response:
         shown = Filters(q=typed[:SEARCHED] if params.printable(typed) else "")
         context |= {"f": shown, "page": empty}
         return render(request, "requests.html", context | {"error": str(exc)}, status=400)
+    if page.exact and len(page.rows) == 1:
+        anchor = f"#photo-{page.photo}" if page.photo else ""
+        raise web.HTTPSeeOther(location=f"/requests/{page.rows[0]['message_id']}{anchor}")
     return render(request, "requests.html", context | {"f": filters, "page": page, "error": ""})
