@@ -1,8 +1,9 @@
 """The framing rules' work of one request, in the review processes: the PTO reference read on
 each PTO photo, and each AVANT/APRES pair compared for one spot.
 
-The bodies are read from storage once per request and photo, and only for the photos these
-checks need; a check that crashes or overruns its process is a qa_error finding, as for traits.
+The bodies are read from storage once per review and photo: those read for the photo's traits
+are kept for its pair. A check that crashes or overruns its process is a qa_error finding, as
+for traits.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import dataclasses
 import uuid
 from collections.abc import Sequence
 
+from worker.findings.checks import PAIRS
 from worker.findings.framing import spot_pairs
 from worker.findings.model import Finding, PhotoTraits, PhotoView
 from worker.findings.same_spot import SpotMatch
@@ -18,6 +20,7 @@ from worker.photos.storage import PhotoStore
 from worker.review.processes import Decoders, Failure
 
 Compared = tuple[PhotoView, PhotoView, SpotMatch]
+PAIR_TYPES = frozenset(kind for pair in PAIRS for kind in pair)
 
 
 async def read_label(decoders: Decoders, body: bytes, traits: PhotoTraits) -> PhotoTraits:
@@ -38,14 +41,15 @@ async def compare_pairs(
     store: PhotoStore,
     photos: Sequence[PhotoView],
     keys: dict[uuid.UUID, str],
+    bodies: dict[uuid.UUID, bytes],
 ) -> tuple[list[Compared], list[Finding]]:
-    """Each AVANT/APRES pair's agreement; a pair that could not be compared is a qa_error."""
+    """Each AVANT/APRES pair's agreement; a pair that could not be compared is a qa_error.
+    `bodies` are those already read for this review; the others are read here."""
     pairs = [
         (b, a) for b, a in spot_pairs(photos) if b.traits.error is None and a.traits.error is None
     ]
-    bodies: dict[uuid.UUID, bytes] = {}
-    for photo in {p.photo_id: p for pair in pairs for p in pair}.values():
-        bodies[photo.photo_id] = await store.read(keys[photo.photo_id])
+    for photo_id in {p.photo_id for pair in pairs for p in pair} - bodies.keys():
+        bodies[photo_id] = await store.read(keys[photo_id])
     compared: list[Compared] = []
     errors: list[Finding] = []
     for before, after in pairs:

@@ -2,8 +2,9 @@
 each request's review when its last photo is checked.
 
 At most `review_processes` photos are decoded at once, and twice that many bodies are held in
-memory (read ahead from storage while the processes work). Each request's photos are checked
-side by side; a request is written as soon as its own photos are done.
+memory (read ahead from storage while the processes work), besides each request's AVANT/APRES
+bodies, kept until its pairs are compared. Each request's photos are checked side by side; a
+request is written as soon as its own photos are done.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from worker.observe.failures import report_failure
 from worker.observe.metrics import Metrics
 from worker.photos.storage import PhotoStore
 from worker.review import queue
-from worker.review.framing import Compared, compare_pairs, pair_figures, read_label
+from worker.review.framing import PAIR_TYPES, Compared, compare_pairs, pair_figures, read_label
 from worker.review.processes import Decoders, Failure
 from worker.review.queue import ReviewClaim
 from worker.review.record import write_review
@@ -146,10 +147,11 @@ class Reviewer:
             return {"outcome": "purged"}
         rows = await queue.photos_of(self._pool, claim)
         todo = [row for row in rows if not row["fresh"]]
+        kept: dict[uuid.UUID, bytes] = {}  # bodies the same-spot check reads again
         measured = dict(
             zip(
                 (row["photo_id"] for row in todo),
-                await asyncio.gather(*(self._traits(claim, row) for row in todo)),
+                await asyncio.gather(*(self._traits(claim, row, kept) for row in todo)),
                 strict=True,
             )
         )
@@ -158,7 +160,7 @@ class Reviewer:
         compared: list[Compared] = []
         errors: list[Finding] = []
         if self._settings.qa_same_spot_min_inliers:
-            compared, errors = await compare_pairs(self._decoders, self._store, photos, keys)
+            compared, errors = await compare_pairs(self._decoders, self._store, photos, keys, kept)
         found = [*await decoded(self._pool, request, photos, self._settings, compared), *errors]
         figures = pair_figures(compared, self._settings.qa_same_spot_min_inliers)
         reviewed = await write_review(
@@ -184,7 +186,9 @@ class Reviewer:
             "checks": CHECKS_VERSION,
         }
 
-    async def _traits(self, claim: ReviewClaim, row: asyncpg.Record) -> PhotoTraits:
+    async def _traits(
+        self, claim: ReviewClaim, row: asyncpg.Record, kept: dict[uuid.UUID, bytes]
+    ) -> PhotoTraits:
         photo_id: uuid.UUID = row["photo_id"]
         interrupted = claim.claims - 1
         if interrupted >= self._settings.max_interruptions:
@@ -200,6 +204,8 @@ class Reviewer:
                 self._metrics.errors.labels("storage").inc()
                 return PhotoTraits(error=f"the stored photo could not be read back: {exc}")
             self._metrics.review_read_bytes.inc(len(body))
+            if row["type"] in PAIR_TYPES and self._settings.qa_same_spot_min_inliers:
+                kept[row["photo_id"]] = body
             header = (row["width"], row["height"])
             while True:
                 result = await self._decoders.traits(body, row["mime_type"], header)
