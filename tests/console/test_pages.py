@@ -195,7 +195,10 @@ async def test_request_page_shows_message_attempts_photos_findings_and_event(
     assert "metadata 503" in html
     assert "120 ms" in html
     pair = re.search(
-        r"<h3>PBO( <a [^>]*>[^<]*</a>)?</h3>\s*<div class=\"pair\">(.*?)</section>", html, re.S
+        r"<h3><abbr [^>]*>PBO</abbr>( <a [^>]*>[^<]*</a>)?</h3>\s*"
+        r"<div class=\"pair\">(.*?)</section>",
+        html,
+        re.S,
     )
     assert pair, "PBO_AVANT and PBO_APRES side by side"
     assert pair.group(2).index(str(before)) < pair.group(2).index(str(after))

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import gettext
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from worker.console.filters import BadFilter, Filters
+from worker.console.formats import ago, duration, size
 from worker.console.gallery import badges, group_photos
-from worker.console.pages import ago, duration, size
 from worker.console.thumbnails import why_no_preview
+from worker.console.voice import Voice
+
+EN = Voice("en", gettext.NullTranslations(), ZoneInfo("UTC"))
 
 
 def _photo(photo_type: str) -> dict[str, Any]:
@@ -73,17 +78,17 @@ def test_links_keep_the_filters_and_set_the_cursor_only_when_asked() -> None:
     [(0.0123, "12 ms"), (4.56, "4.6 s"), (250, "4 min 10 s"), (7500, "2 h 5 min"), (None, "-")],
 )
 def test_durations_for_people(seconds: float | None, text: str) -> None:
-    assert duration(seconds) == text
+    assert duration(seconds, EN) == text
 
 
 def test_relative_times_and_sizes() -> None:
     now = datetime(2026, 1, 1, 12, tzinfo=UTC)
-    assert ago(now - timedelta(minutes=3), now) == "3 min 0 s ago"
-    assert ago(now + timedelta(seconds=30), now) == "in 30 s"
-    assert ago(None) == "-"
-    assert size(512) == "512 B"
-    assert size(2_400_000) == "2.4 MB"
-    assert size(None) == "-"
+    assert ">3 min 0 s ago<" in ago(now - timedelta(minutes=3), EN, now)
+    assert ">in 30 s<" in ago(now + timedelta(seconds=30), EN, now)
+    assert ago(None, EN) == "-"
+    assert size(512, EN) == "512 B"
+    assert size(2_400_000, EN) == "2.4 MB"
+    assert size(None, EN) == "-"
 
 
 def test_finding_badges_one_per_kind_gravest_first() -> None:

@@ -46,7 +46,7 @@ def build_app(console: ConsoleState, access: Access) -> web.Application:
     app[overview.CACHE] = overview.OverviewCache(console.settings.console_refresh_seconds - 0.5)
     app[oncall.CACHE] = oncall.OnCallCache(console.settings.console_refresh_seconds - 0.5)
     app[findings.WEEKS] = ClosedWeeks(findings.KEPT_SECONDS)
-    setup_templates(app)
+    setup_templates(app, console.settings)
     route = app.router
     route.add_get("/", overview.overview_page, name="overview")
     route.add_get("/overview", overview.overview_panel, name="overview_panel")
