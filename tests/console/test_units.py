@@ -57,6 +57,11 @@ def test_filters_are_checked_and_normalised() -> None:
     assert start == datetime(2026, 1, 2, tzinfo=UTC)
     assert end == datetime(2026, 1, 4, tzinfo=UTC), "the last day is included"
     assert filters.since == date(2026, 1, 2)
+    paris = Filters.parse({"from": "2026-03-29", "to": "2026-03-29"}, ZoneInfo("Europe/Paris"))
+    assert paris.received_range() == (
+        datetime(2026, 3, 28, 23, tzinfo=UTC),
+        datetime(2026, 3, 29, 22, tzinfo=UTC),
+    ), "a day of the console's zone, 23 hours long when the clocks go forward"
     for bad in ({"oc": "AB"}, {"status": "done"}, {"kind": "not_a_kind"}, {"to": "01/02/2026"}):
         with pytest.raises(BadFilter):
             Filters.parse(bad)

@@ -24,7 +24,7 @@ from aiohttp import web
 from worker.console import params
 from worker.console.filters import SEARCHED, BadFilter, Filters
 from worker.console.pages import render, state
-from worker.console.voice import N_, Text
+from worker.console.voice import N_, Text, voice
 from worker.findings.label_lookup import requests_reading
 from worker.findings.model import KINDS
 from worker.ops.lookup import Key, by_reference_prefix
@@ -333,7 +333,7 @@ async def requests_page(request: web.Request) -> web.Response:
     pool = state(request).pool
     context: dict[str, Any] = {"statuses": STATUSES, "kinds": KINDS}
     try:
-        filters = Filters.parse(request.query)
+        filters = Filters.parse(request.query, voice(request).zone)
         page = await list_requests(pool, filters, state(request).settings.pto_reference_pattern)
     except BadFilter as exc:
         empty = Page([], None, N_("Requests"), await known_ocs(pool))
