@@ -184,3 +184,27 @@ async def test_times_in_the_zone_of_the_setting(
     assert ">2026-01-15 12:00:00 UTC</time>" in page.text
     detail = await console.get(f"/requests/{seeded.message_id}")
     assert ">2026-01-15 12:00:00 UTC</time>" in detail.text
+
+
+async def test_the_header_switch_remembers_a_language_in_a_cookie(
+    start_console: StartConsole,
+) -> None:
+    console = await start_console()
+    overview = await console.get("/", headers={"Accept-Language": "en"})
+    assert 'href="/language/fr?back=/"' in overview.text
+    switched = await console.get(
+        "/language/fr?back=/dead-letters?state=waiting", allow_redirects=False
+    )
+    assert switched.status == 303
+    assert switched.headers["Location"] == "/dead-letters?state=waiting"
+    assert "console_language=fr" in switched.headers["Set-Cookie"]
+    assert "HttpOnly" in switched.headers["Set-Cookie"]
+    page = await console.get("/dead-letters", headers={"Accept-Language": "en"})
+    assert _lang(page.text) == "fr", "the cookie before the browser's languages"
+    assert '<strong lang="fr">FR</strong>' in page.text
+    for elsewhere in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+        away = await console.get("/language/en", params={"back": elsewhere}, allow_redirects=False)
+        assert away.headers["Location"] == "/", "never to another site"
+    assert (await console.get("/language/de", allow_redirects=False)).status == 404
+    forced = await start_console(console_language="en")
+    assert "/language/" not in (await forced.get("/")).text, "no switch when the setting decides"

@@ -76,6 +76,8 @@ def render(
         "path": request.path,
         "notice": NOTICES.get(request.query.get("notice", ""), ""),
         "voice": voice(request),
+        "here": request.path_qs,
+        "switchable": console.settings.console_language == "auto",
     }
     common["csrf_token"] = console.csrf.token(who, session)
     response = aiohttp_jinja2.render_template(template, request, common | context, status=status)

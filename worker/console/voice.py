@@ -23,6 +23,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 LANGUAGES = ("en", "fr")  # English first: the messages' own language, the fallback
+COOKIE = "console_language"  # the switch in the header, when the setting is `auto`
+_YEAR = 365 * 86400
 CATALOGS = Path(__file__).parent / "translations"
 
 
@@ -92,6 +94,8 @@ class Voices:
             return request[_CHOSEN]
         language = self.setting
         if language not in LANGUAGES:
+            language = request.cookies.get(COOKIE, "")
+        if language not in LANGUAGES:
             language = negotiate(request.headers.get("Accept-Language", ""))
         chosen = Voice(language, self.translations[language], self.zone)
         request[_CHOSEN] = chosen
@@ -109,6 +113,21 @@ def voice(request: web.Request) -> Voice:
     if not isinstance(voices, Voices):  # a bare application (a mocked one's answers anything)
         return Voice(LANGUAGES[0], gettext.NullTranslations(), ZoneInfo("UTC"))
     return voices.choose(request)
+
+
+async def switch_language(request: web.Request) -> web.Response:
+    """`GET /language/fr?back=/requests`: remembers the choice in a cookie, back to the page."""
+    language = request.match_info["language"]
+    if language not in LANGUAGES:
+        raise web.HTTPNotFound(text="fr or en\n")
+    back = request.query.get("back", "/")
+    if not back.startswith("/") or back.startswith("//") or "\\" in back:
+        back = "/"  # a path of the console only: never another site
+    answer = web.HTTPSeeOther(location=back)
+    answer.set_cookie(
+        COOKIE, language, max_age=_YEAR, httponly=True, samesite="Lax", secure=request.secure
+    )
+    raise answer
 
 
 def negotiate(accept_language: str) -> str:
