@@ -192,6 +192,8 @@ async def test_the_header_switch_remembers_a_language_in_a_cookie(
     console = await start_console()
     overview = await console.get("/", headers={"Accept-Language": "en"})
     assert 'href="/language/fr?back=/"' in overview.text
+    noticed = await console.get("/requests?status=failed&notice=refetch-due")
+    assert 'href="/language/fr?back=/requests?status%3Dfailed"' in noticed.text, "no notice again"
     switched = await console.get(
         "/language/fr?back=/dead-letters?state=waiting", allow_redirects=False
     )

@@ -76,7 +76,10 @@ def render(
         "path": request.path,
         "notice": NOTICES.get(request.query.get("notice", ""), ""),
         "voice": voice(request),
-        "here": request.path_qs,
+        # Where the language switch comes back to: this page, without a notice to repeat.
+        "here": str(
+            request.rel_url.with_query([q for q in request.query.items() if q[0] != "notice"])
+        ),
         "switchable": console.settings.console_language == "auto",
     }
     common["csrf_token"] = console.csrf.token(who, session)
