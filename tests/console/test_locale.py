@@ -182,6 +182,8 @@ async def test_times_in_the_zone_of_the_setting(
     seeded = await seed.request(db, reference="INT-UTC", received_at=WINTER)
     page = await console.get("/requests")
     assert ">2026-01-15 12:00:00 UTC</time>" in page.text
+    assert "<dt><code>codeOC</code></dt>" in page.text, "the list's legend: the message's names"
+    assert "<dt><code>PBO_AVANT</code></dt>" not in page.text, "no photo types on the list"
     detail = await console.get(f"/requests/{seeded.message_id}")
     assert ">2026-01-15 12:00:00 UTC</time>" in detail.text
 
