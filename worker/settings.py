@@ -235,6 +235,17 @@ class Settings(BaseSettings):
     console_thumbnail_memory_mb: int = Field(
         256, ge=64, description="address space of each thumbnail process (RLIMIT_AS), in MiB"
     )
+    console_timezone: str = Field(
+        "Europe/Paris",
+        description="the zone in which the console shows times (with its abbreviation; UTC on"
+        " hover), an IANA name",
+        examples=["UTC"],
+    )
+    console_language: Annotated[Literal["auto", "fr", "en"], _lower] = Field(
+        "auto",
+        description="the console's language: `auto` follows the browser's Accept-Language"
+        " (English when it asks for neither), `fr` or `en` for everyone",
+    )
 
     # Photo checks (docs/findings.md): what a quality analyst would look at first.
     qa_enabled: bool = Field(
@@ -401,7 +412,7 @@ class Settings(BaseSettings):
         examples=["eu-west-3"],
     )
 
-    @field_validator("qa_timezone")
+    @field_validator("qa_timezone", "console_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         try:

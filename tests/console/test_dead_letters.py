@@ -50,7 +50,7 @@ def test_advice_by_reason() -> None:
     assert (known.replayable, known.doubtful) == (True, False)
     still = advise("unknown_oc", _body("ZZZZ"), {"OCAA"})
     assert (still.replayable, still.doubtful) == (True, True)
-    assert "ZZZZ is still not in the partners file" in still.note
+    assert "ZZZZ is still not in the partners file" in str(still.note)
     assert advise("unknown_oc", '{"codeOC": "OCAA", "trunc', {"OCAA"}).doubtful
     assert advise("unknown_oc", _body("OCAA"), None).doubtful
     assert advise("rejected_by_broker", "", None).replayable

@@ -11,7 +11,7 @@ import pytest
 
 from tests.console import seed
 from tests.console.conftest import Console, StartConsole
-from worker.console.oncall import Health, QueueTrend, judge
+from worker.console.oncall import QueueTrend, judge
 
 pytestmark = pytest.mark.services
 
@@ -104,9 +104,11 @@ def test_judge_levels() -> None:
     assert judge(1, live_queue, growing=False, overdue=0).level == "ok"
     assert judge(1, live_queue, growing=True, overdue=0).level == "warn"
     assert judge(1, live_queue, growing=False, overdue=3).level == "warn"
-    assert judge(0, {}, growing=False, overdue=0) == Health(
-        "bad", ("no live worker: none has sent a heartbeat lately",)
-    )
+    stopped = judge(0, {}, growing=False, overdue=0)
+    assert stopped.level == "bad"
+    assert [str(reason) for reason in stopped.reasons] == [
+        "no live worker: none has sent a heartbeat lately"
+    ]
 
 
 def test_queue_trend_needs_a_minute_of_rise() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -108,7 +109,8 @@ async def test_requests_newest_first_with_filters(console: Console, db: asyncpg.
     assert await ids("?oc=OCAA") == [str(c.message_id), str(a.message_id)]
     assert await ids("?status=failed") == [str(b.message_id)]
     assert await ids("?status=pending&oc=ocaa") == [str(c.message_id)]
-    day = (now - timedelta(days=2)).date().isoformat()
+    # Days are the console's zone's (Europe/Paris by default), as its times.
+    day = (now - timedelta(days=2)).astimezone(ZoneInfo("Europe/Paris")).date().isoformat()
     assert await ids(f"?from={day}&to={day}") == [str(b.message_id)]
     assert await ids("?kind=reused_photo") == [str(b.message_id)]
     assert await ids("?kind=reused_photo&oc=OCAA") == []
@@ -195,7 +197,10 @@ async def test_request_page_shows_message_attempts_photos_findings_and_event(
     assert "metadata 503" in html
     assert "120 ms" in html
     pair = re.search(
-        r"<h3>PBO( <a [^>]*>[^<]*</a>)?</h3>\s*<div class=\"pair\">(.*?)</section>", html, re.S
+        r"<h3><abbr [^>]*>PBO</abbr>( <a [^>]*>[^<]*</a>)?</h3>\s*"
+        r"<div class=\"pair\">(.*?)</section>",
+        html,
+        re.S,
     )
     assert pair, "PBO_AVANT and PBO_APRES side by side"
     assert pair.group(2).index(str(before)) < pair.group(2).index(str(after))
@@ -243,7 +248,9 @@ async def test_findings_counts_by_kind_and_oc_worst_first_and_csv(
     kinds = re.findall(r"<code>(\w+)</code>", table.group(1))
     assert kinds == ["missing_type", "unpaired", "reused_photo", "low_quality"], "findings.md order"
     assert re.search(
-        r"low_quality</code></a></th>\s*<td class=\"num\"><a [^>]*>1</a>", table.group(1)
+        r"low_quality</code></a>(<br><span class=\"kind-label\">[^<]*</span>)?</th>\s*"
+        r"<td class=\"num\"><a [^>]*>1</a>",
+        table.group(1),
     )
     worst_rows = re.search(r'<table id="worst">(.*?)</table>', page.text, re.S)
     assert worst_rows

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import gettext
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from worker.console.filters import BadFilter, Filters
+from worker.console.formats import ago, duration, size
 from worker.console.gallery import badges, group_photos
-from worker.console.pages import ago, duration, size
 from worker.console.thumbnails import why_no_preview
+from worker.console.voice import Voice
+
+EN = Voice("en", gettext.NullTranslations(), ZoneInfo("UTC"))
 
 
 def _photo(photo_type: str) -> dict[str, Any]:
@@ -52,6 +57,11 @@ def test_filters_are_checked_and_normalised() -> None:
     assert start == datetime(2026, 1, 2, tzinfo=UTC)
     assert end == datetime(2026, 1, 4, tzinfo=UTC), "the last day is included"
     assert filters.since == date(2026, 1, 2)
+    paris = Filters.parse({"from": "2026-03-29", "to": "2026-03-29"}, ZoneInfo("Europe/Paris"))
+    assert paris.received_range() == (
+        datetime(2026, 3, 28, 23, tzinfo=UTC),
+        datetime(2026, 3, 29, 22, tzinfo=UTC),
+    ), "a day of the console's zone, 23 hours long when the clocks go forward"
     for bad in ({"oc": "AB"}, {"status": "done"}, {"kind": "not_a_kind"}, {"to": "01/02/2026"}):
         with pytest.raises(BadFilter):
             Filters.parse(bad)
@@ -73,17 +83,17 @@ def test_links_keep_the_filters_and_set_the_cursor_only_when_asked() -> None:
     [(0.0123, "12 ms"), (4.56, "4.6 s"), (250, "4 min 10 s"), (7500, "2 h 5 min"), (None, "-")],
 )
 def test_durations_for_people(seconds: float | None, text: str) -> None:
-    assert duration(seconds) == text
+    assert duration(seconds, EN) == text
 
 
 def test_relative_times_and_sizes() -> None:
     now = datetime(2026, 1, 1, 12, tzinfo=UTC)
-    assert ago(now - timedelta(minutes=3), now) == "3 min 0 s ago"
-    assert ago(now + timedelta(seconds=30), now) == "in 30 s"
-    assert ago(None) == "-"
-    assert size(512) == "512 B"
-    assert size(2_400_000) == "2.4 MB"
-    assert size(None) == "-"
+    assert ">3 min 0 s ago<" in ago(now - timedelta(minutes=3), EN, now)
+    assert ">in 30 s<" in ago(now + timedelta(seconds=30), EN, now)
+    assert ago(None, EN) == "-"
+    assert size(512, EN) == "512 B"
+    assert size(2_400_000, EN) == "2.4 MB"
+    assert size(None, EN) == "-"
 
 
 def test_finding_badges_one_per_kind_gravest_first() -> None:

@@ -16,6 +16,7 @@ from worker.console.dead_letters import BULK, bulk_candidates, bulk_selection
 from worker.console.guard import WHO
 from worker.console.pages import ConsoleState, state
 from worker.console.replay_advice import advise
+from worker.console.voice import voice
 from worker.ops.refetch import RefetchSelection, refetch
 from worker.ops.replay import REASONS, Chosen, replay_rows
 
@@ -32,7 +33,8 @@ async def _allowed(request: web.Request) -> ConsoleState:
 async def _allowed_form(request: web.Request) -> tuple[ConsoleState, Form]:
     console = state(request)
     if not console.settings.console_actions:
-        raise web.HTTPForbidden(text="actions are off: start with WORKER_CONSOLE_ACTIONS=true\n")
+        off = voice(request).gettext("actions are off: start with WORKER_CONSOLE_ACTIONS=true")
+        raise web.HTTPForbidden(text=off + "\n")
     return console, await checked_form(request)
 
 
@@ -47,10 +49,14 @@ async def checked_form(request: web.Request) -> Form:
     reason = console.csrf.refusal(request, request[WHO], token if isinstance(token, str) else None)
     if reason == "origin":
         raise console.refusals.refuse(
-            request, reason, web.HTTPForbidden(text="cross-origin form refused\n"), request[WHO]
+            request,
+            reason,
+            web.HTTPForbidden(text=voice(request).gettext("cross-origin form refused") + "\n"),
+            request[WHO],
         )
     if reason:
-        answer = web.HTTPForbidden(text="missing or stale form token: reload the page\n")
+        stale = voice(request).gettext("missing or stale form token: reload the page")
+        answer = web.HTTPForbidden(text=stale + "\n")
         raise console.refusals.refuse(request, reason, answer, request[WHO])
     return form
 

@@ -28,6 +28,7 @@ from worker.console.guard import Access, add_security_headers, guard
 from worker.console.pages import STATE, ConsoleState, setup_templates, state
 from worker.console.refusals import Refusals
 from worker.console.thumbnails import MIB, Thumbnails
+from worker.console.voice import switch_language
 from worker.database.migrations import check_schema
 from worker.ops.rates import ClosedWeeks
 from worker.photos.storage import open_store
@@ -46,7 +47,7 @@ def build_app(console: ConsoleState, access: Access) -> web.Application:
     app[overview.CACHE] = overview.OverviewCache(console.settings.console_refresh_seconds - 0.5)
     app[oncall.CACHE] = oncall.OnCallCache(console.settings.console_refresh_seconds - 0.5)
     app[findings.WEEKS] = ClosedWeeks(findings.KEPT_SECONDS)
-    setup_templates(app)
+    setup_templates(app, console.settings)
     route = app.router
     route.add_get("/", overview.overview_page, name="overview")
     route.add_get("/overview", overview.overview_panel, name="overview_panel")
@@ -67,6 +68,7 @@ def build_app(console: ConsoleState, access: Access) -> web.Application:
     route.add_get("/photos/{code_oc}/{photo_id}/thumb", images.thumbnail, name="thumbnail")
     route.add_get("/on-call", oncall.oncall_page, name="oncall")
     route.add_get("/on-call/panel", oncall.oncall_panel, name="oncall_panel")
+    route.add_get("/language/{language}", switch_language, name="language")
     route.add_get("/healthz", _healthz)
     route.add_get("/metrics", _metrics)
     route.add_get("/favicon.ico", _no_icon)

@@ -13,6 +13,7 @@ from worker.console.evidence import download_names, evidence
 from worker.console.gallery import Group
 from worker.console.pages import state
 from worker.console.reuses import later_reuses, with_matches
+from worker.console.voice import voice
 
 
 async def annotate_cards(
@@ -20,6 +21,7 @@ async def annotate_cards(
 ) -> list[dict[str, Any]]:
     """Fills each card of `groups` in place; returns the later requests' reuses of this one."""
     console = state(request)
+    speaking = voice(request)
     req = detail["request"]
     await with_matches(console.pool, req["code_oc"], detail["findings"])
     later = await later_reuses(console.pool, req["message_id"])
@@ -32,7 +34,7 @@ async def annotate_cards(
     names = download_names(detail["photos"], reference)
     for group in groups:
         for photo, mate in _mates(group):
-            photo["ev"] = evidence(photo, console.settings)
+            photo["ev"] = evidence(photo, console.settings, speaking)
             photo["download"] = names[photo["photo_id"]]
             photo["mate"] = mate
             photo["reused_later"] = [r for r in later if _matched(r, photo["photo_id"])]

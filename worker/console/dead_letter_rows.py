@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from worker.console.replay_advice import advise, known_ocs
+from worker.console.voice import N_
 from worker.settings import Settings
 
 # Conditions on `dead_letters d`.
@@ -78,18 +79,18 @@ def _outcome(letter: dict[str, Any], recorded: dict[str, str]) -> dict[str, Any]
     """`state` (a CSS-safe word), `text`, and what to link to."""
     if letter["replayed_at"] is not None:
         if letter["again_id"] is not None:
-            text = f"replayed, refused again: {letter['again_reason']}"
+            text = N_("replayed, refused again: %(reason)s", reason=letter["again_reason"])
             return {"state": "failed", "text": text, "again": letter["again_id"]}
         message_id = body_message_id(letter["body_excerpt"])
         if message_id in recorded:
-            text = f"replayed, recorded ({recorded[message_id]})"
+            text = N_("replayed, recorded (%(status)s)", status=recorded[message_id])
             return {"state": "recorded", "text": text, "request": message_id}
-        return {"state": "replayed", "text": "replayed, no outcome yet"}
+        return {"state": "replayed", "text": N_("replayed, no outcome yet")}
     if letter["dismissed_at"] is not None:
-        return {"state": "dismissed", "text": "dismissed"}
+        return {"state": "dismissed", "text": N_("dismissed")}
     if letter["replay_missed_at"] is not None:
-        return {"state": "missed", "text": "replay failed: not in the dead-letter queue"}
-    return {"state": "waiting", "text": "waiting"}
+        return {"state": "missed", "text": N_("replay failed: not in the dead-letter queue")}
+    return {"state": "waiting", "text": N_("waiting")}
 
 
 async def _recorded(pool: asyncpg.Pool, letters: list[dict[str, Any]]) -> dict[str, str]:

@@ -13,6 +13,7 @@ from worker.console.cards import annotate_cards
 from worker.console.desk import queue_position
 from worker.console.gallery import badges, group_photos
 from worker.console.pages import render, state
+from worker.console.voice import voice
 from worker.ops.detail import load_detail
 from worker.ops.refetch import REFETCHABLE
 
@@ -21,10 +22,11 @@ async def request_page(request: web.Request) -> web.Response:
     try:
         message_id = params.uuid("messageId", request.match_info["message_id"])
     except params.BadParameter:
-        raise web.HTTPNotFound(text="not a messageId\n") from None
+        raise web.HTTPNotFound(text=voice(request).gettext("not a messageId") + "\n") from None
     detail = await load_detail(state(request).pool, message_id)
     if detail["request"] is None:
-        raise web.HTTPNotFound(text=f"no request {message_id}\n")
+        missing = voice(request).gettext("no request %(id)s") % {"id": message_id}
+        raise web.HTTPNotFound(text=missing + "\n")
     req = detail["request"]
     groups = group_photos(detail["photos"], detail["findings"])
     context = {

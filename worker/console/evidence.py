@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from worker.console.pages import duration
+from worker.console.formats import duration
+from worker.console.voice import Voice
 from worker.findings.places import describe_distance, metres_between
 from worker.settings import Settings
 
@@ -22,33 +23,35 @@ class Measure:
     verdict: str
 
 
-def evidence(photo: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def evidence(photo: dict[str, Any], settings: Settings, voice: Voice) -> dict[str, Any]:
     """What the card and the viewer show beside a photo, computed from its `photos` row."""
     declared = _point(photo.get("latitude"), photo.get("longitude"))
     exif = _point(photo.get("exif_latitude"), photo.get("exif_longitude"))
     return {
-        "date_gap": date_gap(photo.get("taken_at"), photo.get("exif_taken_at")),
+        "date_gap": date_gap(photo.get("taken_at"), photo.get("exif_taken_at"), voice),
         "declared_map": map_url(declared),
         "exif_map": map_url(exif),
         "distance": describe_distance(metres_between(declared, exif))
         if declared and exif
         else None,
-        "sharpness": sharpness(photo.get("sharpness"), settings),
-        "brightness": brightness(photo.get("brightness"), settings),
+        "sharpness": sharpness(photo.get("sharpness"), settings, voice),
+        "brightness": brightness(photo.get("brightness"), settings, voice),
     }
 
 
-def date_gap(declared: datetime | None, exif: datetime | None) -> str | None:
+def date_gap(declared: datetime | None, exif: datetime | None, voice: Voice) -> str | None:
     """`2 d 3 h before the declared date`, `same minute`; None when either is missing."""
     if declared is None or exif is None:
         return None
     seconds = (exif - declared).total_seconds()
     if abs(seconds) < 60:
-        return "same minute"
-    gap = duration(abs(seconds), precise=False)
+        return voice.gettext("same minute")
+    gap = duration(abs(seconds), voice, precise=False)
     for nothing in (" 0 h", " 0 min", " 0 s"):  # `2 d`, not `2 d 0 h`
         gap = gap.removesuffix(nothing)
-    return f"{gap} {'after' if seconds > 0 else 'before'} the declared date"
+    if seconds > 0:
+        return voice.gettext("%(gap)s after the declared date") % {"gap": gap}
+    return voice.gettext("%(gap)s before the declared date") % {"gap": gap}
 
 
 def map_url(point: tuple[float, float] | None) -> str | None:
@@ -58,24 +61,29 @@ def map_url(point: tuple[float, float] | None) -> str | None:
     return f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=18/{lat}/{lon}"
 
 
-def sharpness(value: float | None, settings: Settings) -> Measure | None:
+def sharpness(value: float | None, settings: Settings, voice: Voice) -> Measure | None:
     if value is None:
         return None
-    limit = settings.qa_blur_below
-    if value < limit:
-        return Measure(f"{value:.0f}", False, f"blurred: below {limit:g}")
-    return Measure(f"{value:.0f}", True, f"sharp enough: {limit:g} or more")
+    limit = f"{settings.qa_blur_below:g}"
+    if value < settings.qa_blur_below:
+        return Measure(
+            f"{value:.0f}", False, voice.gettext("blurred: below %(limit)s") % {"limit": limit}
+        )
+    text = voice.gettext("sharp enough: %(limit)s or more") % {"limit": limit}
+    return Measure(f"{value:.0f}", True, text)
 
 
-def brightness(value: float | None, settings: Settings) -> Measure | None:
+def brightness(value: float | None, settings: Settings, voice: Voice) -> Measure | None:
     if value is None:
         return None
     dark, bright = settings.qa_dark_below, settings.qa_bright_above
+    limits = {"dark": f"{dark:g}", "bright": f"{bright:g}"}
     if value < dark:
-        return Measure(f"{value:.0f}", False, f"too dark: below {dark:g}")
+        return Measure(f"{value:.0f}", False, voice.gettext("too dark: below %(dark)s") % limits)
     if value > bright:
-        return Measure(f"{value:.0f}", False, f"too bright: above {bright:g}")
-    return Measure(f"{value:.0f}", True, f"within {dark:g} to {bright:g}")
+        text = voice.gettext("too bright: above %(bright)s") % limits
+        return Measure(f"{value:.0f}", False, text)
+    return Measure(f"{value:.0f}", True, voice.gettext("within %(dark)s to %(bright)s") % limits)
 
 
 def download_names(photos: list[dict[str, Any]], reference: str) -> dict[Any, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from worker.console import params
@@ -23,16 +23,17 @@ SEARCHED = 255  # characters of a search or a reference cursor
 class Filters:
     oc: str | None = None
     status: str | None = None
-    since: date | None = None  # received on or after this day (UTC)
+    since: date | None = None  # received on or after this day (in `zone`)
     until: date | None = None  # received on or before this day
     kind: str | None = None
     flagged_from: datetime | None = None  # with a kind: flagged at or after (the findings page)
     q: str = ""
     after: str | None = None  # the cursor: where the previous page ended
     after_id: str | None = None
+    zone: tzinfo = UTC  # the console's: whose days `since` and `until` are (not in links)
 
     @classmethod
-    def parse(cls, query: Mapping[str, str]) -> Filters:
+    def parse(cls, query: Mapping[str, str], zone: tzinfo = UTC) -> Filters:
         oc = params.text("oc", query.get("oc", ""), 4).upper() or None
         status = query.get("status") or None
         kind = query.get("kind") or None
@@ -53,6 +54,7 @@ class Filters:
             q=params.text("q", query.get("q", ""), SEARCHED),
             after=params.text("after", query.get("after", ""), SEARCHED) or None,
             after_id=params.text("after_id", query.get("after_id", ""), 40) or None,
+            zone=zone,
         )
 
     def as_query(self, **changes: Any) -> dict[str, str]:
@@ -72,8 +74,14 @@ class Filters:
         return {k: v for k, v in pairs.items() if v}
 
     def received_range(self) -> tuple[datetime | None, datetime | None]:
-        start = datetime.combine(self.since, time(), UTC) if self.since else None
-        end = datetime.combine(self.until + timedelta(days=1), time(), UTC) if self.until else None
+        # A day in the console's zone, as the page shows times: 23 or 25 hours on the days the
+        # clocks change.
+        start = datetime.combine(self.since, time(), self.zone) if self.since else None
+        end = (
+            datetime.combine(self.until + timedelta(days=1), time(), self.zone)
+            if self.until
+            else None
+        )
         return start, end
 
 

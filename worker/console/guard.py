@@ -32,6 +32,7 @@ from aiohttp.typedefs import Middleware
 
 from worker.console.params import BadParameter, printable
 from worker.console.refusals import Refusals
+from worker.console.voice import voice
 from worker.settings import ConfigError, Settings
 
 log = structlog.get_logger()
@@ -141,7 +142,10 @@ class Access:
             raise refusals.refuse(
                 request,
                 "cross_site",
-                web.HTTPForbidden(text="not from another site: open the console itself\n"),
+                web.HTTPForbidden(
+                    text=voice(request).gettext("not from another site: open the console itself")
+                    + "\n"
+                ),
             )
         if self.mode == "header":
             return self._by_header(request, refusals)
@@ -157,21 +161,21 @@ class Access:
                 request,
                 "host",
                 web.HTTPMisdirectedRequest(
-                    text="this host name is not the console's (WORKER_CONSOLE_HOSTS)\n"
+                    text=voice(request).gettext(
+                        "this host name is not the console's (WORKER_CONSOLE_HOSTS)"
+                    )
+                    + "\n"
                 ),
             )
 
     def _by_header(self, request: web.Request, refusals: Refusals) -> str:
         assert self.trusted_header is not None
+        sign_in = voice(request).gettext("sign in through the proxy") + "\n"
         if not self._from_proxy(request):
-            raise refusals.refuse(
-                request, "not_from_proxy", web.HTTPForbidden(text="sign in through the proxy\n")
-            )
+            raise refusals.refuse(request, "not_from_proxy", web.HTTPForbidden(text=sign_in))
         names = request.headers.getall(self.trusted_header, [])
         if not names:
-            raise refusals.refuse(
-                request, "no_user", web.HTTPUnauthorized(text="sign in through the proxy\n")
-            )
+            raise refusals.refuse(request, "no_user", web.HTTPUnauthorized(text=sign_in))
         if len(names) > 1:
             raise refusals.refuse(
                 request, "repeated_header", web.HTTPBadRequest(text="user header repeated\n")
@@ -200,7 +204,7 @@ class Access:
                 request,
                 "throttled",
                 web.HTTPTooManyRequests(
-                    text="too many failed sign-ins: wait\n",
+                    text=voice(request).gettext("too many failed sign-ins: wait") + "\n",
                     headers={"Retry-After": str(int(wait) + 1)},
                 ),
             )
@@ -284,12 +288,13 @@ def guard(access: Access, refusals: Refusals) -> Middleware:
         except _UNAVAILABLE as exc:
             log.error("console: PostgreSQL unavailable", path=request.path, error=repr(exc))
             raise web.HTTPServiceUnavailable(
-                text="PostgreSQL is unavailable; try again shortly\n"
+                text=voice(request).gettext("PostgreSQL is unavailable; try again shortly") + "\n"
             ) from None
         except Exception:
             log.exception("console: page failed", path=request.path)
             raise web.HTTPInternalServerError(
-                text="the console failed on this page; its log says why\n"
+                text=voice(request).gettext("the console failed on this page; its log says why")
+                + "\n"
             ) from None
         return response
 

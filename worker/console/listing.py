@@ -24,6 +24,7 @@ from aiohttp import web
 from worker.console import params
 from worker.console.filters import SEARCHED, BadFilter, Filters
 from worker.console.pages import render, state
+from worker.console.voice import N_, Text, voice
 from worker.findings.label_lookup import requests_reading
 from worker.findings.model import KINDS
 from worker.ops.lookup import Key, by_reference_prefix
@@ -36,7 +37,7 @@ PAGE = 50
 class Page:
     rows: list[dict[str, Any]]
     next_cursor: dict[str, str] | None
-    heading: str
+    heading: Text
     ocs: list[str] = field(default_factory=list)
     # An exact match (a messageId, a photoId, a sha256) opens its request; at this photo, if any.
     exact: bool = False
@@ -82,7 +83,11 @@ async def list_requests(pool: asyncpg.Pool, filters: Filters, label: str | None 
     elif key is not None and key.message_id is not None:
         page = await _by_message_id(pool, key.message_id)
     elif key is not None and not await _any_match(pool, filters, ocs):
-        page = Page([], None, f"References starting with “{key.text}”: none within the filters")
+        page = Page(
+            [],
+            None,
+            N_("References starting with “%(prefix)s”: none within the filters", prefix=key.text),
+        )
     elif key is not None:
         page = await _by_reference(pool, filters, key.text)
     elif filters.kind:
@@ -144,7 +149,7 @@ async def _browse(pool: asyncpg.Pool, filters: Filters, ocs: list[str]) -> Page:
         if last
         else None
     )
-    return Page(rows[:PAGE], cursor, "Requests, newest first")
+    return Page(rows[:PAGE], cursor, N_("Requests, newest first"))
 
 
 def _cursor(filters: Filters) -> tuple[datetime, uuid.UUID]:
@@ -178,7 +183,11 @@ async def _by_label(pool: asyncpg.Pool, q: str | None, pattern: str) -> Page | N
     ids = await requests_reading(pool, reference, PAGE)
     if not ids:
         return None
-    return Page(await hydrate(pool, ids), None, f"PTO photos whose label reads “{reference}”")
+    return Page(
+        await hydrate(pool, ids),
+        None,
+        N_("PTO photos whose label reads “%(reference)s”", reference=reference),
+    )
 
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
@@ -197,12 +206,12 @@ async def _by_photo(pool: asyncpg.Pool, key: Key, ocs: list[str]) -> Page | None
     """The requests that list a photo, by its sha256 or its photoId (not a messageId)."""
     if _SHA256.fullmatch(key.text):
         rows = await pool.fetch(_BY_SHA256, key.text.lower(), PAGE)
-        title = f"Photos whose sha256 is {key.text.lower()}"
+        title = N_("Photos whose sha256 is %(sha256)s", sha256=key.text.lower())
     elif key.message_id is not None:
         if await pool.fetchval(_IS_REQUEST, key.message_id):
             return None
         rows = await pool.fetch(_BY_PHOTO_ID, ocs, key.message_id, PAGE)
-        title = f"photoId {key.message_id}"
+        title = N_("photoId %(id)s", id=str(key.message_id))
     else:
         return None
     if not rows:
@@ -216,7 +225,7 @@ _IS_REQUEST = "SELECT true FROM photo_requests WHERE message_id = $1"
 
 async def _by_message_id(pool: asyncpg.Pool, message_id: uuid.UUID) -> Page:
     rows = await hydrate(pool, [message_id])
-    return Page(rows, None, f"messageId {message_id}", exact=True)
+    return Page(rows, None, N_("messageId %(id)s", id=str(message_id)), exact=True)
 
 
 async def _by_reference(pool: asyncpg.Pool, filters: Filters, prefix: str) -> Page:
@@ -235,7 +244,8 @@ async def _by_reference(pool: asyncpg.Pool, filters: Filters, prefix: str) -> Pa
         if more
         else None
     )
-    return Page(rows[:PAGE], cursor, f"References starting with “{prefix}”, exact match first")
+    heading = N_("References starting with “%(prefix)s”, exact match first", prefix=prefix)
+    return Page(rows[:PAGE], cursor, heading)
 
 
 def _narrowing(filters: Filters) -> _Conditions:
@@ -283,9 +293,16 @@ async def _by_finding(pool: asyncpg.Pool, filters: Filters) -> Page:
         if more
         else None
     )
-    heading = f"Requests with a “{filters.kind}” finding, most recently flagged first"
+    heading = N_(
+        "Requests with a “%(kind)s” finding, most recently flagged first", kind=filters.kind
+    )
     if filters.flagged_from:
-        heading += f", flagged since {filters.flagged_from:%Y-%m-%d %H:%M} UTC"
+        heading = N_(
+            "Requests with a “%(kind)s” finding, most recently flagged first, flagged since"
+            " %(since)s UTC",
+            kind=filters.kind,
+            since=f"{filters.flagged_from:%Y-%m-%d %H:%M}",
+        )
     return Page(await hydrate(pool, ids), cursor, heading)
 
 
@@ -316,10 +333,10 @@ async def requests_page(request: web.Request) -> web.Response:
     pool = state(request).pool
     context: dict[str, Any] = {"statuses": STATUSES, "kinds": KINDS}
     try:
-        filters = Filters.parse(request.query)
+        filters = Filters.parse(request.query, voice(request).zone)
         page = await list_requests(pool, filters, state(request).settings.pto_reference_pattern)
     except BadFilter as exc:
-        empty = Page([], None, "Requests", await known_ocs(pool))
+        empty = Page([], None, N_("Requests"), await known_ocs(pool))
         typed = request.query.get("q", "")
         shown = Filters(q=typed[:SEARCHED] if params.printable(typed) else "")
         context |= {"f": shown, "page": empty}

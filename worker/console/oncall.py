@@ -21,6 +21,7 @@ import asyncpg
 from aiohttp import web
 
 from worker.console.pages import ConsoleState, render, state
+from worker.console.voice import N_, Text
 from worker.events.topology import QUEUE
 
 # A request due this long ago and still not taken is late: claims run every few seconds.
@@ -32,7 +33,7 @@ _GROWTH_SPAN = 60.0  # seconds of queue samples that make a trend
 @dataclass(frozen=True)
 class Health:
     level: str  # "ok", "warn", "bad"
-    reasons: tuple[str, ...]
+    reasons: tuple[Text, ...]
 
 
 @dataclass(frozen=True)
@@ -139,18 +140,22 @@ def _json(text: str) -> dict[str, dict[str, int]]:
 def judge(live: int, queues: dict[str, dict[str, int]], growing: bool, overdue: int) -> Health:
     bad, warn = [], []
     if live == 0:
-        bad.append("no live worker: none has sent a heartbeat lately")
+        bad.append(N_("no live worker: none has sent a heartbeat lately"))
     work = queues.get(QUEUE)
     if work is not None and work["consumers"] == 0 and work["messages"] > 0:
-        bad.append(f"{work['messages']} messages wait in {QUEUE} and nothing consumes it")
+        waiting = work["messages"]
+        bad.append(
+            N_("%(n)s messages wait in %(queue)s and nothing consumes it", n=waiting, queue=QUEUE)
+        )
     elif growing:
-        warn.append(f"{QUEUE} has been growing for a minute")
+        warn.append(N_("%(queue)s has been growing for a minute", queue=QUEUE))
     if overdue:
-        warn.append(f"{overdue}{'+' if overdue >= 1000 else ''} pending requests are overdue")
+        count = f"{overdue}{'+' if overdue >= 1000 else ''}"
+        warn.append(N_("%(n)s pending requests are overdue", n=count))
     if bad:
         return Health("bad", tuple(bad + warn))
     return Health(
-        "warn" if warn else "ok", tuple(warn) or ("all workers beating, queues draining",)
+        "warn" if warn else "ok", tuple(warn) or (N_("all workers beating, queues draining"),)
     )
 
 

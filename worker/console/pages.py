@@ -1,21 +1,26 @@
-"""What every page shares: the console's state, rendering with the common context, and the
-template filters that turn timestamps, durations and sizes into text for people."""
+"""What every page shares: the console's state, rendering with the common context in the page's
+voice (language and time zone), and the template filters that turn timestamps, durations, sizes
+and codes into text for people (worker.console.formats, worker.console.glossary)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 import asyncpg
 import jinja2
 from aiohttp import web
 
+from worker.console import formats
 from worker.console.forms import Csrf, new_session
+from worker.console.glossary import MESSAGE_TERMS, PHOTO_TERMS, explain, label, term
 from worker.console.guard import WHO
 from worker.console.refusals import Refusals
 from worker.console.thumbnails import Thumbnails
+from worker.console.voice import N_, VOICES, Text, Voice, Voices, load_translations, voice
 from worker.photos.storage import PhotoStore
 from worker.settings import Settings
 
@@ -33,19 +38,21 @@ class ConsoleState:
 # The banners an action's redirect may ask for, by key: a link cannot make the console say
 # anything else in its own voice.
 NOTICES = {
-    "refetch-due": "Refetch: due now.",
-    "refetch-in-flight": "Refetch: in flight: left alone.",
-    "refetch-refused": "Refetch: not refetchable.",
-    "replayed": "Dead letter sent back to photos.cr_stoc.",
-    "replay-missing": "Dead letter not in the dead-letter queue.",
-    "replay-done": "Dead letter already replayed.",
-    "replay-refused": "Not replayed: this dead letter would be refused again.",
-    "bulk-replayed": "Dead letters sent back to photos.cr_stoc.",
-    "bulk-missing": "Dead letters sent back to photos.cr_stoc; some were not in the dead-letter"
-    " queue (marked so).",
-    "bulk-none": "Nothing replayed: none of those dead letters is waiting and replayable now.",
-    "dismissed": "Dead letter dismissed.",
-    "dismiss-done": "Dead letter already dismissed or replayed.",
+    "refetch-due": N_("Refetch: due now."),
+    "refetch-in-flight": N_("Refetch: in flight: left alone."),
+    "refetch-refused": N_("Refetch: not refetchable."),
+    "replayed": N_("Dead letter sent back to photos.cr_stoc."),
+    "replay-missing": N_("Dead letter not in the dead-letter queue."),
+    "replay-done": N_("Dead letter already replayed."),
+    "replay-refused": N_("Not replayed: this dead letter would be refused again."),
+    "bulk-replayed": N_("Dead letters sent back to photos.cr_stoc."),
+    "bulk-missing": N_(
+        "Dead letters sent back to photos.cr_stoc; some were not in the dead-letter"
+        " queue (marked so)."
+    ),
+    "bulk-none": N_("Nothing replayed: none of those dead letters is waiting and replayable now."),
+    "dismissed": N_("Dead letter dismissed."),
+    "dismiss-done": N_("Dead letter already dismissed or replayed."),
 }
 STATE = web.AppKey("console", ConsoleState)
 
@@ -68,6 +75,12 @@ def render(
         "refresh_seconds": int(console.settings.console_refresh_seconds),
         "path": request.path,
         "notice": NOTICES.get(request.query.get("notice", ""), ""),
+        "voice": voice(request),
+        # Where the language switch comes back to: this page, without a notice to repeat.
+        "here": str(
+            request.rel_url.with_query([q for q in request.query.items() if q[0] != "notice"])
+        ),
+        "switchable": console.settings.console_language == "auto",
     }
     common["csrf_token"] = console.csrf.token(who, session)
     response = aiohttp_jinja2.render_template(template, request, common | context, status=status)
@@ -78,7 +91,10 @@ def render(
     return response
 
 
-def setup_templates(app: web.Application) -> None:
+def setup_templates(app: web.Application, settings: Settings) -> None:
+    app[VOICES] = Voices(
+        settings.console_language, ZoneInfo(settings.console_timezone), load_translations()
+    )
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("worker.console", "templates"),
@@ -86,9 +102,48 @@ def setup_templates(app: web.Application) -> None:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
-    env.filters.update(when=when, ago=ago, duration=duration, size=size)
-    env.globals.update(url=url, static=static)
+    env.policies["ext.i18n.trimmed"] = True
+    env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the extension
+        _gettext, _ngettext, newstyle=True
+    )
+    env.filters.update(
+        when=_by_voice(formats.when),
+        ago=_by_voice(formats.ago),
+        stamp=_by_voice(formats.stamp),
+        duration=_by_voice(formats.duration),
+        size=_by_voice(formats.size),
+        decimal=_by_voice(formats.decimal),
+        day=_by_voice(formats.day),
+        tr=_by_voice(_translate),
+    )
+    env.globals.update(url=url, static=static, term=term, label=label, explain=explain)
+    env.globals.update(message_terms=MESSAGE_TERMS, photo_terms=PHOTO_TERMS)
+
+
+def _by_voice(format_: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter that formats in the voice of the page being rendered."""
+
+    @jinja2.pass_context
+    def filter_(context: Any, value: Any, *args: Any) -> Any:
+        return format_(value, context["voice"], *args)
+
+    return filter_
+
+
+def _translate(value: Text | str, voice_: Voice) -> str:
+    return voice_.tr(value)
+
+
+@jinja2.pass_context
+def _gettext(context: Any, message: str) -> str:
+    return str(context["voice"].gettext(message))
+
+
+@jinja2.pass_context
+def _ngettext(context: Any, singular: str, plural: str, n: int) -> str:
+    return str(context["voice"].ngettext(singular, plural, n))
 
 
 @jinja2.pass_context
@@ -104,48 +159,3 @@ def url(context: Any, name: str, query_: dict[str, Any] | None = None, **parts: 
 @jinja2.pass_context
 def static(context: Any, filename: str) -> str:
     return url(context, "static", filename=filename)
-
-
-def when(value: datetime | None) -> str:
-    if value is None:
-        return "-"
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def ago(value: datetime | None, now: datetime | None = None) -> str:
-    if value is None:
-        return "-"
-    seconds = ((now or datetime.now(UTC)) - value).total_seconds()
-    text = duration(abs(seconds), precise=False)
-    return f"{text} ago" if seconds >= 0 else f"in {text}"
-
-
-def duration(seconds: float | None, precise: bool = True) -> str:
-    """`850 ms`, `12.3 s`, `4 min 10 s`, `3 h 5 min`, `2 d 4 h`."""
-    if seconds is None:
-        return "-"
-    if seconds < 1 and precise:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s" if precise else f"{seconds:.0f} s"
-    units = [("d", 86400), ("h", 3600), ("min", 60), ("s", 1)]
-    parts: list[str] = []
-    rest = int(seconds)
-    for name, size_ in units:
-        if rest >= size_ or parts:
-            parts.append(f"{rest // size_} {name}")
-            rest %= size_
-        if len(parts) == 2:
-            break
-    return " ".join(parts)
-
-
-def size(count: int | None) -> str:
-    if count is None:
-        return "-"
-    value = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"

@@ -12,18 +12,25 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+from worker.console.voice import N_, Text
 from worker.partners.config import read_partners_file
 from worker.settings import ConfigError
 
 HOPELESS = {
-    "not_json": "The body is not JSON: a replay would be refused again. The OC must send it again,"
-    " corrected.",
-    "invalid_fields": "Its fields break the contract: a replay would be refused again. The OC must"
-    " send a corrected message.",
-    "unstorable": "PostgreSQL refused one of its values (a NUL byte...): a replay would be refused"
-    " again. The OC must send a corrected message.",
+    "not_json": N_(
+        "The body is not JSON: a replay would be refused again. The OC must send it again,"
+        " corrected."
+    ),
+    "invalid_fields": N_(
+        "Its fields break the contract: a replay would be refused again. The OC must"
+        " send a corrected message."
+    ),
+    "unstorable": N_(
+        "PostgreSQL refused one of its values (a NUL byte...): a replay would be refused"
+        " again. The OC must send a corrected message."
+    ),
 }
-_BROKER = (
+_BROKER = N_(
     "RabbitMQ dead-lettered it after WORKER_DELIVERY_LIMIT deliveries (each crashed or stopped"
     " its consumer): replay once that cause is fixed."
 )
@@ -33,7 +40,7 @@ _BROKER = (
 class Advice:
     replayable: bool
     doubtful: bool  # offered, but likely to be refused again: left out of bulk replays
-    note: str
+    note: Text | str  # "" when there is nothing to say
 
 
 def known_ocs(partners_file: Path) -> frozenset[str] | None:
@@ -53,15 +60,19 @@ def advise(reason: str, body_excerpt: str, known: Collection[str] | None) -> Adv
         return Advice(True, False, "")
     code = code_oc(body_excerpt)
     if known is None:
-        return Advice(True, True, "The console cannot read the partners file: is the OC in it now?")
+        unread = N_("The console cannot read the partners file: is the OC in it now?")
+        return Advice(True, True, unread)
     if code is None:
-        return Advice(True, True, "No codeOC could be read from the body start.")
+        return Advice(True, True, N_("No codeOC could be read from the body start."))
     if code in known:
-        return Advice(True, False, f"codeOC {code} is in the partners file now.")
+        return Advice(True, False, N_("codeOC %(code)s is in the partners file now.", code=code))
     return Advice(
         True,
         True,
-        f"codeOC {code} is still not in the partners file: a replay would be refused again.",
+        N_(
+            "codeOC %(code)s is still not in the partners file: a replay would be refused again.",
+            code=code,
+        ),
     )
 
 

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from worker.console.evidence import evidence
 from worker.console.pages import render, state
+from worker.console.voice import voice
 
 _SIDE = re.compile(r"^([A-Z0-9]{4})/([0-9a-fA-F-]{36})$")
 
@@ -70,6 +71,6 @@ async def _side(
         "name": name,
         "label": "A" if name == "left" else "B",
         "p": photo,
-        "ev": evidence(photo, console.settings),
+        "ev": evidence(photo, console.settings, voice(request)),
         "requests": [dict(r) for r in await pool.fetch(_REQUESTS, code_oc, photo_id)],
     }

@@ -19,7 +19,10 @@
   var shown = 0;
   var opacity = 0.5;
   var boost = 0;
-  var MODES = { side: "side by side", flip: "flip", onion: "onion skin" };
+  // The page's words, in its language (data- attributes: the CSP allows no inline script).
+  var words = stateLine.dataset;
+  var MODES = { side: words.side, flip: words.flip, onion: words.onion };
+  function say(pattern, name, value) { return pattern.replace("{" + name + "}", value); }
 
   function size(i) {
     var img = images[i];
@@ -62,10 +65,10 @@
     if (boost) { body.classList.add("boost-" + boost); }
     body.dataset.shown = panes[shown].dataset.side;
     var text = MODES[mode];
-    if (mode === "flip") { text += ": " + (shown === 0 ? "A" : "B") + " shown"; }
-    if (mode === "onion") { text += ": B at " + Math.round(opacity * 100) + "%"; }
-    text += " · " + Math.round(scale(0) * 100) + "% of A's pixels";
-    if (boost) { text += " · brighter +" + boost; }
+    if (mode === "flip") { text += ": " + say(words.shown, "side", shown === 0 ? "A" : "B"); }
+    if (mode === "onion") { text += ": " + say(words.at, "percent", Math.round(opacity * 100)); }
+    text += " · " + say(words.pixels, "percent", Math.round(scale(0) * 100));
+    if (boost) { text += " · " + say(words.brighter, "step", boost); }
     stateLine.textContent = text;
   }
 
