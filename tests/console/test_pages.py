@@ -84,7 +84,7 @@ async def test_overview_panel_refreshes_itself_in_place(console: Console) -> Non
     assert "<html" not in panel.text, "a fragment, swapped into the page"
     assert 'hx-get="/overview"' in panel.text
     assert 'hx-trigger="every 1s"' in panel.text
-    assert 'hx-swap="outerHTML"' in panel.text
+    assert 'hx-swap="morph:outerHTML"' in panel.text  # in place, keeping the focus
 
 
 async def test_requests_newest_first_with_filters(console: Console, db: asyncpg.Pool) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp_jinja2
 import asyncpg
 import jinja2
+import markupsafe
 from aiohttp import web
 
 from worker.console.forms import Csrf, new_session
@@ -88,7 +89,7 @@ def setup_templates(app: web.Application) -> None:
         lstrip_blocks=True,
     )
     env.filters.update(when=when, ago=ago, duration=duration, size=size)
-    env.globals.update(url=url, static=static)
+    env.globals.update(url=url, static=static, severity_icon=severity_icon)
 
 
 @jinja2.pass_context
@@ -104,6 +105,17 @@ def url(context: Any, name: str, query_: dict[str, Any] | None = None, **parts: 
 @jinja2.pass_context
 def static(context: Any, filename: str) -> str:
     return url(context, "static", filename=filename)
+
+
+_ICONS = {"suspect": "\u2716", "warning": "\u25b2", "info": "\u2139"}
+
+
+def severity_icon(severity: str) -> markupsafe.Markup:
+    """A finding's severity as a shape with its word for screen readers and on hover: never by
+    the badge's colour alone (WCAG 1.4.1)."""
+    return markupsafe.Markup(
+        '<span class="sev" role="img" aria-label="{0}" title="{0}">{1}</span> '
+    ).format(severity, _ICONS.get(severity, "•"))
 
 
 def when(value: datetime | None) -> str:
