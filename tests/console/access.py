@@ -136,7 +136,9 @@ async def seed_console(db: asyncpg.Pool, console: Console) -> dict[str, Any]:
             )
         if n % 4 == 0 and status == "completed":
             await seed.finding(db, other, "reused_photo", "suspect", photo_ids=[uuid.uuid4()])
-    late = await seed.request(db, reference="INT-ACCESS-LATE", status="pending")
+    late = await seed.request(
+        db, reference="INT-ACCESS-LATE", status="pending", received_at=now - timedelta(minutes=35)
+    )
     await db.execute(
         "UPDATE photo_requests SET next_attempt_at = now() - interval '20 minutes',"
         " lease_owner = 'worker-gone-1' WHERE message_id = $1",
