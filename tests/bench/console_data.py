@@ -7,8 +7,14 @@ Shapes, for N requests over the last 180 days, eight OCs of unequal size:
   `CMD-<n>`, a fifth an access reference `ACC-<n>`;
 - attempts: 1 to 3 per request (2 per request on average), times `attempts_scale`; photos: 3
   per completed request;
-- findings: one request in ten, 1 or 2 findings of the nine kinds; events: one per final status;
-- dead letters: N / 200.
+- findings: one request in ten (of every OC: chosen by a hash of its messageId, not of its
+  number, which gave OC01's alone), 1 or 2 findings of the nine kinds; events: one per final
+  status;
+- dead letters: N / 200;
+- the desk and the on-call view's data: a verdict on half the suspect findings (a quarter of
+  them false alarms), six worker heartbeats (four live, made fresh by `freshen` before timing),
+  the pending requests due in the next hours but one in ten overdue, a third of those still
+  leased by a worker that stopped.
 """
 
 from __future__ import annotations
@@ -106,7 +112,7 @@ SELECT r.message_id, r.code_oc, ($1::text[])[1 + ({_H.format(g="n + f")} % 9)],
 FROM (SELECT message_id, code_oc, completed_at,
              row_number() OVER () AS n FROM photo_requests WHERE status = 'completed') r
 CROSS JOIN generate_series(1, 2) AS f
-WHERE {_H.format(g="n")} % 10 = 0 AND (f = 1 OR n % 3 = 0)
+WHERE abs(hashtext(r.message_id::text)) % 10 = 0 AND (f = 1 OR n % 3 = 0)
 """
 _EVENTS = """
 INSERT INTO outbox (message_id, routing_key, body, created_at, sent_at)
@@ -123,6 +129,47 @@ SELECT md5('d' || g)::uuid::text, (ARRAY['not_json', 'invalid_fields', 'unknown_
     now() - make_interval(secs => g * 600), CASE WHEN g % 4 = 0 THEN now() END
 FROM generate_series(1, $1) AS g
 """
+# Half the suspect findings judged, a day after they were raised.
+_VERDICTS = f"""
+INSERT INTO finding_verdicts (message_id, kind, photo_ids, code_oc, verdict, decided_by,
+    decided_at, comment)
+SELECT message_id, kind, photo_ids, code_oc,
+    CASE WHEN {_H.format(g="id")} % 4 = 0 THEN 'false_alarm' ELSE 'confirmed' END,
+    'analyst-' || id % 3, created_at + interval '1 day', ''
+FROM photo_findings WHERE severity = 'suspect' AND {_H.format(g="id")} % 2 = 0
+ON CONFLICT DO NOTHING
+"""
+# Pending requests: due within the next hours, but one in ten overdue (up to a day late), and
+# a third of those still carrying the lease of a worker that went away.
+_LEASES = """
+UPDATE photo_requests SET
+    next_attempt_at = CASE WHEN h % 10 = 0 THEN now() - make_interval(secs => 180 + h * 80)
+        ELSE now() + make_interval(secs => h * 20) END,
+    lease_owner = CASE WHEN h % 30 = 0 THEN 'bench-gone-' || h % 2 END,
+    lease_id = CASE WHEN h % 30 = 0 THEN md5('l' || message_id)::uuid END
+FROM (SELECT message_id AS id, abs(hashtext(message_id::text)) % 1000 AS h
+      FROM photo_requests WHERE status = 'pending') s
+WHERE photo_requests.message_id = s.id
+"""
+_HEARTBEATS = """
+INSERT INTO worker_heartbeats (instance, roles, version, host, pid, started_at, seen_at,
+    stopped_at, in_flight, queues)
+SELECT 'bench-' || g, CASE WHEN g <= 2 THEN 'intake,attempts' ELSE 'review' END, '1.0.0',
+    'host-' || g, 1000 + g, now() - interval '3 days', now() - make_interval(secs => g),
+    CASE WHEN g = 6 THEN now() - interval '1 hour' END, g % 3,
+    jsonb_build_object('photos.cr_stoc', jsonb_build_object('messages', 40 + g,
+        'consumers', 2), 'photos.cr_stoc.dead', jsonb_build_object('messages', 3,
+        'consumers', 0))
+FROM generate_series(1, 6) AS g
+"""
+
+
+async def freshen(conn: asyncpg.Connection) -> None:
+    """The heartbeats of the live workers (the first four) seen now, as when they beat."""
+    await conn.execute(
+        "UPDATE worker_heartbeats SET seen_at = now() - make_interval(secs => pid - 1000)"
+        " WHERE instance IN ('bench-1', 'bench-2', 'bench-3', 'bench-4')"
+    )
 
 
 async def fill(
@@ -139,6 +186,9 @@ async def fill(
         ("findings", _FINDINGS, (list(KINDS), list(SEVERITIES))),
         ("events", _EVENTS, ()),
         ("dead letters", _DEAD, (max(1, requests // 200),)),
+        ("verdicts", _VERDICTS, ()),
+        ("pending leases", _LEASES, ()),
+        ("heartbeats", _HEARTBEATS, ()),
     ]
     took = await run_steps(conn, steps)
     started = time.monotonic()

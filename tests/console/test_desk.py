@@ -8,6 +8,7 @@ import uuid
 
 import asyncpg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.console import seed
 from tests.console.conftest import Console
@@ -108,3 +109,41 @@ def test_neighbours_in_the_queue() -> None:
     assert neighbours(queue, a) == (None, b)
     assert neighbours(queue, c) == (b, None)
     assert neighbours(queue, uuid.uuid4()) == (None, a)  # judged already: start again at the top
+
+
+def _samples(text: str, name: str) -> dict[tuple[str, str], float]:
+    return {
+        (sample.labels["kind"], sample.labels["verdict"]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+async def test_verdicts_are_counted_in_the_metrics(console: Console, db: asyncpg.Pool) -> None:
+    judged = await _suspect(db, "COUNT-ME")
+    page = await console.get(f"/requests/{judged.message_id}")
+    row = await db.fetchrow("SELECT kind, photo_ids FROM photo_findings")
+    form = {
+        "csrf": _token(page.text),
+        "kind": row["kind"],
+        "photo_ids": " ".join(str(p) for p in row["photo_ids"]),
+        "verdict": "false_alarm",
+    }
+    answer = await console.post(f"/requests/{judged.message_id}/verdict", form)
+    assert answer.status == 303
+    # Another replica's verdict: in the table, not in this process's counter.
+    other = await _suspect(db, "ELSEWHERE")
+    await db.execute(
+        "INSERT INTO finding_verdicts (message_id, kind, photo_ids, code_oc, verdict, decided_by)"
+        " SELECT message_id, kind, photo_ids, code_oc, 'confirmed', 'other' FROM photo_findings"
+        " WHERE message_id = $1",
+        other.message_id,
+    )
+    scraped = await console.get("/metrics")
+    assert scraped.status == 200
+    assert _samples(scraped.text, "worker_verdicts_total") == {("reused_photo_0", "false_alarm"): 1}
+    assert _samples(scraped.text, "worker_verdicts_stored") == {
+        ("reused_photo_0", "false_alarm"): 1,
+        ("reused_photo_0", "confirmed"): 1,
+    }

@@ -76,7 +76,7 @@ async def test_search_by_photo_id_and_sha256_opens_the_request_at_the_photo(
     seeded = await seed.request(db, reference="INT-PHOTO")
     photo = await seed.photo(db, console.photos, seeded, "PBO_AVANT")
     sha = await db.fetchval("SELECT sha256 FROM photos WHERE photo_id = $1", photo)
-    for typed in (str(photo), sha.upper()):
+    for typed in (str(photo), str(photo).upper(), sha.upper(), sha):
         page = await console.get("/requests", params={"q": typed}, allow_redirects=False)
         assert page.status == 303, typed
         assert page.headers["Location"] == f"/requests/{seeded.message_id}#photo-{photo}"

@@ -85,7 +85,7 @@ async def test_overview_panel_refreshes_itself_in_place(console: Console) -> Non
     assert "<html" not in panel.text, "a fragment, swapped into the page"
     assert 'hx-get="/overview"' in panel.text
     assert 'hx-trigger="every 1s"' in panel.text
-    assert 'hx-swap="outerHTML"' in panel.text
+    assert 'hx-swap="morph:outerHTML"' in panel.text  # in place, keeping the focus
 
 
 async def test_requests_newest_first_with_filters(console: Console, db: asyncpg.Pool) -> None:
@@ -163,6 +163,32 @@ async def test_search_by_message_id_and_by_reference_exact_first_then_prefix(
     assert await ids("INT-429") == [str(other.message_id)]  # its order reference
     assert await ids("ACC-7") == [str(by_access.message_id)]
     assert await ids("nothing-like-it") == []
+
+
+async def test_search_finds_a_reference_whatever_the_case_typed(
+    console: Console, db: asyncpg.Pool
+) -> None:
+    upper = await seed.request(db, reference="INT-CASE-7", order="CMD-AbC-9", access="ACC-XY-3")
+    lower = await seed.request(db, reference="int-case-70")
+
+    async def ids(q: str) -> list[str]:
+        page = await console.get("/requests", params={"q": q})
+        assert page.status == 200
+        return _links_to_requests(page.text)
+
+    both = [str(upper.message_id), str(lower.message_id)]
+    assert await ids("int-case-7") == both  # the exact one first, then the longer
+    assert await ids("INT-CASE-7") == both
+    assert await ids("iNt-CaSe-70") == [str(lower.message_id)]
+    assert await ids("cmd-abc") == [str(upper.message_id)]  # the order reference
+    assert await ids("acc-xy-3") == [str(upper.message_id)]  # referencePrestationPrise
+    assert await ids("int-case-8") == []
+    page = await console.get("/requests", params={"q": "cmd-abc"})
+    assert "CMD-AbC-9" in page.text  # shown as stored
+    for typed in (str(upper.message_id).upper(), f" {upper.message_id} "):
+        opened = await console.get("/requests", params={"q": typed}, allow_redirects=False)
+        assert opened.status == 303, typed  # an exact messageId still opens the request
+        assert opened.headers["Location"] == f"/requests/{upper.message_id}"
 
 
 async def test_a_bad_filter_is_a_clear_400(console: Console) -> None:

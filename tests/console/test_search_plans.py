@@ -77,3 +77,31 @@ async def test_a_search_within_filters_that_match_still_finds(db: asyncpg.Pool) 
     async with db.acquire() as conn:
         page = await list_requests(conn, Filters(q="INT", status="failed"))  # type: ignore[arg-type]
     assert [row["reference_commande_sous_traitant_oi"] for row in page.rows] == ["INT-WANTED"]
+
+
+async def test_a_search_in_another_case_reads_the_lower_case_indexes(db: asyncpg.Pool) -> None:
+    """`int-12` finds INT-12, INT-120...: each reference column read as a range of its
+    lower-case index (migration 0024), never a scan of the table."""
+    await _seed_many(db)
+    ran: list[tuple[str, tuple[Any, ...]]] = []
+
+    def record(query: Any) -> None:
+        ran.append((query.query, query.args))
+
+    async with db.acquire() as conn:
+        conn.add_query_logger(record)
+        try:
+            page = await list_requests(conn, Filters(q="int-12"))  # type: ignore[arg-type]
+        finally:
+            conn.remove_query_logger(record)
+    found = [row["reference_commande_sous_traitant_oi"] for row in page.rows]
+    assert found[:3] == ["INT-12", "INT-120", "INT-1200"]
+    assert len(found) == 50  # a page of the 111: INT-12, INT-12n, INT-12nn
+    assert page.next_cursor is not None
+    # The rows' hydration by messageId may scan 5000 rows; on a million it is a key lookup.
+    searched = [(query, args) for query, args in ran if "~>=~" in query]
+    assert len(searched) == 1
+    assert await _seq_scans(db, searched) == []
+    plan = await db.fetchval(f"EXPLAIN (FORMAT JSON) {searched[0][0]}", *searched[0][1])
+    for index in ("intervention", "order", "access"):
+        assert f'"photo_requests_ref_{index}_lower"' in plan, index

@@ -65,11 +65,23 @@ async def test_exact_reference_or_else_prefix(db: asyncpg.Pool) -> None:
 
 
 @pytest.mark.services
+async def test_a_reference_in_another_case_is_the_same_reference(db: asyncpg.Pool) -> None:
+    exact = await seed.request(db, reference="Int-Mixed-1")
+    longer = await seed.request(db, reference="INT-MIXED-10")
+    assert await find_requests(db, "int-mixed-1") == [exact.message_id]
+    assert await find_requests(db, "INT-MIXED-1") == [exact.message_id]
+    assert await find_requests(db, "int-mixed-1*") == [exact.message_id, longer.message_id]
+    assert await find_requests(db, "int-mixed-10") == [longer.message_id]
+    accented = await seed.request(db, reference="RÉF-Été-1")
+    assert await find_requests(db, "réf-été") == [accented.message_id]  # PostgreSQL's lower()
+
+
+@pytest.mark.services
 async def test_prefix_pages_in_reference_order(db: asyncpg.Pool) -> None:
     made = [await seed.request(db, reference=f"P-{i:03}") for i in range(25)]
     first = await by_reference_prefix(db, "P-", 10)
-    second = await by_reference_prefix(db, "P-", 10, (first[-1].reference, first[-1].message_id))
-    rest = await by_reference_prefix(db, "P-", 10, (second[-1].reference, second[-1].message_id))
+    second = await by_reference_prefix(db, "P-", 10, (first[-1].key, first[-1].message_id))
+    rest = await by_reference_prefix(db, "P-", 10, (second[-1].key, second[-1].message_id))
     references = [m.reference for m in first + second + rest]
     assert references == [f"P-{i:03}" for i in range(25)]
     assert {m.message_id for m in first + second + rest} == {s.message_id for s in made}

@@ -47,6 +47,9 @@ def build_app(console: ConsoleState, access: Access) -> web.Application:
     app[overview.CACHE] = overview.OverviewCache(console.settings.console_refresh_seconds - 0.5)
     app[oncall.CACHE] = oncall.OnCallCache(console.settings.console_refresh_seconds - 0.5)
     app[findings.WEEKS] = ClosedWeeks(findings.KEPT_SECONDS)
+    app[desk.METRICS] = desk.VerdictGauges(
+        console.refusals.registry, console.settings.console_refresh_seconds
+    )
     setup_templates(app, console.settings)
     route = app.router
     route.add_get("/", overview.overview_page, name="overview")
@@ -81,7 +84,9 @@ async def _healthz(_: web.Request) -> web.Response:
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    """The console's own counters (refusals by reason), open like /healthz for the scraper."""
+    """The console's own counters (refusals by reason, verdicts), open like /healthz for the
+    scraper."""
+    await request.app[desk.METRICS].refresh(state(request).pool)
     body = generate_latest(state(request).refusals.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

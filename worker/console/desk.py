@@ -7,18 +7,24 @@ WORKER_CONSOLE_ACTIONS. It is recorded with who gave it (the console's sign-in n
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 import uuid
 from typing import Any
 
+import asyncpg
 import structlog
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 from yarl import URL
 
 from worker.console import params
 from worker.console.actions import checked_form
 from worker.console.guard import WHO
 from worker.console.pages import render, state
+from worker.observe.failures import DB_ERRORS
+from worker.observe.metrics import VerdictMetrics
 from worker.ops.verdicts import (
     QUEUE_DAYS,
     VERDICTS,
@@ -26,12 +32,39 @@ from worker.ops.verdicts import (
     neighbours,
     record_verdict,
     review_queue,
+    verdict_counts,
 )
 
 log = structlog.get_logger()
 _OC = re.compile(r"^[A-Z0-9]{4}$")
 _KIND = re.compile(r"^[a-z0-9_]{1,64}$")
 _COMMENT_MAX = 2000
+
+
+class VerdictGauges:
+    """The verdict metrics, the stored ones read from the table at most once per `ttl` seconds
+    whoever scrapes: the counter alone would forget a restart and split across replicas."""
+
+    def __init__(self, registry: CollectorRegistry, ttl: float) -> None:
+        self.metrics = VerdictMetrics(registry)
+        self._ttl = ttl
+        self._read_at = -ttl
+        self._lock = asyncio.Lock()
+
+    async def refresh(self, pool: asyncpg.Pool) -> None:
+        async with self._lock:
+            if time.monotonic() - self._read_at < self._ttl:
+                return
+            try:
+                counts = await verdict_counts(pool)
+            except DB_ERRORS as exc:  # the scrape still answers, with the last counts
+                log.warning("could not count the verdicts for /metrics", error=repr(exc))
+                return
+            self.metrics.set_stored(counts)
+            self._read_at = time.monotonic()
+
+
+METRICS = web.AppKey("verdict_metrics", VerdictGauges)
 
 
 def queue_oc(request: web.Request) -> str | None:
@@ -64,6 +97,7 @@ async def post_verdict(request: web.Request) -> web.Response:
     code = await record_verdict(console.pool, judgement)
     if code is None:
         raise web.HTTPNotFound(text="no such finding on this request (reviewed again since?)\n")
+    request.app[METRICS].metrics.recorded.labels(judgement.kind, judgement.verdict).inc()
     log.info(
         "console verdict",
         who=judgement.who,

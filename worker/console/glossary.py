@@ -125,3 +125,15 @@ def term(context: Any, name: str) -> Markup | str:
 def explain(context: Any, name: str) -> str:
     known = FIELDS.get(name)
     return "" if known is None else str(context["voice"].tr(known))
+
+
+_ICONS = {"suspect": "\u2716", "warning": "\u25b2", "info": "\u2139"}
+
+
+@jinja2.pass_context
+def severity_icon(context: Any, severity: str) -> Markup:
+    """A finding's severity as a shape with its word (in the page's language) for screen readers
+    and on hover: never by the badge's colour alone (WCAG 1.4.1)."""
+    return Markup('<span class="sev" role="img" aria-label="{0}" title="{0}">{1}</span> ').format(
+        label(context, severity), _ICONS.get(severity, "\u2022")
+    )

@@ -240,7 +240,7 @@ async def _by_reference(pool: asyncpg.Pool, filters: Filters, prefix: str) -> Pa
         row["matched"] = matched[row["message_id"]]
     more = len(rows) > PAGE
     cursor = (
-        {"after": matches[PAGE - 1].reference, "after_id": str(matches[PAGE - 1].message_id)}
+        {"after": matches[PAGE - 1].key, "after_id": str(matches[PAGE - 1].message_id)}
         if more
         else None
     )

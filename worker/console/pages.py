@@ -16,7 +16,7 @@ from aiohttp import web
 
 from worker.console import formats
 from worker.console.forms import Csrf, new_session
-from worker.console.glossary import MESSAGE_TERMS, PHOTO_TERMS, explain, label, term
+from worker.console.glossary import MESSAGE_TERMS, PHOTO_TERMS, explain, label, severity_icon, term
 from worker.console.guard import WHO
 from worker.console.refusals import Refusals
 from worker.console.thumbnails import Thumbnails
@@ -118,7 +118,9 @@ def setup_templates(app: web.Application, settings: Settings) -> None:
         day=_by_voice(formats.day),
         tr=_by_voice(_translate),
     )
-    env.globals.update(url=url, static=static, term=term, label=label, explain=explain)
+    env.globals.update(
+        url=url, static=static, term=term, label=label, explain=explain, severity_icon=severity_icon
+    )
     env.globals.update(message_terms=MESSAGE_TERMS, photo_terms=PHOTO_TERMS)
 
 

@@ -230,3 +230,35 @@ class Metrics:
             ["table"],
             registry=r,
         )
+
+
+class VerdictMetrics:
+    """Analysts' verdicts on findings, in the console's registry: those this process recorded
+    (a counter, reset by a restart), and all those in the database (a gauge, the same in every
+    replica: read it with max(), not sum())."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.recorded = Counter(
+            "worker_verdicts",
+            "Verdicts recorded by this console process, by finding kind and verdict"
+            " (confirmed, false_alarm); a changed verdict counts again",
+            ["kind", "verdict"],
+            registry=registry,
+        )
+        self.stored = Gauge(
+            "worker_verdicts_stored",
+            "Verdicts kept in PostgreSQL (finding_verdicts), by finding kind and verdict, read"
+            " at most once per refresh period when scraped",
+            ["kind", "verdict"],
+            registry=registry,
+        )
+        self._seen: set[tuple[str, str]] = set()
+
+    def set_stored(self, counts: dict[tuple[str, str], int]) -> None:
+        """The table's counts now; a pair no longer there (verdicts purged with their
+        requests) goes back to 0 rather than keeping its last value."""
+        for pair in self._seen - counts.keys():
+            self.stored.labels(*pair).set(0)
+        for pair, count in counts.items():
+            self.stored.labels(*pair).set(count)
+        self._seen |= counts.keys()

@@ -1,8 +1,9 @@
 """Finding requests and dead letters by a key: a messageId, or a reference, exact or as a prefix.
 
-One lookup for `worker show` and the console's search. A reference prefix is read through the
-`text_pattern_ops` indexes of the three reference columns (migration 0009) as a range, in byte
-order, so that the exact reference, if there is one, comes first.
+One lookup for `worker show` and the console's search. A reference is matched whatever the case
+it is typed in: a prefix of `lower(reference)` is read through the `text_pattern_ops` indexes of
+the three reference columns' lower case (migration 0024) as a range, in byte order, so that the
+exact reference, if there is one, comes first.
 """
 
 from __future__ import annotations
@@ -58,7 +59,17 @@ def prefix_end(prefix: str) -> str | None:
 @dataclass(frozen=True)
 class Match:
     message_id: uuid.UUID
-    reference: str  # the reference that matched: the order of the results
+    reference: str  # the reference that matched, as stored
+    key: str  # its lower case: the order of the results, and a page's cursor
+
+
+async def lowered(db: Db, text: str) -> str:
+    """`text` in lower case as PostgreSQL writes it (`lower()`, which the indexes hold): Python
+    agrees for ASCII, not for every other letter."""
+    if text.isascii():
+        return text.lower()
+    lower: str = await db.fetchval("SELECT lower($1::text)", text)
+    return lower
 
 
 async def by_reference_prefix(
@@ -68,10 +79,12 @@ async def by_reference_prefix(
     after: tuple[str, uuid.UUID] | None = None,
     conditions: tuple[str, list[Any]] = ("", []),
 ) -> list[Match]:
-    """Requests with a reference starting with `prefix`, by that reference then messageId,
-    after the cursor `after`; `conditions` narrows them (SQL on `r`, its arguments from $1)."""
+    """Requests with a reference starting with `prefix` in any case, by that reference in lower
+    case then messageId, after the cursor `after` (a `Match.key` and its messageId);
+    `conditions` narrows them (SQL on `r`, its arguments from $1)."""
     extra, args = conditions
     base = len(args)
+    prefix = await lowered(db, prefix)
     end = prefix_end(prefix)
     args = [*args, prefix, end or prefix, limit]
     branches = [
@@ -81,41 +94,43 @@ async def by_reference_prefix(
     if after is not None:
         args += [after[0], after[1]]
     sql = (
-        "SELECT message_id, matched FROM ("
+        "SELECT message_id, matched, key FROM ("
         + " UNION ALL ".join(branches)
-        + f") m ORDER BY matched USING ~<~, message_id LIMIT ${base + 3}"
+        + f") m ORDER BY key USING ~<~, message_id LIMIT ${base + 3}"
     )
     seen: set[uuid.UUID] = set()
     found = []
     for row in await db.fetch(sql, *args):
         if row["message_id"] not in seen:  # a request whose two references both match
             seen.add(row["message_id"])
-            found.append(Match(row["message_id"], row["matched"]))
+            found.append(Match(row["message_id"], row["matched"], row["key"]))
     return found
 
 
 def _branch(column: str, base: int, extra: str, paged: bool, bounded: bool) -> str:
     """One reference column's range, in index order, at most `limit` rows. Both ends of the
-    range are index conditions: a prefix with few matches must not read on to the index's end."""
-    where = [f"r.{column} ~>=~ ${base + 1}"]
-    where.append(f"r.{column} ~<~ ${base + 2}" if bounded else f"${base + 2}::text IS NOT NULL")
+    range are index conditions: a prefix with few matches must not read on to the index's end.
+    `lower(column)` is spelt as migration 0024's indexes spell it."""
+    key = f"lower(r.{column})"
+    where = [f"{key} ~>=~ ${base + 1}"]
+    where.append(f"{key} ~<~ ${base + 2}" if bounded else f"${base + 2}::text IS NOT NULL")
     if paged:
         where.append(
-            f"r.{column} ~>=~ ${base + 4}"
-            f" AND (r.{column} ~>~ ${base + 4} OR r.message_id > ${base + 5})"
+            f"{key} ~>=~ ${base + 4} AND ({key} ~>~ ${base + 4} OR r.message_id > ${base + 5})"
         )
     if extra:
         where.append(extra)
     return (
-        f"(SELECT r.message_id, r.{column} AS matched FROM photo_requests r"
+        f"(SELECT r.message_id, r.{column} AS matched, {key} AS key FROM photo_requests r"
         f" WHERE {' AND '.join(where)}"
-        f" ORDER BY r.{column} USING ~<~, r.message_id LIMIT ${base + 3})"
+        f" ORDER BY {key} USING ~<~, r.message_id LIMIT ${base + 3})"
     )
 
 
 async def find_requests(db: Db, typed: str, limit: int = 50) -> list[uuid.UUID]:
-    """`worker show`: the request of a messageId; or those carrying the reference exactly,
-    and when none does (or the key ends with `*`), those whose reference starts with it."""
+    """`worker show`: the request of a messageId; or those carrying the reference exactly (in
+    any case), and when none does (or the key ends with `*`), those whose reference starts
+    with it."""
     key = Key.parse(typed)
     if key.message_id is not None:
         found = await db.fetchval(
@@ -123,7 +138,8 @@ async def find_requests(db: Db, typed: str, limit: int = 50) -> list[uuid.UUID]:
         )
         return [found] if found else []
     matches = await by_reference_prefix(db, key.text, limit)
-    exact = [m.message_id for m in matches if m.reference == key.text]
+    text = await lowered(db, key.text)
+    exact = [m.message_id for m in matches if m.key == text]
     return exact if exact and not key.prefix_only else [m.message_id for m in matches]
 
 

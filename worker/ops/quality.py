@@ -6,10 +6,12 @@ which ones to look at first (most `suspect` findings, then `warning`, then `info
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -114,9 +116,20 @@ async def build_quality_report(
 ) -> QualityReport:
     start = wanted.first()
     args = (start, wanted.oc, wanted.kind)
-    counts = [dict(row) for row in await conn.fetch(_COUNTS, *args)]
+    counting = _fetcher(conn, _COUNTS, *args)
+    ranking = _fetcher(conn, _WORST, *args, wanted.limit, not wanted.findings)
+    if hasattr(conn, "acquire"):
+        # A pool (the console): each part groups the period's findings by request, at once on
+        # connections of their own, 1.5 times sooner for 90 days (docs/benchmarks.md).
+        counted, rates, worst = await asyncio.gather(
+            counting(), measure_rates(conn, start, wanted.oc, wanted.kind, kept), ranking()
+        )
+    else:  # one connection (`worker findings`) runs one statement at a time
+        counted = await counting()
+        rates = await measure_rates(conn, start, wanted.oc, wanted.kind, kept)
+        worst = await ranking()
+    counts = [dict(row) for row in counted]
     counts.sort(key=lambda c: (c["code_oc"], KINDS.index(c["kind"]) if c["kind"] in KINDS else 99))
-    rates = await measure_rates(conn, start, wanted.oc, wanted.kind, kept)
     flagged: dict[str, int] = {}
     for week in rates.weeks:  # each request in one week: that of its last finding
         flagged[week["code_oc"]] = flagged.get(week["code_oc"], 0) + week["requests"]
@@ -125,9 +138,7 @@ async def build_quality_report(
         oc=wanted.oc,
         kind=wanted.kind,
         counts=counts,
-        requests=[
-            dict(row) for row in await conn.fetch(_WORST, *args, wanted.limit, not wanted.findings)
-        ],
+        requests=[dict(row) for row in worst],
         flagged=dict(sorted(flagged.items())) | {"all": sum(flagged.values())},
         rates=rates,
     )
@@ -140,6 +151,14 @@ async def build_quality_report(
             kinds = {f["kind"] for f in report.findings.get(str(request["message_id"]), [])}
             request["kinds"] = ", ".join(sorted(kinds))
     return report
+
+
+def _fetcher(conn: Db, sql: str, *args: Any) -> Callable[[], Awaitable[list[Any]]]:
+    async def fetch() -> list[Any]:
+        rows: list[Any] = await conn.fetch(sql, *args)
+        return rows
+
+    return fetch
 
 
 def render_text(report: QualityReport) -> str:

@@ -114,3 +114,12 @@ async def precision_by_kind(conn: Db, since: timedelta, oc: str | None) -> list[
         dict(row) | {"precision": row["confirmed"] / (row["confirmed"] + row["false_alarms"])}
         for row in rows
     ]
+
+
+async def verdict_counts(conn: Db) -> dict[tuple[str, str], int]:
+    """How many verdicts of each (kind, verdict) are kept: an analyst's work, thousands of
+    rows, not millions, so a count of the table."""
+    rows = await conn.fetch(
+        "SELECT kind, verdict, count(*) AS n FROM finding_verdicts GROUP BY kind, verdict"
+    )
+    return {(row["kind"], row["verdict"]): int(row["n"]) for row in rows}
