@@ -12,8 +12,14 @@ import pytest
 
 from worker.findings.framing import not_same_spot, pto_references, spot_pairs
 from worker.findings.label_lookup import references_elsewhere, store_reading
-from worker.findings.model import SEVERITIES, LabelReading, PhotoTraits, PhotoView, RequestView
-from worker.findings.same_spot import SpotMatch
+from worker.findings.model import (
+    SEVERITIES,
+    LabelReading,
+    PhotoTraits,
+    PhotoView,
+    RequestView,
+    SpotMatch,
+)
 from worker.intake.message import parse_message
 from worker.intake.requests import insert_requests
 

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from worker.findings.checks import PAIRS
-from worker.findings.model import Finding, PhotoView, RequestView
+from worker.findings.model import Finding, PhotoView, RequestView, SpotMatch
 from worker.findings.pto_reference import same_reference
-from worker.findings.same_spot import SpotMatch
 
 
 @dataclass(frozen=True)

@@ -168,3 +168,28 @@ class RequestView:
     date_intervention: datetime | None
     listed_types: frozenset[str]
     reference_pto: str | None = None  # the message's referencePTO
+
+
+@dataclass(frozen=True)
+class SpotMatch:
+    """The figures of one comparison: features found, matches kept, matches that agree."""
+
+    features: tuple[int, int]
+    matches: int
+    inliers: int
+    spread: float  # share of the reduced image covered by the agreeing points (convex hull)
+
+    @property
+    def inlier_ratio(self) -> float:
+        return self.inliers / self.matches if self.matches else 0.0
+
+    def same_spot(self, min_inliers: int) -> bool:
+        return self.inliers >= min_inliers
+
+    def describe(self) -> str:
+        return (
+            f"{self.inliers} matched points agree with one viewpoint change, of"
+            f" {self.matches} matches ({self.inlier_ratio:.0%}); features"
+            f" {self.features[0]} and {self.features[1]}; agreeing points cover"
+            f" {self.spread:.0%} of the view"
+        )

@@ -21,9 +21,9 @@ from worker.findings.model import (
     PhotoTraits,
     PhotoView,
     RequestView,
+    SpotMatch,
 )
 from worker.findings.reuse import reused_photos
-from worker.findings.same_spot import SpotMatch
 from worker.photos.catalog import StoredPhoto
 from worker.settings import Settings
 

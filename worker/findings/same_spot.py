@@ -12,42 +12,17 @@ Pure and synchronous: a few tens of milliseconds of CPU per pair (OpenCV release
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 from PIL import Image
+
+from worker.findings.model import SpotMatch
 
 SIDE = 640  # long side of the reduced images, in pixels
 FEATURES = 1500
 RATIO = 0.8  # Lowe's ratio test
 REPROJECTION = 6.0  # pixels at SIDE: how far a point may land from where the homography puts it
 _MIN_SCALE, _MAX_SCALE = 0.4, 2.5  # zoom between two views of one spot, as a phone allows
-
-
-@dataclass(frozen=True)
-class SpotMatch:
-    """The figures of one comparison: features found, matches kept, matches that agree."""
-
-    features: tuple[int, int]
-    matches: int
-    inliers: int
-    spread: float  # share of the reduced image covered by the agreeing points (convex hull)
-
-    @property
-    def inlier_ratio(self) -> float:
-        return self.inliers / self.matches if self.matches else 0.0
-
-    def same_spot(self, min_inliers: int) -> bool:
-        return self.inliers >= min_inliers
-
-    def describe(self) -> str:
-        return (
-            f"{self.inliers} matched points agree with one viewpoint change, of"
-            f" {self.matches} matches ({self.inlier_ratio:.0%}); features"
-            f" {self.features[0]} and {self.features[1]}; agreeing points cover"
-            f" {self.spread:.0%} of the view"
-        )
 
 
 def reduced_grey(image: np.ndarray | Image.Image, side: int = SIDE) -> np.ndarray:

@@ -13,9 +13,9 @@ import resource
 from zoneinfo import ZoneInfo
 
 from worker.findings.imaging import Limits, analyse
-from worker.findings.model import LabelReading, PhotoTraits
+from worker.findings.model import LabelReading, PhotoTraits, SpotMatch
 from worker.findings.pto_label import LabelReader
-from worker.findings.same_spot import SpotMatch, compare_views, reduced_grey
+from worker.findings.same_spot import compare_views, reduced_grey
 from worker.findings.upright import SPOT_SIDE, upright_grey
 
 

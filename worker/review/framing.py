@@ -14,8 +14,7 @@ from collections.abc import Sequence
 
 from worker.findings.checks import PAIRS
 from worker.findings.framing import spot_pairs
-from worker.findings.model import Finding, PhotoTraits, PhotoView
-from worker.findings.same_spot import SpotMatch
+from worker.findings.model import Finding, PhotoTraits, PhotoView, SpotMatch
 from worker.photos.storage import PhotoStore
 from worker.review.processes import Decoders, Failure
 

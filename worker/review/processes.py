@@ -18,8 +18,7 @@ from typing import Any
 import structlog
 from pebble import ProcessExpired, ProcessPool
 
-from worker.findings.model import LabelReading, PhotoTraits
-from worker.findings.same_spot import SpotMatch
+from worker.findings.model import LabelReading, PhotoTraits, SpotMatch
 from worker.review import decoding
 from worker.settings import MIB, Settings
 
