@@ -11,7 +11,8 @@ otherwise find every earlier photo); the perceptual hashes are all equal, so eve
 near-reuse probes find earlier photos (at most 100 a probe): a heavier lookup than usual. The
 loop polls the queue every 20 ms to see the end: its CPU is counted. CPU is this process's plus
 its review processes' (psutil, read before they stop). The floor is the same JPEG decoded at
-the same reduced scale by Pillow alone, in this process, as many times.
+the same reduced scale by Pillow alone, in this process, as many times. The framing rules are
+off (they came after this benchmark; `tests.bench.framing_stage` measures them).
 """
 
 from __future__ import annotations
@@ -171,6 +172,10 @@ def replace_settings(url: str, root: str, processes: int) -> Settings:
         storage_url=f"file://{root}",
         review_processes=processes,
         instance="bench-review",
+        # The traits alone, as against the decode floor: the framing rules (OCR of the PTO
+        # photo, the pairs compared) are measured by tests.bench.framing_stage.
+        pto_reference_pattern="",
+        qa_same_spot_min_inliers=0,
     )
 
 
