@@ -32,7 +32,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import asyncpg
@@ -202,14 +202,17 @@ def _ms(values: list[float], percentile: float) -> str:
 
 
 def _made(count: int, cache: Path | None) -> tuple[list[list[Photo]], list[Photo]]:
-    """The generator's photos (minutes of CPU), or those it made before for the same count."""
+    """The generator's photos (minutes of CPU), or those it made before for the same count.
+    Kept as plain tuples: a pickled class of `__main__` would load nowhere else."""
     if cache is not None and cache.exists():
-        made, warm = pickle.loads(cache.read_bytes())
-        if len(made) == count:
-            return made, warm
+        requests_kept, warm_kept = pickle.loads(cache.read_bytes())
+        if len(requests_kept) == count:
+            made = [[Photo(*fields) for fields in photos] for photos in requests_kept]
+            return made, [Photo(*fields) for fields in warm_kept]
     made, warm = list(requests(count)), warm_up()
     if cache is not None:
-        cache.write_bytes(pickle.dumps((made, warm)))
+        kept = ([[astuple(p) for p in photos] for photos in made], [astuple(p) for p in warm])
+        cache.write_bytes(pickle.dumps(kept))
     return made, warm
 
 
