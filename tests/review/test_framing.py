@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from structlog.testing import capture_logs
 
 from tests.harness import Broker, StartWorker, cr_stoc, wait_for_reviews
 from tests.review.test_rereview import _command
@@ -50,11 +51,26 @@ FRAMING = {
 async def test_each_framing_finding_comes_from_its_scenario(
     start_worker: StartWorker, broker: Broker, db: asyncpg.Pool
 ) -> None:
-    await start_worker({"review_processes": 2} | FRAMING_ON)
+    worker = await start_worker({"review_processes": 2} | FRAMING_ON)
     clean = message(f"CLEAN:photos=5:pto={LABEL}:spot=same", EVERY, referencePTO=LABEL)
-    await completed(broker, db, clean)
-    review = await reviewed(broker, clean, timeout=120)
+    with capture_logs() as logs:
+        await completed(broker, db, clean)
+        review = await reviewed(broker, clean, timeout=120)
     assert FRAMING.isdisjoint(kinds(review)), review["findings"]
+    # Each check's CPU, measured by the review process that ran it: one observation a run.
+    registry = worker.metrics.registry
+    runs = {
+        check: registry.get_sample_value("worker_review_check_cpu_seconds_count", {"check": check})
+        for check in ("traits", "pto_reference", "same_spot")
+    }
+    assert runs == {"traits": 5, "pto_reference": 1, "same_spot": 2}
+    spent = registry.get_sample_value("worker_review_check_cpu_seconds_sum", {"check": "same_spot"})
+    assert spent is not None
+    assert spent > 0
+    (line,) = [entry for entry in logs if entry["event"] == "request reviewed"]
+    assert line["checks_run"] == runs
+    assert set(line["cpu_ms"]) == set(runs)
+    assert line["cpu_ms"]["pto_reference"] > 0
     row = await db.fetchrow(
         "SELECT label_text, label_method, label_box FROM photos WHERE type = 'PTO'"
     )

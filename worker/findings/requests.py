@@ -31,7 +31,7 @@ log = structlog.get_logger()
 
 # Recorded with every review and every finding it makes: change it with any check or threshold
 # default, so that an analyst knows which rules produced a finding.
-CHECKS_VERSION = "2026.12-review.2"  # .2: photos upright, turned copies, the framing rules
+CHECKS_VERSION = "2026.12-review.3"  # .2: upright, turned copies, framing; .3: OCR sides
 
 
 # The kinds found at ingestion (`without_decoding`): a review keeps them and replaces the others.

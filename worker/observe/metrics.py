@@ -203,6 +203,14 @@ class Metrics:
             buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400),
             registry=r,
         )
+        self.review_check_cpu = Histogram(
+            "worker_review_check_cpu_seconds",
+            "CPU time a review process spent on one check, as it measured it: traits (decode,"
+            " hashes, sharpness...) per photo, pto_reference per PTO photo, same_spot per pair",
+            ["check"],
+            buckets=(0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.6, 1.2, 2.5, 5, 10),
+            registry=r,
+        )
         self.review_read_bytes = Counter(
             "worker_review_read_bytes",
             "Bytes of photos read back from storage to be reviewed",

@@ -17,17 +17,20 @@ from worker.findings.framing import spot_pairs
 from worker.findings.model import Finding, PhotoTraits, PhotoView, SpotMatch
 from worker.photos.storage import PhotoStore
 from worker.review.processes import Decoders, Failure
+from worker.review.spent import CpuSpent
 
 Compared = tuple[PhotoView, PhotoView, SpotMatch]
 PAIR_TYPES = frozenset(kind for pair in PAIRS for kind in pair)
 
 
-async def read_label(decoders: Decoders, body: bytes, traits: PhotoTraits) -> PhotoTraits:
+async def read_label(
+    decoders: Decoders, body: bytes, traits: PhotoTraits, spent: CpuSpent
+) -> PhotoTraits:
     """A PTO photo's traits with the reference read on it (or none readable)."""
     if traits.error is not None:
         return traits  # not decodable: its qa_error says so already
     try:
-        reading = await decoders.label(body)
+        reading = await decoders.label(body, spent)
     except Exception as exc:  # what the decoder says of a bad image: a finding, not a retry
         return dataclasses.replace(traits, error=f"the PTO reference check failed: {exc!r}")
     if isinstance(reading, Failure):
@@ -41,6 +44,7 @@ async def compare_pairs(
     photos: Sequence[PhotoView],
     keys: dict[uuid.UUID, str],
     bodies: dict[uuid.UUID, bytes],
+    spent: CpuSpent,
 ) -> tuple[list[Compared], list[Finding]]:
     """Each AVANT/APRES pair's agreement; a pair that could not be compared is a qa_error.
     `bodies` are those already read for this review; the others are read here."""
@@ -53,7 +57,7 @@ async def compare_pairs(
     errors: list[Finding] = []
     for before, after in pairs:
         try:
-            match = await decoders.spot(bodies[before.photo_id], bodies[after.photo_id])
+            match = await decoders.spot(bodies[before.photo_id], bodies[after.photo_id], spent)
         except Exception as exc:  # a bad image: a finding, not a retry
             match = Failure("failed", f"failed: {exc!r}")
         if isinstance(match, Failure):

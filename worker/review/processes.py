@@ -20,6 +20,7 @@ from pebble import ProcessExpired, ProcessPool
 
 from worker.findings.model import LabelReading, PhotoTraits, SpotMatch
 from worker.review import decoding
+from worker.review.spent import CpuSpent
 from worker.settings import MIB, Settings
 
 log = structlog.get_logger()
@@ -50,19 +51,23 @@ class Decoders:
         )
 
     async def traits(
-        self, body: bytes, mime_type: str, header: tuple[int | None, int | None]
+        self,
+        body: bytes,
+        mime_type: str,
+        header: tuple[int | None, int | None],
+        spent: CpuSpent,
     ) -> PhotoTraits | Failure:
         settings = self._settings
         args = (body, mime_type, header, settings.qa_max_decode_pixels, settings.qa_timezone)
         try:
-            result: PhotoTraits | Failure = await self._run(self._check, args)
+            result: PhotoTraits | Failure = await self._run("traits", self._check, args, spent)
         except Exception as exc:
             # A bug, not a bad photo: say so on the photo rather than trying again for ever.
             log.error("photo check failed", error=repr(exc))
             return PhotoTraits(error=f"the checks failed: {exc!r}")
         return result
 
-    async def label(self, body: bytes) -> LabelReading | Failure | None:
+    async def label(self, body: bytes, spent: CpuSpent) -> LabelReading | Failure | None:
         """The PTO reference read on this photo (`decoding.read_label`)."""
         settings = self._settings
         args = (
@@ -71,21 +76,30 @@ class Decoders:
             settings.qa_pto_min_confidence,
             settings.qa_ocr_threads,
         )
-        result: LabelReading | Failure | None = await self._run(decoding.read_label, args)
+        result: LabelReading | Failure | None = await self._run(
+            "pto_reference", decoding.read_label, args, spent
+        )
         return result
 
-    async def spot(self, before: bytes, after: bytes) -> SpotMatch | Failure:
+    async def spot(self, before: bytes, after: bytes, spent: CpuSpent) -> SpotMatch | Failure:
         """How far an AVANT/APRES pair agrees on one spot (`decoding.compare_spot`)."""
-        result: SpotMatch | Failure = await self._run(decoding.compare_spot, (before, after))
+        result: SpotMatch | Failure = await self._run(
+            "same_spot", decoding.compare_spot, (before, after), spent
+        )
         return result
 
-    async def _run(self, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-        """`function(*args)` in a process of the pool; what killed or stopped it, as a Failure.
-        Any other exception is the function's own, raised here."""
+    async def _run(
+        self, name: str, function: Callable[..., Any], args: tuple[Any, ...], spent: CpuSpent
+    ) -> Any:
+        """`function(*args)` in a process of the pool, its CPU time added to `spent` as check
+        `name`; what killed or stopped it, as a Failure. Any other exception is the function's
+        own, raised here."""
         settings = self._settings
-        future = self._pool.schedule(function, args=args, timeout=settings.review_timeout_seconds)
+        future = self._pool.schedule(
+            decoding.timed, args=(function, *args), timeout=settings.review_timeout_seconds
+        )
         try:
-            return await asyncio.wrap_future(future)
+            result, seconds = await asyncio.wrap_future(future)
         except FutureTimeout:
             limit = settings.review_timeout_seconds
             return Failure("overran", f"overran its time limit ({limit:g} s)")
@@ -94,6 +108,8 @@ class Decoders:
         except MemoryError:
             limit = settings.review_memory_mb
             return Failure("memory", f"ran out of its memory limit ({limit} MB)")
+        spent.add(name, seconds)
+        return result
 
     def close(self) -> None:
         """Stop every process now: a review cut short is taken up again from its row."""

@@ -30,6 +30,7 @@ from worker.review.framing import PAIR_TYPES, Compared, compare_pairs, pair_figu
 from worker.review.processes import Decoders, Failure
 from worker.review.queue import ReviewClaim
 from worker.review.record import write_review
+from worker.review.spent import CpuSpent
 from worker.settings import Settings
 
 log = structlog.get_logger()
@@ -148,10 +149,11 @@ class Reviewer:
         rows = await queue.photos_of(self._pool, claim)
         todo = [row for row in rows if not row["fresh"]]
         kept: dict[uuid.UUID, bytes] = {}  # bodies the same-spot check reads again
+        spent = CpuSpent(self._metrics.review_check_cpu)
         measured = dict(
             zip(
                 (row["photo_id"] for row in todo),
-                await asyncio.gather(*(self._traits(claim, row, kept) for row in todo)),
+                await asyncio.gather(*(self._traits(claim, row, kept, spent) for row in todo)),
                 strict=True,
             )
         )
@@ -160,7 +162,9 @@ class Reviewer:
         compared: list[Compared] = []
         errors: list[Finding] = []
         if self._settings.qa_same_spot_min_inliers:
-            compared, errors = await compare_pairs(self._decoders, self._store, photos, keys, kept)
+            compared, errors = await compare_pairs(
+                self._decoders, self._store, photos, keys, kept, spent
+            )
         found = [*await decoded(self._pool, request, photos, self._settings, compared), *errors]
         figures = pair_figures(compared, self._settings.qa_same_spot_min_inliers)
         reviewed = await write_review(
@@ -184,10 +188,15 @@ class Reviewer:
             "findings": len(reviewed.findings),
             "published": reviewed.event is not None,
             "checks": CHECKS_VERSION,
+            **spent.summary(),
         }
 
     async def _traits(
-        self, claim: ReviewClaim, row: asyncpg.Record, kept: dict[uuid.UUID, bytes]
+        self,
+        claim: ReviewClaim,
+        row: asyncpg.Record,
+        kept: dict[uuid.UUID, bytes],
+        spent: CpuSpent,
     ) -> PhotoTraits:
         photo_id: uuid.UUID = row["photo_id"]
         interrupted = claim.claims - 1
@@ -208,10 +217,10 @@ class Reviewer:
                 kept[row["photo_id"]] = body
             header = (row["width"], row["height"])
             while True:
-                result = await self._decoders.traits(body, row["mime_type"], header)
+                result = await self._decoders.traits(body, row["mime_type"], header, spent)
                 if isinstance(result, PhotoTraits):
                     if row["type"] == "PTO" and self._settings.pto_reference_pattern:
-                        return await read_label(self._decoders, body, result)
+                        return await read_label(self._decoders, body, result, spent)
                     return result
                 failures = await self._failed(claim, photo_id, result)
                 if failures >= _GIVE_UP_AFTER:
