@@ -1,9 +1,12 @@
 """The raw limit: the same downloads with a bare aiohttp loop into the same kind of store, with
-no broker and no database."""
+no broker and no database. Each photo is hashed (sha256) as it arrives, then written to a staging
+file renamed into place and fsynced with its directory (the worker's own `write_file`, in a
+thread): durable, as the worker's store is."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 import uuid
@@ -12,8 +15,7 @@ from pathlib import Path
 import aiohttp
 
 from tests.bench.environment import TOKEN
-from worker.photos.storage import open_store
-from worker.settings import Settings
+from worker.photos.local_files import write_file
 
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
 
@@ -22,22 +24,27 @@ async def download_all(
     base_url: str, references: list[str], concurrency: int, directory: Path
 ) -> tuple[int, int, float]:
     """Photos and bytes stored, and the seconds it took, `concurrency` requests at a time."""
-    store = open_store(Settings(_env_file=None, storage_url=f"file://{directory}"))  # type: ignore[call-arg]
     gate = asyncio.Semaphore(concurrency)
     counts = [0, 0]
+    digests: list[str] = []
 
     async def one(session: aiohttp.ClientSession, reference: str) -> None:
         async with gate:
             records = await _get_json(session, f"{base_url}/intervention/{reference}/photos")
             for record in records:
                 url = f"{base_url}/photo/{record['id']}"
+                digest = hashlib.sha256()
+                chunks = []
                 async with session.get(url, headers=_headers()) as response:
-                    key = f"RAW/{record['id']}.{_EXTENSIONS[record['mimeType']]}"
-                    await store.put(
-                        key, response.content.iter_chunked(64 * 1024), record["mimeType"]
-                    )
+                    response.raise_for_status()
+                    async for chunk in response.content.iter_any():
+                        digest.update(chunk)
+                        chunks.append(chunk)
+                path = directory / f"RAW/{record['id']}.{_EXTENSIONS[str(record['mimeType'])]}"
+                await asyncio.to_thread(write_file, path, b"".join(chunks))
+                digests.append(digest.hexdigest())
                 counts[0] += 1
-                counts[1] += record["size"]
+                counts[1] += int(str(record["size"]))
 
     started = time.monotonic()
     connector = aiohttp.TCPConnector(limit=concurrency * 2)
