@@ -14,6 +14,10 @@ from worker.partners.records import PhotoRecord
 from worker.photos.inspector import PhotoFacts
 
 
+# The values of a photo's row that are a partner's text as it came.
+FREE_TEXT = ("name", "title", "description", "projection")
+
+
 @dataclass(frozen=True)
 class PhotoSummary:
     """What the result event says of a photo."""
@@ -50,7 +54,9 @@ class StoredPhoto:
         """The `photos` row, as JSON for the outcome statement.
 
         A number that does not fit its column is left out (NULL); the anomalies keep what the
-        record or the header said. Text is made safe where the statement is assembled.
+        record or the header said. The partner's free text (`FREE_TEXT`) is made safe where the
+        statement is assembled; every other value was parsed (a UUID, a type, a listed MIME
+        type, a date, numbers) or made here.
         """
         record, facts, geo = self.record, self.facts, self.record.geo
         return {
