@@ -13,7 +13,6 @@ from worker.border import INT4, INT8, bounded
 from worker.partners.records import PhotoRecord
 from worker.photos.inspector import PhotoFacts
 
-
 # The values of a photo's row that are a partner's text as it came.
 FREE_TEXT = ("name", "title", "description", "projection")
 
