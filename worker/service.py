@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from functools import partial
 from typing import Any
@@ -28,6 +29,8 @@ from worker.observe.health import BrokerView, Monitor
 from worker.observe.heartbeat import Heartbeat
 from worker.observe.metrics import Metrics
 from worker.partners.config import Partner, secrets_of
+from worker.photos import catalog
+from worker.photos.catalog import Lookup, PhotoSummary
 from worker.photos.staging import sweep_staging
 from worker.resources import Resources, open_resources
 from worker.review.processes import Check
@@ -160,6 +163,11 @@ class _Parts:
             linger=_RESCHEDULE_LINGER,
             isolate=is_data_error,
         )
+        pool = resources.pool
+        # Looked up when called, not bound now: a test may put its own in between.
+        lookups: Batcher[Lookup, dict[uuid.UUID, PhotoSummary]] = Batcher(
+            lambda items: catalog.known_photos(pool, items), max_batch=_BATCH
+        )
         ctx = AttemptContext(
             resources.pool,
             resources.store,
@@ -168,6 +176,7 @@ class _Parts:
             outcomes,
             finished,
             reschedules,
+            lookups,
             checks=settings.qa_enabled,
         )
         clients = resources.clients

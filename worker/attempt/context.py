@@ -17,7 +17,7 @@ from worker.findings.model import Finding, RequestView
 from worker.observe.metrics import Metrics
 from worker.partners.client import Answer
 from worker.partners.records import PhotoRecord
-from worker.photos.catalog import PhotoSummary, StoredPhoto
+from worker.photos.catalog import Lookup, PhotoSummary, StoredPhoto
 from worker.photos.storage import PhotoStore
 from worker.schedule.claims import Claim
 from worker.settings import Settings
@@ -34,6 +34,8 @@ class AttemptContext:
     outcomes: Outcomes
     on_finished: Callable[[bool], None]  # True: the request was queued for review
     reschedules: Batcher[Rescheduling, bool]
+    # Catalog lookups made at the same time share one statement (`catalog.known_photos`).
+    lookups: Batcher[Lookup, dict[uuid.UUID, PhotoSummary]]
     rng: random.Random = field(default_factory=random.Random)
     checks: bool = True  # False: photo checks off (no findings, nothing to review)
 
