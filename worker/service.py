@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from functools import partial
@@ -236,6 +237,12 @@ class _Parts:
             loops += self.review.loops(claiming)
         if ingest:
             monitor.consumer_tag = await topology.queue.consume(self.intake.on_message)
+        # What start-up made (modules, settings, pools) lives as long as the process: kept out
+        # of the collector's passes, each of which would otherwise walk it all again; and the
+        # youngest generation collected every 10,000 allocations rather than 700 (a burst of
+        # 3,600 photos: 55 ms of collections instead of 116, start-up included).
+        gc.freeze()
+        gc.set_threshold(10_000, 10, 10)
         started()
         log.info(
             "worker started",
