@@ -195,6 +195,8 @@ class _Parts:
             sanitizer,
             ctx.rng,
         )
+        if review is not None:
+            review.reviewer.yield_to = lambda: ctx.downloads.count > 0
         scheduler.admit = gatekeeper.admit
         scheduler.holds = gatekeeper.holds
         scheduler.claimed = gatekeeper.claimed

@@ -80,6 +80,7 @@ async def _download(
     fetcher = PhotoFetcher(ctx.store, client, ctx.settings.photo_max_bytes, ctx.metrics)
     waiting: list[Retry] = []
     writes: list[Write] = []
+    ctx.downloads.count += 1
     try:
         for record in records:
             try:
@@ -100,6 +101,7 @@ async def _download(
                 waiting += await _written(ctx, claim, progress, writes, keep=1)
         waiting += await _written(ctx, claim, progress, writes, keep=0)
     finally:
+        ctx.downloads.count -= 1
         for _, task in writes:  # only when the attempt itself is cancelled
             task.cancel()
     return waiting

@@ -23,6 +23,13 @@ from worker.schedule.claims import Claim
 from worker.settings import Settings
 
 
+@dataclass
+class Downloads:
+    """Attempts of this process downloading photos now (the review stage yields to them)."""
+
+    count: int = 0
+
+
 @dataclass(frozen=True)
 class AttemptContext:
     """What every attempt of this process shares."""
@@ -38,6 +45,7 @@ class AttemptContext:
     lookups: Batcher[Lookup, dict[uuid.UUID, PhotoSummary]]
     rng: random.Random = field(default_factory=random.Random)
     checks: bool = True  # False: photo checks off (no findings, nothing to review)
+    downloads: Downloads = field(default_factory=Downloads)
 
 
 @dataclass
