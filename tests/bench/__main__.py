@@ -117,7 +117,9 @@ async def _measure(
     if "findings" in wanted:
         results |= await findings.measure(env, args.requests, args.runs)
     if "ingestcpu" in wanted:
-        results["ingestcpu"] = await ingest_cpu.measure(env, args.requests, args.runs)
+        results["ingestcpu"] = await ingest_cpu.measure(
+            env, args.requests, args.runs, args.baseline
+        )
     if "reuse" in wanted:
         results["findings_reuse"], plan = await findings_cost.reuse_lookup(env.name, args.runs)
     return plan

@@ -34,23 +34,30 @@ TARGET = 1.25  # the worker's CPU per photo at most this many times the bare loo
 Row = tuple[str, str, str, str]
 
 
-async def measure(env: BenchEnvironment, requests: int, runs: int) -> Figures:
+async def measure(
+    env: BenchEnvironment, requests: int, runs: int, baseline: Path | None = None
+) -> Figures:
+    """With a `baseline` checkout, its worker takes its turn too: "before" from the same runs."""
     figures = Figures()
     stores = env.root / "ingestcpu"
+    sides = ["bare", "worker", *(["before"] if baseline is not None else [])]
     try:
         for level in LEVELS:
             env.set_concurrency(level)
             for run in range(runs):
-                sides = [_bare, _worker] if run % 2 == 0 else [_worker, _bare]
-                for side in sides:
+                for side in sides if run % 2 == 0 else sides[::-1]:
                     await env.reset()
                     os.sync()
-                    store = stores / f"{side.__name__.strip('_')}-{level}-{run}"
-                    figures.add(**await side(env, requests, level, run, store))
-                worker, bare = (
-                    figures.values[f"{s}_cpu_ms_{level}"][-1] for s in ("worker", "bare")
-                )
-                figures.add(**{f"ratio_{level}": worker / bare})
+                    store = stores / f"{side}-{level}-{run}"
+                    if side == "bare":
+                        figures.add(**await _bare(env, requests, level, run, store))
+                    else:
+                        code = baseline if side == "before" else None
+                        figures.add(**await _worker(env, requests, level, run, store, side, code))
+                bare = figures.values[f"bare_cpu_ms_{level}"][-1]
+                for side in sides[1:]:
+                    worker = figures.values[f"{side}_cpu_ms_{level}"][-1]
+                    figures.add(**{f"{side}_ratio_{level}": worker / bare})
     finally:
         env.set_concurrency(CONCURRENCY)
         shutil.rmtree(stores, ignore_errors=True)
@@ -70,14 +77,23 @@ async def _bare(
 
 
 async def _worker(
-    env: BenchEnvironment, requests: int, level: int, run: int, store: Path
+    env: BenchEnvironment,
+    requests: int,
+    level: int,
+    run: int,
+    store: Path,
+    side: str,
+    code: Path | None,
 ) -> dict[str, float]:
     worker = env.worker(
-        f"ingestcpu-{level}-{run}", qa_enabled="false", storage_url=f"file://{store}"
+        f"ingestcpu-{side}-{level}-{run}",
+        code=code,
+        qa_enabled="false",
+        storage_url=f"file://{store}",
     )
     await worker.ready()
     references = [
-        f"ING{level}-{run}-{i}:photos={PHOTOS}:size=200k:format=jpeg" for i in range(requests)
+        f"ING{side}{level}-{run}-{i}:photos={PHOTOS}:size=200k:format=jpeg" for i in range(requests)
     ]
     before = worker.sample().cpu_seconds
     started = time.monotonic()
@@ -88,8 +104,8 @@ async def _worker(
     worker.stop()
     photos = requests * PHOTOS
     return {
-        f"worker_cpu_ms_{level}": 1000 * cpu / photos,
-        f"worker_photos_s_{level}": photos / seconds,
+        f"{side}_cpu_ms_{level}": 1000 * cpu / photos,
+        f"{side}_photos_s_{level}": photos / seconds,
     }
 
 
@@ -103,8 +119,8 @@ def rows(results: dict[str, Figures], requests: int) -> list[Row]:
         return []
     out: list[Row] = []
     for level in LEVELS:
-        ratio = f.median(f"ratio_{level}")
-        runs = ", ".join(f"{r:.2f}" for r in f.values[f"ratio_{level}"])
+        ratio = f.median(f"worker_ratio_{level}")
+        runs = ", ".join(f"{r:.2f}" for r in f.values[f"worker_ratio_{level}"])
         out.append(
             (
                 f"ingestion's CPU per photo, checks off, against the fsyncing bare loop,"
@@ -117,4 +133,16 @@ def rows(results: dict[str, Figures], requests: int) -> list[Row]:
                 "yes" if ratio <= TARGET else "no",
             )
         )
+        if f"before_ratio_{level}" in f.values:
+            runs = ", ".join(f"{r:.2f}" for r in f.values[f"before_ratio_{level}"])
+            out.append(
+                (
+                    f"the same, the --baseline checkout's worker, concurrency {level}",
+                    f"worker {f.median(f'before_cpu_ms_{level}'):.2f} ms:"
+                    f" {f.median(f'before_ratio_{level}'):.2f} x (runs: {runs});"
+                    f" {f.median(f'before_photos_s_{level}'):.0f} photos/s",
+                    "",
+                    "",
+                )
+            )
     return out
