@@ -48,6 +48,8 @@ _BATCH = 200
 _RESCHEDULE_LINGER = 0.02
 _STEP_SECONDS = 2.0  # at most, for each shutdown step that talks to a service
 _SWEEP_SECONDS = 600.0  # between two sweeps of staging files
+# The review waits until no photo has downloaded for this long (see `Reviewer.yield_to`).
+_QUIET_SECONDS = 1.0
 
 
 class WorkerCrashed(Exception):
@@ -196,7 +198,7 @@ class _Parts:
             ctx.rng,
         )
         if review is not None:
-            review.reviewer.yield_to = lambda: ctx.downloads.count > 0
+            review.reviewer.yield_to = lambda: ctx.downloads.busy(_QUIET_SECONDS)
         scheduler.admit = gatekeeper.admit
         scheduler.holds = gatekeeper.holds
         scheduler.claimed = gatekeeper.claimed

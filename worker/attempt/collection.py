@@ -7,6 +7,7 @@ a retry, what was refused makes it `failed`, all stored makes it `completed`.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import structlog
@@ -102,6 +103,7 @@ async def _download(
         waiting += await _written(ctx, claim, progress, writes, keep=0)
     finally:
         ctx.downloads.count -= 1
+        ctx.downloads.ended = time.monotonic()
         for _, task in writes:  # only when the attempt itself is cancelled
             task.cancel()
     return waiting

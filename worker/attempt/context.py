@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,9 +26,16 @@ from worker.settings import Settings
 
 @dataclass
 class Downloads:
-    """Attempts of this process downloading photos now (the review stage yields to them)."""
+    """Attempts of this process downloading photos now, and when the last one ended (the review
+    stage yields to them)."""
 
     count: int = 0
+    ended: float = float("-inf")  # time.monotonic()
+
+    def busy(self, within: float) -> bool:
+        """Downloading now, or less than `within` seconds ago: between two attempts of a burst
+        there are moments when none downloads."""
+        return self.count > 0 or time.monotonic() - self.ended < within
 
 
 @dataclass(frozen=True)
