@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from functools import partial
 from typing import Any
@@ -28,6 +30,8 @@ from worker.observe.health import BrokerView, Monitor
 from worker.observe.heartbeat import Heartbeat
 from worker.observe.metrics import Metrics
 from worker.partners.config import Partner, secrets_of
+from worker.photos import catalog
+from worker.photos.catalog import Lookup, PhotoSummary
 from worker.photos.staging import sweep_staging
 from worker.resources import Resources, open_resources
 from worker.review.processes import Check
@@ -44,6 +48,8 @@ _BATCH = 200
 _RESCHEDULE_LINGER = 0.02
 _STEP_SECONDS = 2.0  # at most, for each shutdown step that talks to a service
 _SWEEP_SECONDS = 600.0  # between two sweeps of staging files
+# The review waits until no photo has downloaded for this long (see `Reviewer.yield_to`).
+_QUIET_SECONDS = 1.0
 
 
 class WorkerCrashed(Exception):
@@ -160,6 +166,11 @@ class _Parts:
             linger=_RESCHEDULE_LINGER,
             isolate=is_data_error,
         )
+        pool = resources.pool
+        # Looked up when called, not bound now: a test may put its own in between.
+        lookups: Batcher[Lookup, dict[uuid.UUID, PhotoSummary]] = Batcher(
+            lambda items: catalog.known_photos(pool, items), max_batch=_BATCH
+        )
         ctx = AttemptContext(
             resources.pool,
             resources.store,
@@ -168,6 +179,7 @@ class _Parts:
             outcomes,
             finished,
             reschedules,
+            lookups,
             checks=settings.qa_enabled,
         )
         clients = resources.clients
@@ -185,6 +197,8 @@ class _Parts:
             sanitizer,
             ctx.rng,
         )
+        if review is not None:
+            review.reviewer.yield_to = lambda: ctx.downloads.busy(_QUIET_SECONDS)
         scheduler.admit = gatekeeper.admit
         scheduler.holds = gatekeeper.holds
         scheduler.claimed = gatekeeper.claimed
@@ -227,6 +241,12 @@ class _Parts:
             loops += self.review.loops(claiming)
         if ingest:
             monitor.consumer_tag = await topology.queue.consume(self.intake.on_message)
+        # What start-up made (modules, settings, pools) lives as long as the process: kept out
+        # of the collector's passes, each of which would otherwise walk it all again; and the
+        # youngest generation collected every 10,000 allocations rather than 700 (a burst of
+        # 3,600 photos: 55 ms of collections instead of 116, start-up included).
+        gc.freeze()
+        gc.set_threshold(10_000, 10, 10)
         started()
         log.info(
             "worker started",

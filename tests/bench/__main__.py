@@ -14,7 +14,16 @@ import sys
 import time
 from pathlib import Path
 
-from tests.bench import bigtables, bursts, catchup, findings, findings_cost, scenarios, table
+from tests.bench import (
+    bigtables,
+    bursts,
+    catchup,
+    findings,
+    findings_cost,
+    ingest_cpu,
+    scenarios,
+    table,
+)
 from tests.bench.apart import run_apart
 from tests.bench.environment import CONCURRENCY, BenchEnvironment, dump, machine
 from tests.bench.logging_cost import logging_cost
@@ -32,6 +41,7 @@ ALL = (
     "logging",
     "findings",
     "reuse",
+    "ingestcpu",
 )
 
 
@@ -106,6 +116,10 @@ async def _measure(
     results |= _measure_apart(env, wanted, args.runs)
     if "findings" in wanted:
         results |= await findings.measure(env, args.requests, args.runs)
+    if "ingestcpu" in wanted:
+        results["ingestcpu"] = await ingest_cpu.measure(
+            env, args.requests, args.runs, args.baseline
+        )
     if "reuse" in wanted:
         results["findings_reuse"], plan = await findings_cost.reuse_lookup(env.name, args.runs)
     return plan
@@ -158,6 +172,7 @@ def _rows(results: dict[str, Figures], args: argparse.Namespace) -> list[tuple[s
         )
     rows += _idle_rows(results, args)
     rows += findings.rows(results, args.requests)
+    rows += ingest_cpu.rows(results, args.requests)
     rows += bigtables.rows(results.get("bigtables"))
     if (lat := results.get("latency")) is not None:
         rows.append(

@@ -178,11 +178,15 @@ class BenchEnvironment(Place):
         )
         wait_for_port(port, timeout=30)
         self.simulator_url = f"http://127.0.0.1:{port}"
+        self.set_concurrency(CONCURRENCY)
+        return self
+
+    def set_concurrency(self, concurrency: int) -> None:
+        """The OC's concurrency in the partners file, for the workers started from now on."""
         (self.root / "partners.toml").write_text(
             f'[oc.{OC}]\nbase_url = "{self.simulator_url}"\ntoken = "{TOKEN}"\n'
-            f"concurrency = {CONCURRENCY}\n"
+            f"concurrency = {concurrency}\n"
         )
-        return self
 
     async def __aexit__(self, *_: object) -> None:
         if self._simulator is not None:

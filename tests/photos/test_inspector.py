@@ -248,3 +248,45 @@ def test_describe_anomalies_unreadable_dimensions() -> None:
     assert describe_anomalies(facts, 40, 30, 1000) == [
         "dimensions: not readable from the image header"
     ]
+
+
+def _jpegs() -> dict[str, bytes]:
+    """JPEGs as cameras and tools make them: baseline, progressive, grey, CMYK, with EXIF and
+    restart markers, with a large APP segment, with fill bytes before the frame header."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: the size stays the stored one
+    made = {}
+    for name, mode, options in (
+        ("baseline", "RGB", {}),
+        ("progressive", "RGB", {"progressive": True}),
+        ("grey", "L", {}),
+        ("cmyk", "CMYK", {}),
+        ("exif", "RGB", {"exif": exif.tobytes(), "restart_marker_blocks": 4}),
+    ):
+        buffer = io.BytesIO()
+        Image.new(mode, (123, 45)).save(buffer, "JPEG", **options)
+        made[name] = buffer.getvalue()
+    made["app segment"] = with_app_segment(made["baseline"], 60_000)
+    sof = made["baseline"].index(b"\xff\xc0")
+    made["fill bytes"] = made["baseline"][:sof] + b"\xff\xff" + made["baseline"][sof:]
+    return made
+
+
+@pytest.mark.parametrize(("name", "data"), _jpegs().items(), ids=list(_jpegs()))
+def test_a_jpeg_s_size_is_read_as_pillow_reads_it(name: str, data: bytes) -> None:
+    with Image.open(io.BytesIO(data)) as image:
+        assert read_dimensions(data, "image/jpeg") == image.size == (123, 45)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        JPEG[: JPEG.index(b"\xff\xc0")],  # cut before the frame header
+        JPEG[:2] + b"\xff\xda\x00\x02" + JPEG[2:],  # a scan before any frame header
+        JPEG[:2] + b"\xff\x02" + JPEG[2:],  # no marker
+        declared_jpeg(0, 30),
+    ],
+    ids=["cut", "scan first", "no marker", "zero width"],
+)
+def test_a_jpeg_without_a_readable_frame_header_has_no_size(data: bytes) -> None:
+    assert read_dimensions(data, "image/jpeg") is None

@@ -225,3 +225,30 @@ async def test_reuse_reviewed_late_flags_the_copy_not_the_original(
     [finding] = (await reviewed(broker, second))["findings"]
     assert finding["kind"] == "reused_photo"
     assert finding["relatedMessageId"] == first["messageId"]
+
+
+async def test_the_review_waits_while_ingestion_downloads_photos(
+    start_worker: StartWorker, broker: Broker, db: asyncpg.Pool, simulator: Simulator
+) -> None:
+    # One worker playing both roles. The first request's photo comes slowly (16 chunks, 250 ms
+    # apart); the second completes meanwhile, and its review waits until no photo downloads.
+    await start_worker({"review_processes": 1})
+    slow, quick = message("SLOW:photos=1:size=1m:slow=250"), message("QUICK:photos=2")
+    await broker.publish(slow)
+
+    async def downloading() -> bool:
+        return any(call.operation == "getPhoto" for call in simulator.calls)
+
+    await wait_until(downloading, what="the slow photo's download to start")
+    await completed(broker, db, quick)
+    await reviewed(broker, quick)
+    ended = await db.fetchval(
+        "SELECT completed_at FROM photo_requests WHERE message_id = $1",
+        uuid.UUID(slow["messageId"]),
+    )
+    assert ended is not None  # reviewed only once the slow download had ended
+    reviewed_at = await db.fetchval(
+        "SELECT reviewed_at FROM request_reviews WHERE message_id = $1",
+        uuid.UUID(quick["messageId"]),
+    )
+    assert reviewed_at >= ended

@@ -7,6 +7,7 @@ a retry, what was refused makes it `failed`, all stored makes it `completed`.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import structlog
@@ -16,7 +17,6 @@ from worker.attempt.verdicts import Final, Outcome, Refusal, Retry
 from worker.partners.client import CallRefused, PartnerClient, PartnerUnreachable
 from worker.partners.credentials import TokenUnavailable
 from worker.partners.records import PhotoRecord
-from worker.photos import catalog
 from worker.photos.catalog import StoredPhoto
 from worker.photos.fetch import PhotoFetcher, PhotoNotFound, PhotoUnavailable
 from worker.photos.inspector import PhotoRefused
@@ -41,7 +41,7 @@ async def collect_photos(
     A photo's write to storage runs while the next one downloads (one write ahead at most): on
     S3 a PUT takes tens of milliseconds that would otherwise add up photo after photo.
     """
-    known = await catalog.known_photos(ctx.pool, claim.code_oc, records)
+    known = await ctx.lookups.submit((claim.code_oc, records))
     progress.known, progress.listed, progress.records = known, True, records
     waiting = await _download(
         ctx, client, claim, progress, [r for r in records if r.id not in known], refusals
@@ -62,7 +62,7 @@ async def collect_again(
     for photo_id in vanished:
         progress.known.pop(photo_id, None)
     records = [r for r in progress.records if r.id in vanished]
-    known = await catalog.known_photos(ctx.pool, claim.code_oc, records)
+    known = await ctx.lookups.submit((claim.code_oc, records))
     progress.known.update(known)
     missing = [r for r in records if r.id not in known]
     waiting = await _download(ctx, client, claim, progress, missing, refusals)
@@ -81,6 +81,7 @@ async def _download(
     fetcher = PhotoFetcher(ctx.store, client, ctx.settings.photo_max_bytes, ctx.metrics)
     waiting: list[Retry] = []
     writes: list[Write] = []
+    ctx.downloads.count += 1
     try:
         for record in records:
             try:
@@ -101,6 +102,8 @@ async def _download(
                 waiting += await _written(ctx, claim, progress, writes, keep=1)
         waiting += await _written(ctx, claim, progress, writes, keep=0)
     finally:
+        ctx.downloads.count -= 1
+        ctx.downloads.ended = time.monotonic()
         for _, task in writes:  # only when the attempt itself is cancelled
             task.cancel()
     return waiting

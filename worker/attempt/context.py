@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,10 +18,24 @@ from worker.findings.model import Finding, RequestView
 from worker.observe.metrics import Metrics
 from worker.partners.client import Answer
 from worker.partners.records import PhotoRecord
-from worker.photos.catalog import PhotoSummary, StoredPhoto
+from worker.photos.catalog import Lookup, PhotoSummary, StoredPhoto
 from worker.photos.storage import PhotoStore
 from worker.schedule.claims import Claim
 from worker.settings import Settings
+
+
+@dataclass
+class Downloads:
+    """Attempts of this process downloading photos now, and when the last one ended (the review
+    stage yields to them)."""
+
+    count: int = 0
+    ended: float = float("-inf")  # time.monotonic()
+
+    def busy(self, within: float) -> bool:
+        """Downloading now, or less than `within` seconds ago: between two attempts of a burst
+        there are moments when none downloads."""
+        return self.count > 0 or time.monotonic() - self.ended < within
 
 
 @dataclass(frozen=True)
@@ -34,8 +49,11 @@ class AttemptContext:
     outcomes: Outcomes
     on_finished: Callable[[bool], None]  # True: the request was queued for review
     reschedules: Batcher[Rescheduling, bool]
+    # Catalog lookups made at the same time share one statement (`catalog.known_photos`).
+    lookups: Batcher[Lookup, dict[uuid.UUID, PhotoSummary]]
     rng: random.Random = field(default_factory=random.Random)
     checks: bool = True  # False: photo checks off (no findings, nothing to review)
+    downloads: Downloads = field(default_factory=Downloads)
 
 
 @dataclass

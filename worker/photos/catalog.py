@@ -13,6 +13,9 @@ from worker.border import INT4, INT8, bounded
 from worker.partners.records import PhotoRecord
 from worker.photos.inspector import PhotoFacts
 
+# The values of a photo's row that are a partner's text as it came.
+FREE_TEXT = ("name", "title", "description", "projection")
+
 
 @dataclass(frozen=True)
 class PhotoSummary:
@@ -50,7 +53,9 @@ class StoredPhoto:
         """The `photos` row, as JSON for the outcome statement.
 
         A number that does not fit its column is left out (NULL); the anomalies keep what the
-        record or the header said. Text is made safe where the statement is assembled.
+        record or the header said. The partner's free text (`FREE_TEXT`) is made safe where the
+        statement is assembled; every other value was parsed (a UUID, a type, a listed MIME
+        type, a date, numbers) or made here.
         """
         record, facts, geo = self.record, self.facts, self.record.geo
         return {
@@ -76,22 +81,46 @@ class StoredPhoto:
         }
 
 
+# One lookup: an OC and the records of its listing.
+Lookup = tuple[str, Sequence[PhotoRecord]]
+
+_KNOWN = """
+WITH wanted AS (
+    SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[]) AS w(code_oc, photo_id, storage_key)
+), revived AS (
+    DELETE FROM doomed_objects WHERE storage_key IN (SELECT storage_key FROM wanted)
+)
+SELECT DISTINCT p.code_oc, p.photo_id, p.type, p.storage_key, p.sha256
+FROM photos p JOIN wanted w ON p.code_oc = w.code_oc AND p.photo_id = w.photo_id
+"""
+
+
 async def known_photos(
-    pool: asyncpg.Pool, code_oc: str, records: Sequence[PhotoRecord]
-) -> dict[uuid.UUID, PhotoSummary]:
-    """Photos of this OC already stored (by any request): no need to download them again.
+    pool: asyncpg.Pool, lookups: Sequence[Lookup]
+) -> list[dict[uuid.UUID, PhotoSummary]]:
+    """For each lookup, the photos of its OC already stored (by any request): no need to
+    download them again. One statement for all the lookups (the attempts that listed their
+    photos at the same time).
 
     The same statement cancels the pending deletion of these photos' objects (the purge's
     `doomed_objects`) before any of them is downloaded again: a photo the purge removed is
     stored afresh and stays. One whose object the purge is deleting right now (its entry is
     locked) waits until it is gone, so that the new copy is written after the deletion.
     """
+    wanted = [(code, record) for code, records in lookups for record in records]
     rows = await pool.fetch(
-        "WITH revived AS (DELETE FROM doomed_objects WHERE storage_key = ANY($3::text[]))"
-        " SELECT photo_id, type, storage_key, sha256 FROM photos"
-        " WHERE code_oc = $1 AND photo_id = ANY($2::uuid[])",
-        code_oc,
-        [record.id for record in records],
-        [record.storage_key(code_oc) for record in records],
+        _KNOWN,
+        [code for code, _ in wanted],
+        [record.id for _, record in wanted],
+        [record.storage_key(code) for code, record in wanted],
     )
-    return {row["photo_id"]: PhotoSummary(**dict(row)) for row in rows}
+    found: dict[tuple[str, uuid.UUID], PhotoSummary] = {
+        (row["code_oc"], row["photo_id"]): PhotoSummary(
+            row["photo_id"], row["type"], row["storage_key"], row["sha256"]
+        )
+        for row in rows
+    }
+    return [
+        {r.id: found[(code, r.id)] for r in records if (code, r.id) in found}
+        for code, records in lookups
+    ]

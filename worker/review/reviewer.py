@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 
 import asyncpg
@@ -35,6 +35,7 @@ from worker.settings import Settings
 
 log = structlog.get_logger()
 _GIVE_UP_AFTER = 2  # crashes or overruns of one photo's check
+_YIELD_AT_MOST = 30.0  # seconds of ingestion before the review goes on beside it, slowly
 
 
 class LeaseLost(Exception):
@@ -63,6 +64,14 @@ class Reviewer:
         self._capacity = max(2, decoders.size)
         self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
+        # True while this process's ingestion is downloading photos (`worker/service.py`): the
+        # review then starts nothing new, so that ingestion goes first in the process and on
+        # the machine (its processes are niced, but on two cores a review beside a burst still
+        # cost it 45 % of its rate). Past `_YIELD_AT_MOST` of that, it takes one request at a
+        # time, one photo at a time: a steady load does not starve it.
+        self.yield_to: Callable[[], bool] = lambda: False
+        self._yielding_since: float | None = None
+        self._trickle = asyncio.Semaphore(1)
 
     def wake(self) -> None:
         self._wake.set()
@@ -71,13 +80,16 @@ class Reviewer:
         failures = 0
         while not stop.is_set():
             self._wake.clear()
+            capacity = self._room()
             try:
-                claims = await queue.claim(
-                    self._pool,
-                    self._capacity - len(self._running),
-                    self._settings.instance,
-                    self._settings.lease_seconds,
-                )
+                claims = []
+                if len(self._running) < capacity:
+                    claims = await queue.claim(
+                        self._pool,
+                        capacity - len(self._running),
+                        self._settings.instance,
+                        self._settings.lease_seconds,
+                    )
                 failures = 0
             except Exception as exc:
                 report_failure(self._metrics, exc, "claiming reviews failed; will retry")
@@ -86,10 +98,20 @@ class Reviewer:
                 task = asyncio.create_task(self._review(review_claim))
                 self._running[review_claim.lease_id] = task
                 task.add_done_callback(partial(self._done, review_claim.lease_id))
-            if not claims or len(self._running) >= self._capacity:
+            if not claims or len(self._running) >= capacity:
                 pause = min(self._settings.poll_seconds * 2**failures, 30.0)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(_first(self._wake, stop), pause)
+
+    def _room(self) -> int:
+        """How many requests may be under review now."""
+        if not self.yield_to():
+            self._yielding_since = None
+            return self._capacity
+        now = time.monotonic()
+        if self._yielding_since is None:
+            self._yielding_since = now
+        return 0 if now - self._yielding_since < _YIELD_AT_MOST else 1
 
     def _done(self, lease_id: uuid.UUID, _: object = None) -> None:
         self._running.pop(lease_id, None)
@@ -206,7 +228,7 @@ class Reviewer:
                 " lost its lease): not checked"
             )
         failures = claim.failures.get(str(photo_id), 0)
-        async with self._bodies:
+        async with self._bodies, self._turn():
             try:
                 body = await self._store.read(row["storage_key"])
             except Exception as exc:
@@ -228,6 +250,15 @@ class Reviewer:
                         error=f"the checks of this photo {result.detail}, {failures} times:"
                         " not checked"
                     )
+
+    @contextlib.asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """One photo at a time while ingestion has work; as many as the pool takes otherwise."""
+        if not self.yield_to():
+            yield
+            return
+        async with self._trickle:
+            yield
 
     async def _failed(self, claim: ReviewClaim, photo_id: uuid.UUID, failure: Failure) -> int:
         self._metrics.review_failures.labels(failure.kind).inc()
