@@ -108,54 +108,15 @@ async def inspected(
 def read_dimensions(head: bytes, mime_type: str) -> tuple[int, int] | None:
     """Width and height from the header alone; the image is never decoded.
 
-    A JPEG's are read from its frame header by walking the markers (`_jpeg_size`); a PNG's by
-    the format's own reader, which parses only the header. Image.open() would add its
-    decompression-bomb check, which guards decoding: here a huge pixel count is only a number,
-    kept as an anomaly.
+    The format's own reader parses only the header. Image.open() would add its decompression-bomb
+    check, which guards decoding: here a huge pixel count is only a number, kept as an anomaly.
     """
-    if mime_type == "image/jpeg":
-        return _jpeg_size(head)
     try:
         with HEADER_READERS[mime_type](io.BytesIO(head)) as image:
             width, height = image.size
     except (OSError, SyntaxError, ValueError):
         return None
     return int(width), int(height)
-
-
-# Pillow's markers: the frame headers (every SOFn, and DHP), those without a length, and those
-# followed by one. Any other byte after 0xFF is no marker: Pillow gives up.
-_FRAMES = frozenset({*range(0xC0, 0xD0), 0xDE}) - {0xC4, 0xC8, 0xCC}
-_LONE = frozenset({0x00, 0xC8, *range(0xD0, 0xDA), *range(0xF0, 0xFE)})
-_SEGMENTS = frozenset({0xC4, 0xCC, 0xDB, 0xDC, 0xDD, 0xDF, *range(0xE0, 0xF0), 0xFE})
-
-
-def _jpeg_size(head: bytes) -> tuple[int, int] | None:
-    """The frame header's size, walking the markers as Pillow's JPEG reader does (8-bit samples
-    and 1, 3 or 4 components, else None), without the rest of its work: it parses every table
-    and segment up to the scan, 45 us a photo where this takes 5.
-    """
-    position, end = 2, len(head)
-    while position + 1 < end:
-        if head[position] != 0xFF:  # junk between segments, skipped
-            position += 1
-            continue
-        marker = head[position + 1]
-        if marker == 0xFF:  # fill byte
-            position += 1
-        elif marker in _LONE:
-            position += 2
-        elif marker in _FRAMES:
-            frame = head[position + 4 : position + 10]
-            if len(frame) < 6 or frame[0] != 8 or frame[5] not in (1, 3, 4):
-                return None
-            width, height = int.from_bytes(frame[3:5], "big"), int.from_bytes(frame[1:3], "big")
-            return (width, height) if width and height else None
-        elif marker in _SEGMENTS:
-            position += 2 + int.from_bytes(head[position + 2 : position + 4], "big")
-        else:  # the scan before any frame header, or no marker
-            return None
-    return None
 
 
 def describe_anomalies(
