@@ -12,7 +12,14 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.harness import Broker, InProcessWorker, StartWorker, cr_stoc, wait_for_status
+from tests.harness import (
+    Broker,
+    InProcessWorker,
+    StartWorker,
+    cr_stoc,
+    wait_for_reviews,
+    wait_for_status,
+)
 from tests.process import run_command
 from tests.services import wait_until
 
@@ -109,6 +116,8 @@ async def test_show_finds_a_request_by_id_or_reference(
         intervention="SHOW-1:photos=2:badmagic=1:after=1", referencePrestationPrise="ACCESS-SHOW-1"
     )
     await broker.run(db, message)
+    # The review runs beside: let it end, or the two answers may see its lease taken between them.
+    await wait_for_reviews(db)
 
     by_id = await _json(worker, "show", message["messageId"])
     by_reference = await _json(worker, "show", "ACCESS-SHOW-1")
