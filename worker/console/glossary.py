@@ -14,6 +14,7 @@ import jinja2
 from markupsafe import Markup
 
 from worker.console.voice import N_, Text
+from worker.partners.records import PhotoType
 
 FIELDS: dict[str, Text] = {
     "messageId": N_("the unique id of the CR_STOC message; the same id twice is one request"),
@@ -60,18 +61,7 @@ MESSAGE_TERMS = (
     "actions",
     "CR_STOC",
 )
-PHOTO_TERMS = (
-    "PTO",
-    "PBO_AVANT",
-    "PBO_APRES",
-    "PM_AVANT",
-    "PM_APRES",
-    "PT_PENETRATION_LGT",
-    "AERIEN_CABLE_TRAVERSE",
-    "AERIEN_CABLE_POTEAU",
-    "photoId",
-    "sha256",
-)
+PHOTO_TERMS = (*(photo_type.value for photo_type in PhotoType), "photoId", "sha256")
 
 LABELS: dict[str, Text] = {
     # The findings' kinds (worker.findings.model.KINDS).

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from prometheus_client import Histogram
 
-CHECKS = ("traits", "pto_reference", "same_spot")
-
 
 class CpuSpent:
-    """One review's tally, by check (`CHECKS`)."""
+    """One review's tally, by check: `traits`, `pto_reference`, `same_spot`."""
 
     def __init__(self, histogram: Histogram) -> None:
         self._histogram = histogram
