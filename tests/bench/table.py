@@ -119,8 +119,10 @@ def catchup_rows(results: dict[str, Figures], args: argparse.Namespace) -> list[
         (
             f"catch-up day: {args.backlog:,} CR_STOC waiting at start, 200 with one photo",
             f"intake {c.median('intake_per_s'):,.0f} messages/s recorded; all finished in"
-            f" {c.median('finish_s'):.0f} s, reviewed in {c.median('review_s'):.0f} s; worker CPU"
-            f" {c.median('cpu_ms'):.2f} ms per request",
+            f" {c.median('finish_s'):.0f} s ({c.median('reviewed_at_finish'):,.0f} reviewed by"
+            f" then); then {c.median('review_per_s'):.1f} reviews/s, all reviewed"
+            f" {'(projected at that rate) ' if c.median('review_projected') else ''}in"
+            f" {c.median('review_s'):,.0f} s; worker CPU {c.median('cpu_ms'):.2f} ms per request",
             "intake >= 5,000/s",
             _met(c.median("intake_per_s") >= 5000),
         )
