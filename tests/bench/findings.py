@@ -35,7 +35,12 @@ async def checks_on_off(env: BenchEnvironment, requests: int, runs: int) -> Figu
             figures.add(**await _burst(env, requests, run, checks))
         on, off = (figures.values[f"photos_s_{c}"][-1] for c in ("on", "off"))
         cpu_on, cpu_off = (figures.values[f"cpu_ms_{c}"][-1] for c in ("on", "off"))
-        figures.add(cost=100 * (1 - on / off), cpu_cost=100 * (cpu_on / cpu_off - 1))
+        done_on, done_off = (figures.values[f"completed_s_{c}"][-1] for c in ("on", "off"))
+        figures.add(
+            cost=100 * (1 - on / off),
+            cpu_cost=100 * (cpu_on / cpu_off - 1),
+            completed_ratio=done_on / done_off,  # of the two bursts of one run, side by side
+        )
     return figures
 
 
@@ -92,6 +97,8 @@ def rows(results: dict[str, Figures], requests: int) -> list[Row]:
 def _throughput_rows(t: Figures, requests: int) -> list[Row]:
     cost, cpu_cost = t.median("cost"), t.median("cpu_cost")
     runs = ", ".join(f"{value:.0f}" for value in t.values["cost"])
+    ratio = t.median("completed_ratio")
+    ratios = ", ".join(f"{value:.2f}" for value in t.values["completed_ratio"])
     return [
         (
             f"photo checks on / off, {requests} x 6 x 200 KB",
@@ -103,11 +110,11 @@ def _throughput_rows(t: Figures, requests: int) -> list[Row]:
         ),
         (
             "time to the last photos.completed, checks on against off; then to the last review",
-            f"{t.median('completed_s_on') / t.median('completed_s_off'):.2f} x"
-            f" ({t.median('completed_s_on'):.1f} s against {t.median('completed_s_off'):.1f} s);"
+            f"{ratio:.2f} x, median of each run's on / off (runs: {ratios});"
+            f" {t.median('completed_s_on'):.1f} s against {t.median('completed_s_off'):.1f} s;"
             f" last review written {t.median('reviewed_s'):.1f} s after publication",
             "within 1.15 x",
-            "yes" if t.median("completed_s_on") <= 1.15 * t.median("completed_s_off") else "no",
+            "yes" if ratio <= 1.15 else "no",
         ),
         (
             "cost of the photo checks",
