@@ -23,7 +23,7 @@ SELECT count(*) AS n, extract(epoch FROM max(received_at) - min(received_at)) AS
 FROM photo_requests
 """
 _UNREVIEWED = "SELECT count(*) FROM request_reviews WHERE reviewed_at IS NULL"
-REVIEW_WINDOW = 1200.0
+REVIEW_WINDOW = 600.0
 
 
 async def catch_up(env: BenchEnvironment, messages: int, runs: int) -> Figures:
