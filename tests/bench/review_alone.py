@@ -1,19 +1,23 @@
 """The review stage alone: photos/s and CPU per photo (the worker process and its review
 processes) against the decode floor, for 200 KB and 4 MB JPEGs.
 
-`.venv/bin/python -m tests.bench.review_alone [--requests 20] [--processes 2]`
+`.venv/bin/python -m tests.bench.review_alone [--requests 20] [--processes 2] [--distinct 24]`
 
-Makes its own database (migrated) and photo directory; stores `--requests` requests of 6 photos
-(the same JPEG under 6 ids each, which the review decodes one by one), queues them and runs a
-ReviewStage until every one is reviewed (one request first, to start the processes: not counted).
-Each photo row gets a sha256 of its own (the bytes are the same: the exact-reuse lookup would
-otherwise find every earlier photo); the perceptual hashes are all equal, so every review's
-near-reuse probes find earlier photos (at most 100 a probe): a heavier lookup than usual. The
-pool is the worker's own (`open_pool`: no reset query when a connection goes back), and the end
-is seen from the stage's `on_reviewed` calls, not by polling (an earlier version polled every
-20 ms through a plain asyncpg pool, and counted that CPU too). CPU is this process's plus
-its review processes' (psutil, read before they stop). The floor is the same JPEG decoded at
-the same reduced scale by Pillow alone, in this process, as many times. The framing rules are
+Makes its own database (migrated) and photo directory; stores `--requests` requests of 6 photos,
+queues them and runs a ReviewStage until every one is reviewed (one request first, to start the
+processes: not counted). The photos are `--distinct` JPEGs of each size class (scenes of the
+simulator, with a camera's grain: about 185 kB at 1600x1200, about 3.9 MB at 4000x3000, 12
+megapixels), taken in turn: photo n of the run is JPEG n modulo `--distinct`. With the default
+24 and 20 requests, each JPEG is stored 5 times, so each review's near-reuse lookup finds up to
+4 earlier copies of a photo (the findings say so); `--distinct 1` stores one JPEG under every id,
+as this benchmark did first: every probe then finds up to 100 earlier photos, a heavier lookup
+than a real flow's. Each photo row gets a sha256 of its own (the exact-reuse lookup would
+otherwise find every earlier copy). The pool is the worker's own (`open_pool`: no reset query
+when a connection goes back), and the end is seen from the stage's `on_reviewed` calls, not by
+polling. CPU is this process's (the worker's part: the stage's queries and Python, the pool's
+threads, the store's reads) plus its review processes' (psutil, read before they stop), shown
+apart and summed. The floor is the very same JPEGs, each as many times as the review decodes
+it, decoded at the same reduced scale by Pillow alone, in this process. The framing rules are
 off (they came after this benchmark; `tests.bench.framing_stage` measures them).
 """
 
@@ -29,9 +33,12 @@ import time
 import uuid
 
 import asyncpg
+import numpy as np
 import psutil
+from PIL import Image
 
-from tests.bench.readback import _floor, _photos
+from tests.bench.readback import _floor
+from tests.findings.images import encode, scene
 from worker.border import Redactor, Sanitizer
 from worker.database.migrations import migrate
 from worker.observe.metrics import Metrics
@@ -69,9 +76,26 @@ async def _drop(url: str) -> None:
         await admin.close()
 
 
+# size class: (pixels, grain sigma, JPEG quality), as `tests.bench.readback` makes them
+SIZES = {"200 KB": ((1600, 1200), 3, 80), "4 MB": ((4000, 3000), 8, 92)}
+
+
+def _bodies(size: tuple[int, int], sigma: float, quality: int, count: int) -> list[bytes]:
+    """`count` distinct JPEGs: scenes 1 to `count`, one grain (drawn once) added to each."""
+    grain = np.random.default_rng(7).normal(0, sigma, (size[1], size[0], 3)).astype(np.int16)
+    bodies = []
+    for seed in range(1, count + 1):
+        pixels = np.asarray(scene(seed, size), dtype=np.int16) + grain
+        bodies.append(
+            encode(Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)), quality=quality)
+        )
+    return bodies
+
+
 async def _stored(
-    pool: asyncpg.Pool, settings: Settings, body: bytes, requests: int
+    pool: asyncpg.Pool, settings: Settings, bodies: list[bytes], requests: int
 ) -> list[uuid.UUID]:
+    """The requests stored (photo n is JPEG n modulo len(bodies)), the first to warm up."""
     store = open_store(settings)
     stored = []
     for n in range(requests):
@@ -82,11 +106,12 @@ async def _stored(
             message_id,
             f"BENCH-{n}",
         )
-        for photo_type in TYPES:
+        for k, photo_type in enumerate(TYPES):
+            body = bodies[(n * len(TYPES) + k) % len(bodies)]
             photo_id = uuid.uuid4()
             key = f"BNCH/{photo_id}.jpg"
 
-            async def chunks() -> object:
+            async def chunks(body: bytes = body) -> object:
                 yield body
 
             await store.put(key, chunks(), "image/jpeg")  # type: ignore[arg-type]
@@ -137,25 +162,27 @@ async def _reviewed(
         await asyncio.sleep(0.1)  # not expected: every first review publishes
 
 
-def _cpu(process: psutil.Process) -> float:
-    total = process.cpu_times().user + process.cpu_times().system
+def _cpu(process: psutil.Process) -> tuple[float, float]:
+    """CPU seconds so far of this process, and of its children (the review processes)."""
+    own = process.cpu_times()
+    children = 0.0
     for child in process.children(recursive=True):
         try:
             times = child.cpu_times()
         except psutil.NoSuchProcess:
             continue
-        total += times.user + times.system
-    return total
+        children += times.user + times.system
+    return own.user + own.system, children
 
 
-async def _run(name: str, body: bytes, requests: int, processes: int) -> None:
+async def _run(name: str, bodies: list[bytes], requests: int, processes: int) -> None:
     url = await _database()
     try:
         with tempfile.TemporaryDirectory() as root:
             settings = replace_settings(url, root, processes)
             pool = await open_pool(settings, max_size=8)  # as the worker's own pool
             try:
-                warm_up, *measured = await _stored(pool, settings, body, requests + 1)
+                warm_up, *measured = await _stored(pool, settings, bodies, requests + 1)
                 photos = len(measured) * len(TYPES)
                 me = psutil.Process()
                 published = Published()
@@ -170,9 +197,9 @@ async def _run(name: str, body: bytes, requests: int, processes: int) -> None:
                 stop = asyncio.Event()
                 loops = stage.loops(stop)
                 await _reviewed(pool, stage, published, [warm_up])  # the processes started and warm
-                cpu, wall = _cpu(me), time.perf_counter()
+                before, wall = _cpu(me), time.perf_counter()
                 await _reviewed(pool, stage, published, measured)
-                wall, cpu = time.perf_counter() - wall, _cpu(me) - cpu
+                wall, after = time.perf_counter() - wall, _cpu(me)
                 stop.set()
                 await stage.stop()
                 await asyncio.gather(*loops, return_exceptions=True)
@@ -180,19 +207,24 @@ async def _run(name: str, body: bytes, requests: int, processes: int) -> None:
                 await pool.close()
     finally:
         await _drop(url)
-    floor = _floor_cpu(body, photos)
+    # the very JPEGs the review decoded, in its order (the warm-up request's excepted)
+    decoded = [bodies[n % len(bodies)] for n in range(len(TYPES), len(TYPES) * (requests + 1))]
+    floor = _floor_cpu(decoded)
+    worker, review = ((after[i] - before[i]) / photos * 1000 for i in (0, 1))
+    size = sum(map(len, decoded)) / len(decoded) / 1000
     print(
-        f"| {name} | {len(body) / 1000:.0f} kB | {processes} | {photos} | {photos / wall:.1f}"
-        f" | {cpu / photos * 1000:.1f} | {floor * 1000:.1f} | {cpu / photos / floor:.2f} |",
+        f"| {name} | {size:.0f} kB | {len(bodies)} | {processes} | {photos} | {photos / wall:.1f}"
+        f" | {worker:.2f} | {review:.2f} | {worker + review:.2f} | {floor * 1000:.2f}"
+        f" | {(worker + review) / 1000 / floor:.2f} |",
         flush=True,
     )
 
 
-def _floor_cpu(body: bytes, count: int) -> float:
+def _floor_cpu(bodies: list[bytes]) -> float:
     start = time.process_time()
-    for _ in range(count):
+    for body in bodies:
         _floor(body)
-    return (time.process_time() - start) / count
+    return (time.process_time() - start) / len(bodies)
 
 
 def replace_settings(url: str, root: str, processes: int) -> Settings:
@@ -209,19 +241,20 @@ def replace_settings(url: str, root: str, processes: int) -> Settings:
     )
 
 
-async def main(requests: int, processes: int) -> None:
+async def main(requests: int, processes: int, distinct: int) -> None:
     print(
-        "| photo | size | processes | photos | photos/s | CPU ms per photo (worker + review"
-        " processes) | decode floor CPU ms | ratio |"
+        "| photo | mean size | distinct JPEGs | processes | photos | photos/s | CPU ms per photo:"
+        " worker process | review processes | both | decode floor CPU ms | ratio |"
     )
-    print("|---|---|---|---|---|---|---|---|")
-    for name, body in _photos().items():
-        await _run(name, body, requests, processes)
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, (size, sigma, quality) in SIZES.items():
+        await _run(name, _bodies(size, sigma, quality, distinct), requests, processes)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m tests.bench.review_alone", description=__doc__)
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--distinct", type=int, default=24, help="distinct JPEGs of each size")
     args = parser.parse_args()
-    asyncio.run(main(args.requests, args.processes))
+    asyncio.run(main(args.requests, args.processes, args.distinct))
