@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from tests.findings.images import analysed, encode, oriented, scene
-from worker.findings.hashing import distance
+from worker.findings.hashing import band_probes, distance
 from worker.findings.model import PhotoTraits, PhotoView, RequestView
-from worker.findings.reuse import _arguments, reused_photos
+from worker.findings.reuse import _PROBES, _arguments, reused_photos
 
 pytestmark = pytest.mark.services
 
@@ -168,9 +168,31 @@ def _hash(photo: PhotoView | PhotoTraits) -> int:
 def test_a_symmetric_photo_is_looked_up_once_per_distinct_hash() -> None:
     traits = PhotoTraits(phash=HASH, phash_turns=(HASH,) * 3 + (HASH ^ 1,) * 4)
     arguments = _arguments(new_request(), [replace(new_photo(), traits=traits)], 4)
-    turns, hashes = arguments[3], arguments[4]
-    assert len(hashes) == 20 + 4  # upright: every probe of 4 bits; a turn: the exact bands
-    assert set(zip(turns, hashes, strict=True)) == {(0, HASH), (4, HASH ^ 1)}
+    turns, hashes, flipped = arguments[3], arguments[4], arguments[5]
+    # upright: every probe of 4 bits (band 0 one bit away too); a turn: the exact bands
+    assert list(zip(turns, hashes, flipped, strict=True)) == [(0, HASH, 1), (4, HASH ^ 1, 0)]
+
+
+@pytest.mark.parametrize("max_distance", range(8))
+async def test_the_probes_made_in_sql_are_the_band_probes(
+    db: asyncpg.Pool, max_distance: int
+) -> None:
+    """`_PROBES` makes in PostgreSQL what `hashing.band_probes` says, for the upright hash and
+    for the turned ones (looked up by their exact bands from 4 bits on)."""
+    hashes = (HASH, -HASH, 0, -1, 0x0001_8000_FFFF_7FFF)
+    traits = PhotoTraits(phash=hashes[0], phash_turns=hashes[1:])
+    photo = replace(new_photo(), traits=traits)
+    arguments = _arguments(new_request(), [photo], max_distance)
+    used = "$1::uuid[] = $1 AND $2::text[] = $2"  # the probes do not read them
+    query = f"SELECT turn, hash, band, value FROM ({_PROBES}) p WHERE {used}"
+    rows = await db.fetch(query, *arguments[:6])
+    made = {(row["turn"], row["hash"], row["band"], row["value"]) for row in rows}
+    assert len(made) == len(rows)
+    expected = set()
+    for turn, value in enumerate(hashes):
+        reach = max_distance if turn == 0 else min(max_distance, 3)
+        expected |= {(turn, value, band, probe) for band, probe in band_probes(value, reach)}
+    assert made == expected
 
 
 @pytest.mark.parametrize(

@@ -93,10 +93,15 @@ def band_probes(value: int, max_distance: int) -> list[tuple[int, int]]:
     8 - k bands differ by exactly one, so one of any k - 3 bands does. Those bands are also
     looked up at their 16 values one bit away: band 0 for k = 4, bands 0 to 3 for k = 7.
     """
-    if max_distance >= 2 * BANDS:
-        raise ValueError(f"the band index answers distances up to {2 * BANDS - 1}")
     probes = [(index, band(value, index)) for index in range(BANDS)]
-    for index in range(max(0, max_distance - BANDS + 1)):
+    for index in range(flipped_bands(max_distance)):
         own = band(value, index)
         probes += [(index, own ^ (1 << bit)) for bit in range(BAND_BITS)]
     return probes
+
+
+def flipped_bands(max_distance: int) -> int:
+    """How many bands (the first ones) `band_probes` also looks up one bit away."""
+    if max_distance >= 2 * BANDS:
+        raise ValueError(f"the band index answers distances up to {2 * BANDS - 1}")
+    return max(0, max_distance - BANDS + 1)

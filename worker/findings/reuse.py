@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from worker.findings.hashing import BANDS, band_probes
+from worker.findings.hashing import BAND_BITS, BANDS, flipped_bands
 from worker.findings.model import Finding, PhotoView, RequestView
 
 _PER_PROBE = 100
@@ -49,12 +49,25 @@ _BAND = """
     WHERE q.band = {band}
 """
 
+# The probe table (photo, turn, hash, band, value): `hashing.band_probes` of each distinct hash,
+# made here from one row a hash (its own bands, and the first `flipped` bands one bit away),
+# not sent as one row a probe: 50 rows a photo cost the worker more to encode than the lookup.
+_PROBES = f"""
+    SELECT h.photo_id, h.turn, h.hash, b.band, phash_band(h.hash, b.band) # f.flip AS value
+    FROM unnest($3::uuid[], $4::int[], $5::bigint[], $6::int[]) AS h(photo_id, turn, hash, flipped)
+    CROSS JOIN generate_series(0, {BANDS - 1}) AS b(band)
+    CROSS JOIN LATERAL (
+        SELECT 0 AS flip
+        UNION ALL
+        SELECT 1 << n FROM generate_series(0, {BAND_BITS - 1}) AS n WHERE b.band < h.flipped
+    ) f
+"""
+
 _REUSED = f"""
 WITH mine AS (
     SELECT * FROM unnest($1::uuid[], $2::text[]) AS m(photo_id, sha256)
 ), probe AS (
-    SELECT * FROM unnest($3::uuid[], $4::int[], $5::bigint[], $6::int[], $7::int[])
-        AS q(photo_id, turn, hash, band, value)
+    {_PROBES}
 ), near AS (
     {" UNION ALL ".join(_BAND.format(band=b, limit=_PER_PROBE) for b in range(4))}
 ), candidate AS (
@@ -63,7 +76,7 @@ WITH mine AS (
         SELECT code_oc, photo_id FROM photos p WHERE p.sha256 = m.sha256 LIMIT {_PER_PROBE}
     ) c
     UNION ALL
-    SELECT mine, turn, code_oc, photo_id, false, distance FROM near WHERE distance <= $8
+    SELECT mine, turn, code_oc, photo_id, false, distance FROM near WHERE distance <= $7
 )
 SELECT DISTINCT ON (c.mine) c.mine, c.exact, c.distance, c.turn, c.photo_id, r.message_id,
     r.code_oc, r.received_at, coalesce(r.reference_commande_sous_traitant_oi,
@@ -71,9 +84,9 @@ SELECT DISTINCT ON (c.mine) c.mine, c.exact, c.distance, c.turn, c.photo_id, r.m
 FROM candidate c
 JOIN photo_request_photos l ON l.code_oc = c.code_oc AND l.photo_id = c.photo_id
 JOIN photo_requests r ON r.message_id = l.message_id
-WHERE r.message_id <> $9 AND NOT (r.code_oc = $10 AND (
-    r.reference_commande_sous_traitant_oi = $11 OR r.reference_commande_prise_interne_oc = $12
-    OR r.reference_prestation_prise = $13) IS TRUE)
+WHERE r.message_id <> $8 AND NOT (r.code_oc = $9 AND (
+    r.reference_commande_sous_traitant_oi = $10 OR r.reference_commande_prise_interne_oc = $11
+    OR r.reference_prestation_prise = $12) IS TRUE)
 ORDER BY c.mine, c.exact DESC, c.distance, c.turn, r.received_at
 """
 
@@ -108,7 +121,8 @@ def _arguments(request: RequestView, photos: list[PhotoView], max_distance: int)
 
 
 def _probes(photos: list[PhotoView], max_distance: int) -> list[list[Any]]:
-    """The probe table's columns: photo, turn, the turned hash, band, band value.
+    """The hashes to look up, as columns: photo, turn, the turned hash, bands flipped
+    (`hashing.flipped_bands`); `_PROBES` makes each one's probes (`hashing.band_probes`).
 
     The upright hash gets every probe the distance needs. The seven turned ones get the four
     exact band probes only (`_TURN_REACH`): 28 probes of about 15 rows a photo, where the
@@ -117,18 +131,18 @@ def _probes(photos: list[PhotoView], max_distance: int) -> list[list[Any]]:
     A symmetric photo has the same hash for some of its turns: it is looked up once, as the
     first of them.
     """
-    columns: list[list[Any]] = [[], [], [], [], []]
+    columns: list[list[Any]] = [[], [], [], []]
+    upright, turned = flipped_bands(max_distance), flipped_bands(min(max_distance, _TURN_REACH))
     for photo in photos:
         if photo.traits.phash is None:
             continue
         hashes = (photo.traits.phash, *photo.traits.phash_turns)
         for value in dict.fromkeys(hashes):
             turn = hashes.index(value)
-            reach = max_distance if turn == 0 else min(max_distance, _TURN_REACH)
-            for band, band_value in band_probes(value, reach):
-                row = (photo.photo_id, turn, value, band, band_value)
-                for column, item in zip(columns, row, strict=True):
-                    column.append(item)
+            columns[0].append(photo.photo_id)
+            columns[1].append(turn)
+            columns[2].append(value)
+            columns[3].append(upright if turn == 0 else turned)
     return columns
 
 
