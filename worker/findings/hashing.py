@@ -61,13 +61,17 @@ def turned_hashes(grey: Image.Image) -> tuple[int, ...]:
     across = low * _MIRROR  # left to right: the odd horizontal frequencies change sign
     down = low * _MIRROR[:, None]  # top to bottom: the odd vertical ones
     both = across * _MIRROR[:, None]
-    blocks = (low, across, down, both, low.T, across.T, down.T, both.T)
-    return tuple(_bits(block) for block in blocks)
-
-
-def _bits(low: NDArray[np.float64]) -> int:
-    bits = (low > np.median(low)).flatten()
-    return to_signed(int.from_bytes(np.packbits(bits).tobytes(), "big"))
+    blocks = np.stack((low, across, down, both))
+    # The median of each block, as np.median takes it (the mean of the two middle values), in
+    # one sort; a transposed block has the same values, so the same median: its bits are the
+    # block's bits transposed. The four others follow in the order of TURNS.
+    ordered = np.sort(blocks.reshape(4, _LOW * _LOW), axis=1)
+    middle = _LOW * _LOW // 2
+    medians = (ordered[:, middle - 1] + ordered[:, middle]) / 2
+    above = blocks > medians[:, None, None]
+    above = np.concatenate((above, above.transpose(0, 2, 1)))
+    packed = np.packbits(above.reshape(len(TURNS), _LOW * _LOW), axis=1)
+    return tuple(to_signed(int.from_bytes(row.tobytes(), "big")) for row in packed)
 
 
 def to_signed(value: int) -> int:
