@@ -97,14 +97,15 @@ async def write_review(
     `pairs`: the same-spot figures of the pairs compared. Recorded with CHECKS_VERSION."""
     version = CHECKS_VERSION
     traits = [
-        {"photo_id": str(pid)} | t.columns() | t.label_columns() for pid, t in measured.items()
+        _strings_cleaned(clean, {"photo_id": str(pid)} | t.columns() | t.label_columns())
+        for pid, t in measured.items()
     ]
     new = clean.payload([finding.as_event() for finding in found])
     async with pool.acquire() as conn, conn.transaction():
         reviews = await conn.fetchval(_HELD, claim.lease_id)
         if reviews is None:
             return None
-        await conn.execute(_TRAITS, claim.code_oc, json.dumps(clean.payload(traits)), version)
+        await conn.execute(_TRAITS, claim.code_oc, json.dumps(traits), version)
         before = await conn.fetch(_FINDINGS, claim.message_id)
         await conn.execute(
             _REPLACE, claim.message_id, claim.code_oc, json.dumps(new), version, INGESTION_KINDS
@@ -124,6 +125,16 @@ async def write_review(
                 json.dumps(event),
             )
     return Reviewed(done["reviewed_at"], done["stored_at"], reviews == 0, findings, event)
+
+
+def _strings_cleaned(clean: Sanitizer, columns: dict[str, Any]) -> dict[str, Any]:
+    """The text values made safe (`Sanitizer.text`); the names are ours, the other values
+    numbers or None (`label_box` a list of them). What `clean.payload` gives, at a third of
+    the calls: 13 names a photo need no cleaning."""
+    return {
+        name: clean.text(value) if isinstance(value, str) else value
+        for name, value in columns.items()
+    }
 
 
 def _reviewed_part(rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
