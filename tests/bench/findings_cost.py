@@ -207,15 +207,13 @@ def _as_before(request: RequestView, views: list[PhotoView]) -> list[Any]:
     only, each band at its value and its 16 neighbours (68 probes a photo at 4 bits; the
     query's shape and the rows each probe reads are as they were)."""
     arguments = reuse._arguments(request, views, NEAR_DISTANCE)
-    probes = [
-        (view.photo_id, 0, view.traits.phash, index, band_value ^ flip)
-        for view in views
-        if view.traits.phash is not None
-        for index in range(4)
-        for band_value in [hashing.band(view.traits.phash, index)]
-        for flip in [0, *(1 << bit for bit in range(16))]
+    hashed = [view for view in views if view.traits.phash is not None]
+    arguments[2:6] = [
+        [view.photo_id for view in hashed],
+        [0] * len(hashed),
+        [view.traits.phash for view in hashed],
+        [hashing.BANDS] * len(hashed),  # every band one bit away too
     ]
-    arguments[2:7] = [list(column) for column in zip(*probes, strict=True)]
     return arguments
 
 
