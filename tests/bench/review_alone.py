@@ -6,10 +6,11 @@ processes) against the decode floor, for 200 KB and 4 MB JPEGs.
 Makes its own database (migrated) and photo directory; stores `--requests` requests of 6 photos,
 queues them and runs a ReviewStage until every one is reviewed (one request first, to start the
 processes: not counted). The photos are `--distinct` JPEGs of each size class (scenes of the
-simulator, with a camera's grain: about 185 kB at 1600x1200, about 3.9 MB at 4000x3000, 12
+simulator, with a camera's grain: about 170 kB at 1600x1200, about 3.8 MB at 4000x3000, 12
 megapixels), taken in turn: photo n of the run is JPEG n modulo `--distinct`. With the default
-24 and 20 requests, each JPEG is stored 5 times, so each review's near-reuse lookup finds up to
-4 earlier copies of a photo (the findings say so); `--distinct 1` stores one JPEG under every id,
+24 and 20 requests, each JPEG is stored 5 or 6 times (the warm-up request included), so each
+near-reuse probe finds up to 5 other copies of a photo (the findings name the earlier ones);
+`--distinct 1` stores one JPEG under every id,
 as this benchmark did first: every probe then finds up to 100 earlier photos, a heavier lookup
 than a real flow's. Each photo row gets a sha256 of its own (the exact-reuse lookup would
 otherwise find every earlier copy). The pool is the worker's own (`open_pool`: no reset query
