@@ -7,19 +7,18 @@ Makes its own database (migrated) and photo directory; stores `--requests` reque
 queues them and runs a ReviewStage until every one is reviewed (one request first, to start the
 processes: not counted). The photos are `--distinct` JPEGs of each size class (scenes of the
 simulator, with a camera's grain: about 170 kB at 1600x1200, about 3.8 MB at 4000x3000, 12
-megapixels), taken in turn: photo n of the run is JPEG n modulo `--distinct`. With the default
-24 and 20 requests, each JPEG is stored 5 or 6 times (the warm-up request included), so each
-near-reuse probe finds up to 5 other copies of a photo (the findings name the earlier ones);
-`--distinct 1` stores one JPEG under every id,
-as this benchmark did first: every probe then finds up to 100 earlier photos, a heavier lookup
-than a real flow's. Each photo row gets a sha256 of its own (the exact-reuse lookup would
-otherwise find every earlier copy). The pool is the worker's own (`open_pool`: no reset query
-when a connection goes back), and the end is seen from the stage's `on_reviewed` calls, not by
-polling. CPU is this process's (the worker's part: the stage's queries and Python, the pool's
-threads, the store's reads) plus its review processes' (psutil, read before they stop), shown
-apart and summed. The floor is the very same JPEGs, each as many times as the review decodes
-it, decoded at the same reduced scale by Pillow alone, in this process. The framing rules are
-off (they came after this benchmark; `tests.bench.framing_stage` measures them).
+megapixels), taken in turn: photo n of the run is JPEG n modulo `--distinct`. With the default 24
+and 20 requests, each JPEG is stored 5 or 6 times (the warm-up request included), so each near-reuse
+probe finds up to 5 other copies of a photo (the findings name the earlier ones); `--distinct 1`
+stores one JPEG under every id, as this benchmark did first: every probe then finds up to 100
+earlier photos, a heavier lookup than a real flow's. Each photo row gets a sha256 of its own (the
+exact-reuse lookup would otherwise find every earlier copy). The pool is the worker's own
+(`open_pool`: no reset query when a connection goes back), and the end is seen from the stage's
+`on_reviewed` calls, not by polling. CPU is this process's (the worker's part: the stage's queries
+and Python, the pool's threads, the store's reads) plus its review processes' (psutil, read before
+they stop), shown apart and summed. The floor is the very same JPEGs, each as many times as the
+review decodes it, decoded at the same reduced scale by Pillow alone, in this process. The framing
+rules are off (they came after this benchmark; `tests.bench.framing_stage` measures them).
 """
 
 from __future__ import annotations
