@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
 import pickle
@@ -39,7 +38,7 @@ import asyncpg
 import numpy as np
 import psutil
 
-from tests.bench.review_alone import _cpu, _database, _drop
+from tests.bench.review_alone import _cpu, _database, _drop, store_photo
 from tests.evaluation.dataset import EVALUATION, HOLDOUT, label_cases, pair_cases
 from worker.border import Redactor, Sanitizer
 from worker.findings.pto_reference import same_reference
@@ -114,24 +113,7 @@ async def _store(
     stored = {}
     for photo in photos:
         photo_id = uuid.uuid4()
-        key = f"BNCH/{photo_id}.jpg"
-
-        async def chunks(body: bytes = photo.body) -> object:
-            yield body
-
-        await store.put(key, chunks(), "image/jpeg")  # type: ignore[arg-type]
-        await pool.execute(
-            "INSERT INTO photos (code_oc, photo_id, type, mime_type, size_bytes, sha256,"
-            " storage_key) VALUES ('BNCH', $1, $2, 'image/jpeg', $3, $4, $5)",
-            photo_id,
-            photo.type,
-            len(photo.body),
-            hashlib.sha256(photo.body).hexdigest(),
-            key,
-        )
-        await pool.execute(
-            "INSERT INTO photo_request_photos VALUES ($1, 'BNCH', $2)", message_id, photo_id
-        )
+        await store_photo(pool, store, message_id, photo_id, photo.type, photo.body, photo.body)
         stored[photo_id] = photo
     return message_id, stored
 
@@ -252,9 +234,9 @@ async def main(count: int, processes: int, cache: Path | None) -> None:
                 me = psutil.Process()
                 await _reviewed(pool, stage, [warm_id])
                 recorder.on = True
-                cpu, wall = _cpu(me), time.perf_counter()
+                cpu, wall = sum(_cpu(me)), time.perf_counter()
                 await _reviewed(pool, stage, ids)
-                wall, cpu = time.perf_counter() - wall, _cpu(me) - cpu
+                wall, cpu = time.perf_counter() - wall, sum(_cpu(me)) - cpu
                 load = os.getloadavg()
                 agreement = await _agreement(pool, truth)
                 stop.set()

@@ -42,7 +42,7 @@ from tests.findings.images import encode, scene
 from worker.border import Redactor, Sanitizer
 from worker.database.migrations import migrate
 from worker.observe.metrics import Metrics
-from worker.photos.storage import open_store
+from worker.photos.storage import PhotoStore, open_store
 from worker.resources import open_pool
 from worker.review.stage import ReviewStage
 from worker.settings import Settings
@@ -109,26 +109,39 @@ async def _stored(
         for k, photo_type in enumerate(TYPES):
             body = bodies[(n * len(TYPES) + k) % len(bodies)]
             photo_id = uuid.uuid4()
-            key = f"BNCH/{photo_id}.jpg"
-
-            async def chunks(body: bytes = body) -> object:
-                yield body
-
-            await store.put(key, chunks(), "image/jpeg")  # type: ignore[arg-type]
-            await pool.execute(
-                "INSERT INTO photos (code_oc, photo_id, type, mime_type, size_bytes, sha256,"
-                " storage_key) VALUES ('BNCH', $1, $2, 'image/jpeg', $3, $4, $5)",
-                photo_id,
-                photo_type,
-                len(body),
-                hashlib.sha256(photo_id.bytes).hexdigest(),
-                key,
-            )
-            await pool.execute(
-                "INSERT INTO photo_request_photos VALUES ($1, 'BNCH', $2)", message_id, photo_id
-            )
+            await store_photo(pool, store, message_id, photo_id, photo_type, body, photo_id.bytes)
         stored.append(message_id)
     return stored
+
+
+async def store_photo(
+    pool: asyncpg.Pool,
+    store: PhotoStore,
+    message_id: uuid.UUID,
+    photo_id: uuid.UUID,
+    photo_type: str,
+    body: bytes,
+    hashed: bytes,
+) -> None:
+    """One JPEG stored and linked to its request; its sha256 is that of `hashed`."""
+    key = f"BNCH/{photo_id}.jpg"
+
+    async def chunks() -> object:
+        yield body
+
+    await store.put(key, chunks(), "image/jpeg")  # type: ignore[arg-type]
+    await pool.execute(
+        "INSERT INTO photos (code_oc, photo_id, type, mime_type, size_bytes, sha256,"
+        " storage_key) VALUES ('BNCH', $1, $2, 'image/jpeg', $3, $4, $5)",
+        photo_id,
+        photo_type,
+        len(body),
+        hashlib.sha256(hashed).hexdigest(),
+        key,
+    )
+    await pool.execute(
+        "INSERT INTO photo_request_photos VALUES ($1, 'BNCH', $2)", message_id, photo_id
+    )
 
 
 class Published:
